@@ -1,0 +1,39 @@
+"""derive: modified flows of optimizers by backward error analysis, with exact coefficients.
+
+Pure Python on SymPy and FLINT; never imports JAX. The main verb is
+[`modified_flow`][derive.modified_flow]; optimizers are plain Python functions of their
+state, traced into a [`Recurrence`][derive.Recurrence], or built by the factories
+[`gd`][derive.gd], [`heavy_ball`][derive.heavy_ball], [`nesterov`][derive.nesterov] and
+[`runge_kutta`][derive.runge_kutta].
+"""
+
+__version__ = "0.1.0"
+
+from ._bseries import BSeries as BSeries
+from ._bseries import compose as compose
+from ._bseries import exponential as exponential
+from ._bseries import insert_into_field as insert_into_field
+from ._bseries import inverse as inverse
+from ._bseries import lie_derivative as lie_derivative
+from ._bseries import logarithm as logarithm
+from ._coefficients import RationalFunction as RationalFunction
+from ._errors import DeriveError as DeriveError
+from ._flow import CONVENTIONS as CONVENTIONS
+from ._flow import ExplicitField as ExplicitField
+from ._flow import ModifiedFlow as ModifiedFlow
+from ._flow import ModifiedLoss as ModifiedLoss
+from ._flow import Term as Term
+from ._flow import modified_flow as modified_flow
+from ._manifold import SlowManifold as SlowManifold
+from ._manifold import solve_manifold as solve_manifold
+from ._optimizers import gd as gd
+from ._optimizers import heavy_ball as heavy_ball
+from ._optimizers import nesterov as nesterov
+from ._optimizers import runge_kutta as runge_kutta
+from ._recurrence import Recurrence as Recurrence
+from ._recurrence import exact_number as exact_number
+from ._recurrence import trace as trace
+from ._trees import TreeTable as TreeTable
+from ._trees import parse_tree as parse_tree
+from ._trees import tree_counts as tree_counts
+from ._trees import tree_table as tree_table

@@ -1,0 +1,313 @@
+"""B-series algebra with exact coefficients.
+
+A B-series is stored as its coefficients $a(t)$ on the trees of a
+[`TreeTable`][derive.TreeTable] (a list indexed by tree) plus $a(\\emptyset)$, with the
+normalisation of Hairer, Lubich & Wanner (HLW), *Geometric Numerical Integration*,
+2nd ed., section III.1:
+
+$$B(a, y) = a(\\emptyset)\\, y + \\sum_{t} \\frac{a(t)}{\\sigma(t)} F(t)(y).$$
+
+Powers of the step size are part of the coefficients (a numerical method with
+$h$-homogeneous coefficients has $a(t) \\propto h^{|t|}$; the engine works at $h = 1$
+and restores the powers). The operations are the ones the modified-flow engine needs:
+composition (HLW Theorem III.1.10), insertion into the vector field (HLW Lemma III.1.9),
+the Lie derivative (HLW Lemma IX.9.1), the exponential (exact flow) and the logarithm
+(modified vector field, HLW section IX.9), and the inverse.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from ._coefficients import QQ, Field
+from ._trees import TreeTable, tree_table
+
+__all__ = [
+    "BSeries",
+    "compose",
+    "inverse",
+    "insert_into_field",
+    "lie_derivative",
+    "exponential",
+    "logarithm",
+]
+
+
+class BSeries:
+    """Coefficients of a B-series on all trees with at most `max_nodes` nodes.
+
+    **Arguments:**
+
+    - `coefficients`: a sequence indexed by tree (see [`TreeTable`][derive.TreeTable]),
+      or a mapping from bracket strings to values (missing trees are zero).
+    - `max_nodes`: truncation: trees with more nodes are dropped.
+    - `empty`: the coefficient $a(\\emptyset)$ of the identity (1 for a one-step map,
+      0 for a vector field).
+    - `field`: the coefficient field (default: the rationals).
+
+    !!! example
+        ```python
+        >>> from derive import BSeries, logarithm
+        >>> euler = BSeries({"[]": 1}, max_nodes=3, empty=1)   # x + h g(x)
+        >>> field = logarithm(euler)                            # its modified field
+        >>> [(t, str(c)) for t, c in field.items()]
+        [('[]', '1'), ('[[]]', '-1/2'), ('[[],[]]', '1/6'), ('[[[]]]', '1/3')]
+
+        ```
+    """
+
+    __slots__ = ("coefficients", "max_nodes", "empty", "field", "table")
+
+    def __init__(self, coefficients, max_nodes: int, empty=0, field: Field = QQ):
+        self.table: TreeTable = tree_table(max_nodes)
+        self.max_nodes = max_nodes
+        self.field = field
+        n = len(self.table.up_to(max_nodes))
+        if isinstance(coefficients, dict):
+            coef = [field.zero] * n
+            for key, value in coefficients.items():
+                i = self.table.index_of(key) if isinstance(key, str | tuple) else key
+                if i < n:
+                    coef[i] = field.convert(value)
+        else:
+            coef = [field.convert(c) for c in list(coefficients)[:n]]
+            coef += [field.zero] * (n - len(coef))
+        self.coefficients = coef
+        self.empty = field.convert(empty)
+
+    def __getitem__(self, tree) -> object:
+        i = self.table.index_of(tree) if isinstance(tree, str | tuple) else tree
+        return self.coefficients[i]
+
+    def items(self):
+        """`(bracket, coefficient)` for the nonzero coefficients, by tree index."""
+        return [
+            (self.table.bracket(i), c)
+            for i, c in enumerate(self.coefficients)
+            if not self.field.is_zero(c)
+        ]
+
+    def __repr__(self):
+        body = ", ".join(f"{t}: {c}" for t, c in self.items())
+        return f"BSeries(empty={self.empty}, {{{body}}})"
+
+
+def _like(a: BSeries, coef: list, empty) -> BSeries:
+    out = BSeries.__new__(BSeries)
+    out.table, out.max_nodes, out.field = a.table, a.max_nodes, a.field
+    out.coefficients, out.empty = coef, empty
+    return out
+
+
+def _check(a: BSeries, b: BSeries) -> None:
+    if a.max_nodes != b.max_nodes or a.field is not b.field:
+        raise ValueError("B-series with different truncations or fields cannot be combined")
+
+
+def compose_coefficients(
+    table: TreeTable, n: int, inner: Sequence, outer: Sequence, outer_empty, zero
+) -> list:
+    """Coefficients of $B(b, B(a, y))$ for trees `0..n-1` (HLW Theorem III.1.10).
+
+    `inner` is $a$ (with $a(\\emptyset) = 1$), `outer` is $b$.
+    """
+    out = []
+    for i in range(n):
+        acc = inner[i] * outer_empty if outer_empty else zero
+        for root, forest, mult in table.admissible_cuts(i):
+            term = outer[root]
+            if not term:
+                continue
+            for p in forest:
+                term = term * inner[p]
+                if not term:
+                    break
+            else:
+                acc = acc + (term * mult if mult != 1 else term)
+        out.append(acc)
+    return out
+
+
+def compose(outer: BSeries, inner: BSeries) -> BSeries:
+    """The B-series of $B(\\text{outer}, B(\\text{inner}, y))$: first `inner`, then `outer`.
+
+    `inner` must be a one-step map (`inner.empty == 1`).
+
+    !!! example
+        ```python
+        >>> from derive import BSeries, compose
+        >>> euler = BSeries({"[]": 1}, max_nodes=3, empty=1)
+        >>> two_steps = compose(euler, euler)
+        >>> [(t, str(c)) for t, c in two_steps.items()]
+        [('[]', '2'), ('[[]]', '1')]
+
+        ```
+    """
+    _check(outer, inner)
+    if inner.empty != 1:
+        raise ValueError("the inner series of a composition must have a(empty) = 1")
+    n = len(inner.coefficients)
+    coef = compose_coefficients(
+        inner.table, n, inner.coefficients, outer.coefficients, outer.empty, outer.field.zero
+    )
+    return _like(inner, coef, outer.empty)
+
+
+def inverse(a: BSeries) -> BSeries:
+    """The inverse map of a one-step B-series: `compose(inverse(a), a)` is the identity.
+
+    !!! example
+        ```python
+        >>> from derive import BSeries, inverse
+        >>> euler = BSeries({"[]": 1}, max_nodes=3, empty=1)
+        >>> [(t, str(c)) for t, c in inverse(euler).items()]
+        [('[]', '-1'), ('[[]]', '1'), ('[[],[]]', '-1'), ('[[[]]]', '-1')]
+
+        ```
+    """
+    if a.empty != 1:
+        raise ValueError("only a one-step map (a(empty) = 1) has a B-series inverse")
+    table, zero = a.table, a.field.zero
+    n = len(a.coefficients)
+    b = [zero] * n
+    # (b . a)(t) = a(t) + b(t) + sum over proper cuts b(R) prod a(P) = 0
+    for i in range(n):
+        acc = a.coefficients[i]
+        for root, forest, mult in table.admissible_cuts(i):
+            if root == i:
+                continue
+            term = b[root]
+            for p in forest:
+                term = term * a.coefficients[p]
+            acc = acc + term * mult
+        b[i] = -acc
+    return _like(a, b, a.field.one)
+
+
+def insertion_coefficient(table: TreeTable, i: int, arg: Sequence, one):
+    """Coefficient of tree `i` in $g(B(a, y))$ with $a(\\emptyset) = 1$: $\\prod_k a(t_k)$
+    over the children $t_k$ of the tree (HLW Lemma III.1.9)."""
+    c = one
+    for k in table.children[i]:
+        c = c * arg[k]
+        if not c:
+            return c
+    return c
+
+
+def insert_into_field(a: BSeries) -> BSeries:
+    """The B-series of $g(B(a, y))$: the vector field evaluated at a B-series point.
+
+    !!! example
+        ```python
+        >>> from derive import BSeries, insert_into_field
+        >>> euler = BSeries({"[]": 1}, max_nodes=3, empty=1)
+        >>> [(t, str(c)) for t, c in insert_into_field(euler).items()]
+        [('[]', '1'), ('[[]]', '1'), ('[[],[]]', '1')]
+
+        ```
+    """
+    if a.empty != 1:
+        raise ValueError("the field can only be expanded at a point y + O(h): a(empty) = 1")
+    one = a.field.one
+    coef = [insertion_coefficient(a.table, i, a.coefficients, one) for i in range(len(a.coefficients))]
+    return _like(a, coef, a.field.zero)
+
+
+def lie_derivative(a: BSeries, b: BSeries) -> BSeries:
+    """$\\partial_b a$: the series of $B(a, y)'\\, B(b, y)$ for a vector field $b$
+    ($b(\\emptyset) = 0$), HLW Lemma IX.9.1."""
+    _check(a, b)
+    if b.empty != 0:
+        raise ValueError("the Lie derivative is taken along a vector field: b(empty) = 0")
+    table, zero = a.table, a.field.zero
+    coef = []
+    for i in range(len(a.coefficients)):
+        acc = a.empty * b.coefficients[i] if a.empty else zero
+        for trunk, branch, mult in table.edge_cuts(i):
+            acc = acc + a.coefficients[trunk] * b.coefficients[branch] * mult
+        coef.append(acc)
+    return _like(a, coef, zero)
+
+
+def exponential(b: BSeries) -> BSeries:
+    """The time-one flow $\\exp(b)$ of the vector field $B(b, \\cdot)$ as a one-step map.
+
+    $\\exp(b) = \\sum_j \\partial_b^j e / j!$ with $e$ the identity.
+
+    !!! example
+        ```python
+        >>> from derive import BSeries, exponential
+        >>> flow = exponential(BSeries({"[]": 1}, max_nodes=3))   # exact flow: 1/gamma(t)
+        >>> [(t, str(c)) for t, c in flow.items()]
+        [('[]', '1'), ('[[]]', '1/2'), ('[[],[]]', '1/3'), ('[[[]]]', '1/6')]
+
+        ```
+    """
+    field = b.field
+    term = _like(b, [field.zero] * len(b.coefficients), field.one)  # e
+    total = list(term.coefficients)
+    for j in range(1, b.max_nodes + 1):
+        term = lie_derivative(term, b)
+        scale = field.convert(1) / math.factorial(j)
+        total = [s + c * scale for s, c in zip(total, term.coefficients, strict=True)]
+    return _like(b, total, field.one)
+
+
+def logarithm_coefficients(
+    table: TreeTable, n: int, a: Sequence, zero, one, convert: Callable
+) -> list:
+    """The modified field $b = \\log a$ on trees `0..n-1` for a one-step map $a$.
+
+    Solves $a = e + b + \\sum_{j \\ge 2} \\partial_b^{j-1} b / j!$ tree by tree
+    (HLW section IX.9): with $D_1 = b$ and $D_j(t) = \\sum_{\\text{edges}}
+    D_{j-1}(\\theta)\\, b(t \\setminus \\theta)$, $b(t) = a(t) - \\sum_{j=2}^{|t|} D_j(t)/j!$.
+    """
+    size = table.size
+    inv_fact = [convert(1) / math.factorial(j) for j in range(table.max_nodes + 2)]
+    b: list = [zero] * n
+    # D[j][i] for j >= 2; D[1] is b itself
+    D: list[list] = [b, b] + [[zero] * n for _ in range(table.max_nodes)]
+    for i in range(n):
+        cuts = table.edge_cuts(i)
+        acc = a[i]
+        for j in range(2, size[i] + 1):
+            prev = D[j - 1]
+            d = zero
+            for trunk, branch, mult in cuts:
+                x = prev[trunk]
+                if x:
+                    y = b[branch]
+                    if y:
+                        d = d + (x * y * mult if mult != 1 else x * y)
+            D[j][i] = d
+            if d:
+                acc = acc - d * inv_fact[j]
+        b[i] = acc
+    return b
+
+
+def logarithm(a: BSeries) -> BSeries:
+    """The modified vector field of a one-step map: $b$ with $\\exp(b) = a$.
+
+    Its coefficients give the modified equation $\\dot y = \\sum_t b(t)/\\sigma(t)\\,
+    F(t)(y)$ whose time-one flow is the map (in powers of $h$ when $a(t) \\propto
+    h^{|t|}$).
+
+    !!! example
+        ```python
+        >>> from derive import BSeries, logarithm
+        >>> gd = BSeries({"[]": 1}, max_nodes=2, empty=1)
+        >>> [(t, str(c)) for t, c in logarithm(gd).items()]
+        [('[]', '1'), ('[[]]', '-1/2')]
+
+        ```
+    """
+    if a.empty != 1:
+        raise ValueError("only a one-step map (a(empty) = 1) has a logarithm")
+    field = a.field
+    coef = logarithm_coefficients(
+        a.table, len(a.coefficients), a.coefficients, field.zero, field.one, field.convert
+    )
+    return _like(a, coef, field.zero)

@@ -1,0 +1,279 @@
+"""Exact coefficient fields: rationals and rational functions of hyper-parameters.
+
+Every coefficient the engine computes lives in one of two fields:
+
+- $\\mathbb{Q}$, as `flint.fmpq` (C arithmetic from FLINT), when every hyper-parameter
+  has a numerical value;
+- $\\mathbb{Q}(p_1, \\dots, p_k)$, as [`RationalFunction`][derive.RationalFunction]: a
+  reduced quotient of two `flint.fmpq_mpoly` polynomials, when some are symbols.
+
+Both support `+ - * /` with each other's kind of integer and rational constants. SymPy
+is imported only to print or convert, never to compute.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from functools import cache
+
+import flint
+
+__all__ = ["Field", "RationalField", "RationalFunctionField", "RationalFunction"]
+
+
+class Field:
+    """A coefficient field. Subclasses define `zero`, `one`, `convert` and `to_sympy`."""
+
+    names: tuple[str, ...] = ()
+
+    def is_zero(self, x) -> bool:
+        return x == 0
+
+    def convert(self, value):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def to_sympy(self, x):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class RationalField(Field):
+    """The rationals, as `flint.fmpq`."""
+
+    def __init__(self):
+        self.zero = flint.fmpq(0)
+        self.one = flint.fmpq(1)
+
+    def convert(self, value) -> flint.fmpq:
+        if isinstance(value, flint.fmpq):
+            return value
+        if isinstance(value, int):
+            return flint.fmpq(value)
+        if isinstance(value, Fraction):
+            return flint.fmpq(value.numerator, value.denominator)
+        if isinstance(value, RationalFunction):
+            if not value.is_constant():
+                raise ValueError(f"{value} is not a constant")
+            return value.constant_value()
+        raise TypeError(f"cannot convert {value!r} to a rational number")
+
+    def to_sympy(self, x):
+        import sympy
+
+        return sympy.Rational(int(x.p), int(x.q))
+
+    def __repr__(self):
+        return "QQ"
+
+
+class RationalFunction:
+    """A rational function `num/den` over $\\mathbb{Q}$, kept reduced with a monic-like
+    denominator (leading coefficient 1 in lexicographic order)."""
+
+    __slots__ = ("num", "den", "field")
+
+    def __init__(self, num, den, field: RationalFunctionField, *, reduce: bool = True):
+        if reduce:
+            if den.is_zero():
+                raise ZeroDivisionError("division by zero in a rational function")
+            if not den.is_one():
+                if den.is_constant():
+                    c = den.leading_coefficient()
+                    num = num / c
+                    den = field.poly_one
+                else:
+                    g = num.gcd(den)
+                    if not g.is_one():
+                        num = num / g
+                        den = den / g
+                    c = den.leading_coefficient()
+                    if c != 1:
+                        num = num / c
+                        den = den / c
+        self.num = num
+        self.den = den
+        self.field = field
+
+    # --- helpers
+    def _coerce(self, other):
+        if isinstance(other, RationalFunction):
+            if other.field is not self.field:
+                return self.field.convert(other)
+            return other
+        try:
+            return self.field.convert(other)
+        except TypeError:
+            return None
+
+    def is_constant(self) -> bool:
+        return self.num.is_constant() and self.den.is_constant()
+
+    def constant_value(self) -> flint.fmpq:
+        if self.num.is_zero():
+            return flint.fmpq(0)
+        return flint.fmpq(self.num.leading_coefficient()) / flint.fmpq(
+            self.den.leading_coefficient()
+        )
+
+    def is_zero(self) -> bool:
+        return self.num.is_zero()
+
+    # --- arithmetic
+    def __add__(self, other):
+        o = self._coerce(other)
+        if o is None:
+            return NotImplemented
+        if self.den == o.den:
+            if self.den.is_one():
+                return RationalFunction(self.num + o.num, self.den, self.field, reduce=False)
+            return RationalFunction(self.num + o.num, self.den, self.field)
+        return RationalFunction(
+            self.num * o.den + o.num * self.den, self.den * o.den, self.field
+        )
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return RationalFunction(-self.num, self.den, self.field, reduce=False)
+
+    def __sub__(self, other):
+        o = self._coerce(other)
+        if o is None:
+            return NotImplemented
+        return self + (-o)
+
+    def __rsub__(self, other):
+        o = self._coerce(other)
+        if o is None:
+            return NotImplemented
+        return o + (-self)
+
+    def __mul__(self, other):
+        o = self._coerce(other)
+        if o is None:
+            return NotImplemented
+        if self.den.is_one() and o.den.is_one():
+            return RationalFunction(self.num * o.num, self.den, self.field, reduce=False)
+        return RationalFunction(self.num * o.num, self.den * o.den, self.field)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        o = self._coerce(other)
+        if o is None:
+            return NotImplemented
+        if o.num.is_zero():
+            raise ZeroDivisionError(f"division by zero: ({self}) / ({o})")
+        return RationalFunction(self.num * o.den, self.den * o.num, self.field)
+
+    def __rtruediv__(self, other):
+        o = self._coerce(other)
+        if o is None:
+            return NotImplemented
+        return o / self
+
+    def __pow__(self, n):
+        if not isinstance(n, int):
+            return NotImplemented
+        if n < 0:
+            return self.field.one / (self**-n)
+        return RationalFunction(self.num**n, self.den**n, self.field, reduce=False)
+
+    def __eq__(self, other):
+        o = self._coerce(other)
+        if o is None:
+            return NotImplemented
+        return self.num == o.num and self.den == o.den
+
+    def __hash__(self):
+        return hash((str(self.num), str(self.den)))
+
+    def __bool__(self):
+        return not self.num.is_zero()
+
+    def __repr__(self):
+        if self.den.is_one():
+            return f"{self.num}"
+        return f"({self.num})/({self.den})"
+
+
+class RationalFunctionField(Field):
+    """$\\mathbb{Q}(p_1, \\dots, p_k)$ for the named variables `names`."""
+
+    def __init__(self, names: tuple[str, ...]):
+        self.names = tuple(names)
+        self.ctx = flint.fmpq_mpoly_ctx.get(self.names, "lex")
+        self.poly_one = self.ctx.from_dict({(0,) * len(self.names): 1})
+        self.poly_zero = self.ctx.from_dict({})
+        self.zero = RationalFunction(self.poly_zero, self.poly_one, self, reduce=False)
+        self.one = RationalFunction(self.poly_one, self.poly_one, self, reduce=False)
+
+    def gen(self, name: str) -> RationalFunction:
+        g = self.ctx.gens()[self.names.index(name)]
+        return RationalFunction(g, self.poly_one, self, reduce=False)
+
+    def from_polys(self, num, den) -> RationalFunction:
+        return RationalFunction(num, den, self)
+
+    def convert(self, value) -> RationalFunction:
+        if isinstance(value, RationalFunction):
+            if value.field is self:
+                return value
+            return RationalFunction(
+                self._embed(value.num, value.field.names),
+                self._embed(value.den, value.field.names),
+                self,
+            )
+        if isinstance(value, int | flint.fmpq):
+            return RationalFunction(
+                self.poly_one * flint.fmpq(value), self.poly_one, self, reduce=False
+            )
+        if isinstance(value, Fraction):
+            return self.convert(flint.fmpq(value.numerator, value.denominator))
+        raise TypeError(f"cannot convert {value!r} to a rational function")
+
+    def _embed(self, poly, names):
+        missing = [n for n in names if n not in self.names]
+        if missing:
+            raise TypeError(f"variables {missing} are not in the field {self.names}")
+        pos = [self.names.index(n) for n in names]
+        out = {}
+        for monom, c in poly.to_dict().items():
+            e = [0] * len(self.names)
+            for i, k in zip(pos, monom, strict=True):
+                e[i] = k
+            out[tuple(e)] = c
+        return self.ctx.from_dict(out)
+
+    def to_sympy(self, x: RationalFunction):
+        import sympy
+
+        syms = [sympy.Symbol(n) for n in self.names]
+
+        def poly(p):
+            expr = sympy.Integer(0)
+            for monom, c in p.to_dict().items():
+                term = sympy.Rational(int(c.p), int(c.q))
+                for s, k in zip(syms, monom, strict=True):
+                    if k:
+                        term *= s**k
+                expr += term
+            return expr
+
+        return poly(x.num) / poly(x.den)
+
+    def __repr__(self):
+        return f"QQ({', '.join(self.names)})"
+
+
+@cache
+def rational_function_field(names: tuple[str, ...]) -> RationalFunctionField:
+    """The shared field $\\mathbb{Q}(\\text{names})$ (one instance per tuple of names)."""
+    return RationalFunctionField(names)
+
+
+QQ = RationalField()
+
+
+def field_for(names: tuple[str, ...]) -> Field:
+    """$\\mathbb{Q}$ when `names` is empty, else $\\mathbb{Q}(\\text{names})$."""
+    return rational_function_field(tuple(names)) if names else QQ

@@ -1,0 +1,591 @@
+"""`modified_flow`: the modified equation of an optimizer to any order in $h$."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+from ._bseries import logarithm_coefficients
+from ._errors import DeriveError
+from ._manifold import SlowManifold, solve_manifold
+from ._modified_loss import GradientTest, gradient_test
+from ._recurrence import Recurrence, trace
+from ._render import differential_latex, differential_text, scalar_latex, scalar_text
+from ._series_h import h_series
+from ._trees import TreeTable
+
+__all__ = [
+    "modified_flow",
+    "ModifiedFlow",
+    "Term",
+    "CONVENTIONS",
+    "as_recurrence",
+    "manifold_states",
+]
+
+CONVENTIONS = (
+    "loss f, g = -grad f, step h, time t = n h (x_n ~ x(n h)); the modified flow is "
+    "dx/dt = sum_k h^k F_k(x) with each term coefficient * h^power * F(tree), "
+    "F([]) = g, F([t1,...,tk]) = g^(k)(F(t1),...,F(tk)) (no hidden symmetry factor); "
+    "gradient descent is x+ = x + h g(x)"
+)
+
+
+@dataclass(frozen=True)
+class Term:
+    """One term `coefficient * h**power * F(tree)` of a modified flow.
+
+    `coefficient` is exact: a `flint.fmpq` or a [`RationalFunction`][derive.RationalFunction]
+    of the symbolic hyper-parameters; `sympy` gives it as a SymPy expression.
+    """
+
+    power: int
+    tree: str
+    index: int
+    coefficient: object
+    field: object
+
+    @property
+    def sympy(self):
+        """The coefficient as a (factored) SymPy expression."""
+        import sympy
+
+        return sympy.factor(self.field.to_sympy(self.coefficient))
+
+
+def as_recurrence(optimizer, **params) -> Recurrence:
+    """A [`Recurrence`][derive.Recurrence] from a recurrence or a plain Python function."""
+    if isinstance(optimizer, Recurrence):
+        if params:
+            raise DeriveError(
+                "hyper-parameter values were given for an optimizer that is already "
+                "built.",
+                "Pass them to the factory instead, e.g. derive.heavy_ball(beta=0.9).",
+            )
+        return optimizer
+    if callable(optimizer):
+        return trace(optimizer, **params)
+    raise DeriveError(
+        f"{optimizer!r} is not an optimizer.",
+        "Pass derive.gd(), derive.heavy_ball(...), a traced recurrence or a function "
+        "def step(x, ..., *, grad, h, ...).",
+    )
+
+
+def modified_flow(optimizer: Recurrence | Callable, order: int, **params) -> ModifiedFlow:
+    """The modified flow $\\dot x = F_0(x) + h F_1(x) + \\dots + h^p F_p(x)$ of an optimizer.
+
+    The flow's solution at $t = n h$ matches the iterates $x_n$ up to $O(h^{p+1})$
+    (for momentum methods: iterates started on the slow manifold). Every coefficient is
+    exact.
+
+    **Arguments:**
+
+    - `optimizer`: a [`Recurrence`][derive.Recurrence] (`derive.gd()`,
+      `derive.heavy_ball(beta)`, `derive.parse_spec(...)`, ...) or a plain Python
+      function `def step(x, ..., *, grad, h, ...)`, traced with `params`.
+    - `order`: the highest power $p$ of $h$ (0 gives the leading-order flow).
+    - `**params`: hyper-parameter values when `optimizer` is a function.
+
+    **Returns:** a [`ModifiedFlow`][derive.ModifiedFlow].
+
+    !!! example
+        ```python
+        >>> import derive
+        >>> flow = derive.modified_flow(derive.gd(), order=2)
+        >>> print(flow.text(header=False))
+        dx/dt = g
+              + h * (-1/2 g'g)
+              + h^2 * (1/12 g''(g,g) + 1/3 g'g'g)
+        >>> flow.modified_loss.text
+        'f + h*(1/4 |grad f|^2)'
+
+        ```
+
+    ??? cite "References"
+        Hairer, Lubich & Wanner, *Geometric Numerical Integration*, 2nd ed. (2006),
+        ch. IX (modified equations) and XV (multistep methods);
+        Kovachki & Stuart, *Continuous time analysis of momentum methods*, JMLR 22 (2021).
+    """
+    rec = as_recurrence(optimizer, **params)
+    if isinstance(order, bool) or not isinstance(order, int):
+        raise DeriveError(f"order must be an integer, got {order!r}.", "Use e.g. order=2.")
+    if order < 0:
+        raise DeriveError(
+            f"order must be a non-negative integer, got {order}.",
+            "Use order=0 for the leading-order flow, 1 for the first correction, ...",
+        )
+    if order > 12:
+        raise DeriveError(
+            f"order {order} needs trees with {order + 1} nodes; orders above 12 are not "
+            "supported (there are 12486 trees with 13 nodes).",
+            "Use an order of at most 12.",
+        )
+    manifold = solve_manifold(rec, order + 1)
+    return ModifiedFlow(rec, order, manifold)
+
+
+class ModifiedFlow:
+    """The modified flow of an optimizer; made by [`modified_flow`][derive.modified_flow].
+
+    **Attributes:**
+
+    - `recurrence`, `order`, `manifold` (the underlying one-step method and the momentum
+      states on the slow manifold, see `derive._manifold.SlowManifold`).
+    - `terms`: the nonzero [`Term`][derive.Term]s by power of $h$, then by tree.
+    - `modified_loss`: a [`ModifiedLoss`][derive.ModifiedLoss] (possibly of order -1:
+      no term is a gradient).
+    """
+
+    def __init__(self, recurrence: Recurrence, order: int, manifold: SlowManifold):
+        self.recurrence = recurrence
+        self.order = order
+        self.manifold = manifold
+        self.table: TreeTable = manifold.table
+        self.field = _output_field(manifold)
+        self.b = self._field_coefficients()
+        terms = []
+        for (power, i), c in sorted(self.b.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+            if c:
+                terms.append(
+                    Term(power, self.table.bracket(i), i, c / self.table.sigma[i], self.field)
+                )
+        self.terms: list[Term] = terms
+
+    # ------------------------------------------------------------- coefficients
+    def _field_coefficients(self) -> dict[tuple[int, int], object]:
+        """$b(t)$ ($\\sigma$-normalised) of the modified field, keyed by (power, tree)."""
+        mf = self.manifold
+        n = len(self.table.up_to(self.order + 1))
+        K = mf.field
+        b = logarithm_coefficients(self.table, n, mf.phi, K.zero, K.one, K.convert)
+        size = self.table.size
+        out: dict[tuple[int, int], object] = {}
+        if mf.homogeneous:
+            for i in range(n):
+                out[(size[i] - 1, i)] = b[i]
+            return out
+        params = self.recurrence.parameters
+        for i in range(n):
+            series = h_series(b[i], params, self.order + 1)
+            for k in range(min(size[i], self.order + 2)):
+                if k < size[i] and series[k]:
+                    raise DeriveError(
+                        f"the coefficient of tree {self.table.bracket(i)} starts at "
+                        f"h^{k}, below h^{size[i]}: the optimizer's corrections are not "
+                        "O(h) per gradient call, so no truncation by order is valid.",
+                        "Scale every gradient call by h (e.g. x - h*grad(x)) and keep "
+                        "gradient points x + O(h).",
+                    )
+            for k in range(size[i], self.order + 2):
+                out[(k - 1, i)] = series[k]
+        return out
+
+    # ------------------------------------------------------------- views
+    def by_power(self) -> dict[int, list[Term]]:
+        """Terms grouped by power of $h$ (`{0: [...], 1: [...], ...}`)."""
+        out: dict[int, list[Term]] = {k: [] for k in range(self.order + 1)}
+        for t in self.terms:
+            out[t.power].append(t)
+        return out
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        """Hyper-parameters as exact strings (`{"beta": "9/10"}`, or `"beta"` if symbolic)."""
+        out = {p: p for p in self.recurrence.parameters}
+        out.update({k: str(v) for k, v in self.recurrence.values.items()})
+        return out
+
+    @cached_property
+    def conditions(self) -> list[str]:
+        """Conditions on symbolic hyper-parameters for the derivation to hold."""
+        det = self.manifold.determinant
+        if not self.recurrence.parameters:
+            return []
+        import sympy
+
+        expr = self.manifold.field.to_sympy(det) if self.manifold.homogeneous else (
+            self.recurrence.field.to_sympy(det).subs(sympy.Symbol("h"), 0)
+        )
+        num, den = sympy.fraction(sympy.factor(expr))
+        out = []
+        for fac in sympy.Mul.make_args(num) + sympy.Mul.make_args(den):
+            base = fac.as_base_exp()[0]
+            if base.free_symbols:
+                sol = sympy.solve(sympy.Eq(base, 0), dict=True)
+                if sol and len(sol) == 1 and len(sol[0]) == 1:
+                    ((s, v),) = sol[0].items()
+                    out.append(f"{s} != {v}")
+                else:
+                    out.append(f"{base} != 0")
+        return sorted(set(out))
+
+    @cached_property
+    def gradient_tests(self) -> list[GradientTest]:
+        """Per power $k$ of $h$: is $F_k$ a gradient (see `derive._modified_loss`)."""
+        out = []
+        zero = self.field.zero
+        for k in range(self.order + 1):
+            b = {i: c for (p, i), c in self.b.items() if p == k}
+            out.append(gradient_test(self.table, k + 1, _tree_sized(b, self.table, k + 1), zero))
+        return out
+
+    @cached_property
+    def modified_loss(self) -> ModifiedLoss:
+        """The modified loss through the highest order where every term is a gradient."""
+        through = -1
+        parts = []
+        for test in self.gradient_tests:
+            if not test.is_gradient:
+                break
+            through = test.n - 1
+            parts.append(test)
+        return ModifiedLoss(self, through, parts)
+
+    # ------------------------------------------------------------- renderings
+    def coefficient_text(self, term: Term) -> str:
+        return _sympy_str(term.sympy)
+
+    def text(self, header: bool = True) -> str:
+        """Readable text: one line per power of $h$."""
+        lines = []
+        if header:
+            lines += self._header_lines()
+        groups = self.by_power()
+        first = True
+        for k in range(self.order + 1):
+            parts = []
+            for t in groups[k]:
+                c = self.coefficient_text(t)
+                name = differential_text(self.table, t.index)
+                if c == "1":
+                    parts.append(name)
+                elif c == "-1":
+                    parts.append("-" + name)
+                else:
+                    parts.append(f"{_wrap(c)} {name}")
+            body = " + ".join(parts) if parts else "0"
+            body = body.replace("+ -", "- ")
+            hk = "" if k == 0 else ("h * " if k == 1 else f"h^{k} * ")
+            if k == 0:
+                line = f"dx/dt = {hk}{body}"
+            else:
+                line = f"      + {hk}({body})"
+            lines.append(line if not first or k == 0 else line)
+            first = False
+        if header:
+            ml = self.modified_loss
+            if ml.through_order >= 0:
+                lines.append(f"modified loss through order {ml.through_order}: {ml.text}")
+            else:
+                lines.append("modified loss: none (the leading term is not a gradient)")
+            if ml.through_order < self.order:
+                lines.append(
+                    f"the h^{ml.through_order + 1} term is not a gradient field "
+                    "(non-gradient remainder from that order on)"
+                )
+            if self.conditions:
+                lines.append("valid for: " + ", ".join(self.conditions))
+        return "\n".join(lines)
+
+    def _header_lines(self) -> list[str]:
+        params = ", ".join(f"{k} = {v}" for k, v in self.parameters.items()) or "none"
+        return [
+            f"Modified flow of {self.recurrence.name} through order {self.order} "
+            f"(parameters: {params})",
+            f"conventions: {CONVENTIONS}",
+        ]
+
+    def latex(self) -> str:
+        """LaTeX for the modified equation (an `align*`-ready right-hand side)."""
+        import sympy
+
+        rows = []
+        for k, terms in self.by_power().items():
+            parts = []
+            for t in terms:
+                c = sympy.latex(t.sympy)
+                name = differential_latex(self.table, t.index)
+                if c == "1":
+                    parts.append(name)
+                elif c == "-1":
+                    parts.append("-" + name)
+                else:
+                    parts.append(f"{_latex_wrap(c)}\\, {name}")
+            if not parts:
+                continue
+            body = " + ".join(parts).replace("+ -", "- ")
+            hk = "" if k == 0 else ("h" if k == 1 else f"h^{{{k}}}")
+            rows.append(body if k == 0 else f"{hk}\\left({body}\\right)")
+        return "\\dot x = " + " \\\\\n&\\quad + ".join(rows)
+
+    def term_latex(self, term: Term) -> str:
+        import sympy
+
+        c = sympy.latex(term.sympy)
+        hk = "" if term.power == 0 else ("h\\," if term.power == 1 else f"h^{{{term.power}}}\\,")
+        return f"{_latex_wrap(c)}\\, {hk}{differential_latex(self.table, term.index)}"
+
+    def to_dict(self, loss=None, variables=None) -> dict:
+        """The JSON record (see the CLI contract in the README)."""
+        from . import __version__
+
+        ml = self.modified_loss
+        record = {
+            "optimizer": self.recurrence.name,
+            "order": self.order,
+            "conventions": CONVENTIONS,
+            "parameters": self.parameters,
+            "states": list(self.recurrence.states),
+            "terms": [
+                {
+                    "power": t.power,
+                    "tree": t.tree,
+                    "differential": differential_text(self.table, t.index),
+                    "coefficient": self.coefficient_text(t),
+                    "latex": self.term_latex(t),
+                }
+                for t in self.terms
+            ],
+            "modified_loss": None
+            if ml.through_order < 0
+            else {
+                "through_order": ml.through_order,
+                "expression": ml.text,
+                "latex": ml.latex,
+            },
+            "gradient_orders": [t.is_gradient for t in self.gradient_tests],
+            "conditions": self.conditions,
+            "toolkit": {"name": "optflow", "version": __version__},
+        }
+        if self.recurrence.source:
+            record["spec"] = self.recurrence.source
+        if loss is not None:
+            field = self.on(loss, variables)
+            record["loss"] = {"expression": str(field.loss), "variables": [str(v) for v in field.variables]}
+            record["vector_field"] = [_sympy_str(e) for e in field.components]
+            if ml.through_order >= 0:
+                record["modified_loss"]["explicit"] = _sympy_str(ml.on(loss, variables))
+        return record
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(**kwargs), indent=2)
+
+    # ------------------------------------------------------------- concrete loss
+    def on(self, loss, variables) -> ExplicitField:
+        """The explicit vector field for a concrete SymPy loss.
+
+        **Arguments:**
+
+        - `loss`: a SymPy expression or a string (parsed safely).
+        - `variables`: the coordinates (symbols or names, or `"x,y"`).
+
+        **Returns:** an [`ExplicitField`][derive.ExplicitField]: `components` are SymPy
+        expressions in the variables, `h` and any symbolic hyper-parameters.
+
+        !!! example
+            ```python
+            >>> import derive
+            >>> flow = derive.modified_flow(derive.gd(), order=1)
+            >>> flow.on("x**2/2", "x").components
+            [-h*x/2 - x]
+
+            ```
+        """
+        import sympy
+
+        from ._concrete import ConcreteLoss
+
+        cl = loss if hasattr(loss, "differential") else ConcreteLoss(loss, variables, self.recurrence.parameters)
+        h = sympy.Symbol("h")
+        comps = [sympy.Integer(0)] * len(cl.variables)
+        for t in self.terms:
+            F = cl.differential(self.table, t.index)
+            c = t.sympy * h**t.power
+            comps = [a + c * f for a, f in zip(comps, F, strict=True)]
+        comps = [sympy.expand(c) for c in comps]
+        return ExplicitField(cl.loss, cl.variables, comps, cl)
+
+
+def manifold_states(flow: ModifiedFlow, loss, variables) -> dict[str, list]:
+    """The optimizer's states on the slow manifold for a concrete loss.
+
+    State $j$ is $\\alpha_j x + \\sum_t h^{|t| + w_j} \\psi_j(t)/\\sigma(t) F(t)(x)$ on the
+    trees the flow was derived with (`order + 1` nodes), so starting the iterates there
+    puts them on the manifold up to $O(h^{\\text{order}+2})$.
+
+    **Returns:** `{state name: [SymPy expression per variable]}` in the variables,
+    `h` and symbolic hyper-parameters.
+
+    !!! example
+        ```python
+        >>> import derive
+        >>> from derive._flow import manifold_states
+        >>> flow = derive.modified_flow(derive.heavy_ball(0.5), order=0)
+        >>> manifold_states(flow, "x**2/2", "x")["x_prev"]
+        [2*h*x + x]
+
+        ```
+    """
+    import sympy
+
+    from ._concrete import ConcreteLoss
+    from ._series_h import h_series
+
+    mf = flow.manifold
+    cl = ConcreteLoss(loss, variables, flow.recurrence.parameters)
+    h = sympy.Symbol("h")
+    out = {}
+    n = len(flow.table.up_to(flow.order + 1))
+    for j, name in enumerate(flow.recurrence.states):
+        K = mf.field
+        alpha = K.to_sympy(mf.alpha[j]) if mf.alpha[j] else sympy.Integer(0)
+        comps = [alpha * v for v in cl.variables]
+        for i in range(n):
+            c = mf.psi[j][i] if j else mf.phi[i] * 0
+            if not c:
+                continue
+            sigma = flow.table.sigma[i]
+            if mf.homogeneous:
+                coeff = K.to_sympy(c) * h ** (flow.table.size[i] + mf.weights[j]) / sigma
+            else:
+                series = h_series(c, flow.recurrence.parameters, flow.order + 1)
+                f = flow.field
+                coeff = sum(
+                    (f.to_sympy(s) * h**k for k, s in enumerate(series) if s), sympy.Integer(0)
+                ) / sigma
+            F = cl.differential(flow.table, i)
+            comps = [a + coeff * e for a, e in zip(comps, F, strict=True)]
+        out[name] = [sympy.expand(e) for e in comps]
+    return out
+
+
+@dataclass
+class ExplicitField:
+    """A modified flow on a concrete loss: `components[i]` is $dx_i/dt$."""
+
+    loss: object
+    variables: list
+    components: list
+    concrete: object
+
+    def __iter__(self):
+        return iter(self.components)
+
+
+class ModifiedLoss:
+    """$\\tilde f = f + h \\tilde f_1 + \\dots$ through `through_order` (-1: none).
+
+    `parts[k]` is the [`GradientTest`][] of power $k$; `text` and `latex` render it with
+    the scalar invariants of `derive._render`.
+    """
+
+    def __init__(self, flow: ModifiedFlow, through_order: int, parts: Sequence[GradientTest]):
+        self.flow = flow
+        self.through_order = through_order
+        self.parts = list(parts)
+
+    def _pieces(self, latex: bool):
+        import sympy
+
+        table = self.flow.table
+        out = []
+        for k, test in enumerate(self.parts):
+            inner = []
+            for rep, c in test.potential:
+                cs = self.flow.field.to_sympy(c)
+                cs = sympy.factor(cs)
+                name = scalar_latex(table, rep) if latex else scalar_text(table, rep)
+                inner.append((cs, name))
+            out.append((k, inner))
+        return out
+
+    @property
+    def text(self) -> str:
+        rows = []
+        for k, inner in self._pieces(False):
+            parts = []
+            for c, name in inner:
+                s = _sympy_str(c)
+                parts.append(name if s == "1" else ("-" + name if s == "-1" else f"{_wrap(s)} {name}"))
+            if not parts:
+                continue
+            body = " + ".join(parts).replace("+ -", "- ")
+            rows.append(body if k == 0 else (f"h*({body})" if k == 1 else f"h^{k}*({body})"))
+        return " + ".join(rows) if rows else "0"
+
+    @property
+    def latex(self) -> str:
+        import sympy
+
+        rows = []
+        for k, inner in self._pieces(True):
+            parts = []
+            for c, name in inner:
+                s = sympy.latex(c)
+                parts.append(name if s == "1" else ("-" + name if s == "-1" else f"{_latex_wrap(s)}\\, {name}"))
+            if not parts:
+                continue
+            body = " + ".join(parts).replace("+ -", "- ")
+            hk = "" if k == 0 else ("h" if k == 1 else f"h^{{{k}}}")
+            rows.append(body if k == 0 else f"{hk}\\left({body}\\right)")
+        return "\\tilde f = " + " + ".join(rows)
+
+    def on(self, loss, variables):
+        """The modified loss as an explicit SymPy expression for a concrete loss."""
+        import sympy
+
+        from ._concrete import ConcreteLoss
+
+        cl = ConcreteLoss(loss, variables, self.flow.recurrence.parameters)
+        h = sympy.Symbol("h")
+        total = sympy.Integer(0)
+        for k, test in enumerate(self.parts):
+            for rep, c in test.potential:
+                total += self.flow.field.to_sympy(c) * h**k * cl.scalar(self.flow.table, rep)
+        return sympy.expand(total)
+
+
+def _tree_sized(b: dict, table: TreeTable, n: int) -> dict:
+    return {i: c for i, c in b.items() if table.size[i] == n}
+
+
+def _output_field(mf: SlowManifold):
+    from ._coefficients import field_for
+
+    return mf.field if mf.homogeneous else field_for(mf.recurrence.parameters)
+
+
+def _sympy_str(expr) -> str:
+    import sympy
+
+    return sympy.sstr(expr)
+
+
+def _wrap(s: str) -> str:
+    """Parenthesise a coefficient that is a sum, so `c F(t)` reads unambiguously."""
+    body = s[1:] if s.startswith("-") else s
+    if _top_level_sum(body):
+        return f"-({body})" if s.startswith("-") else f"({s})"
+    return s
+
+
+def _top_level_sum(s: str) -> bool:
+    depth = 0
+    for k, ch in enumerate(s):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch in "+-" and depth == 0 and k > 0 and s[k - 1] not in "*/^(e":
+            return True
+    return False
+
+
+def _latex_wrap(c: str) -> str:
+    stripped = c[1:] if c.startswith("-") else c
+    if _top_level_sum(stripped.replace("{", "(").replace("}", ")")):
+        return f"\\left({c}\\right)"
+    return c

@@ -1,0 +1,169 @@
+"""Built-in optimizers: plain update functions and lower-case factories.
+
+Each optimizer is one plain Python function of its state (the definition the symbolic
+tracer reads and the numerics run on arrays) and a factory in the optax manner that
+fixes its hyper-parameters. Conventions (DESIGN): loss $f$, $g = -\\nabla f$, step $h$.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ._errors import DeriveError
+from ._recurrence import Recurrence, exact_number, trace
+
+__all__ = [
+    "gd",
+    "heavy_ball",
+    "nesterov",
+    "runge_kutta",
+    "gradient_descent_step",
+    "heavy_ball_step",
+    "nesterov_step",
+    "BUILTINS",
+]
+
+
+def gradient_descent_step(x, *, grad, h):
+    """Gradient descent: $x_{n+1} = x_n - h \\nabla f(x_n) = x_n + h g(x_n)$."""
+    return x - h * grad(x)
+
+
+def heavy_ball_step(x, x_prev, *, grad, h, beta):
+    """Polyak's heavy ball: $x_{n+1} = x_n + \\beta (x_n - x_{n-1}) - h \\nabla f(x_n)$."""
+    return x + beta * (x - x_prev) - h * grad(x)
+
+
+def nesterov_step(x, x_prev, *, grad, h, beta):
+    """Nesterov: $y_n = x_n + \\beta (x_n - x_{n-1})$, $x_{n+1} = y_n - h \\nabla f(y_n)$."""
+    y = x + beta * (x - x_prev)
+    return y - h * grad(y)
+
+
+def _check_beta(beta):
+    if beta is None:
+        return None
+    b = exact_number(beta)
+    if b == 1:
+        raise DeriveError(
+            "beta = 1 is singular: with full momentum the iterates never forget their "
+            "velocity, the characteristic polynomial has a double root at 1 and there "
+            "is no slow manifold or modified flow.",
+            "Choose 0 <= beta < 1 (e.g. --param beta=0.9), or leave beta symbolic.",
+        )
+    return b
+
+
+def gd() -> Recurrence:
+    """Gradient descent $x_{n+1} = x_n + h g(x_n)$.
+
+    !!! example
+        ```python
+        >>> import derive
+        >>> derive.gd().states
+        ('x',)
+
+        ```
+    """
+    return trace(gradient_descent_step, name="gd", description="gradient descent")
+
+
+def heavy_ball(beta=None) -> Recurrence:
+    """Heavy ball $x_{n+1} = x_n + \\beta (x_n - x_{n-1}) + h g(x_n)$.
+
+    **Arguments:**
+
+    - `beta`: momentum; a number (taken exactly, `0.9` is 9/10) or `None` for a symbol.
+
+    PyTorch's `v = beta*v + grad; x -= lr*v` is this recurrence with `h = lr`.
+
+    !!! example
+        ```python
+        >>> import derive
+        >>> flow = derive.modified_flow(derive.heavy_ball(0.5), order=1)
+        >>> [(t.power, t.tree, str(t.coefficient)) for t in flow.terms]
+        [(0, '[]', '2'), (1, '[[]]', '-6')]
+
+        ```
+    """
+    return trace(heavy_ball_step, name="heavy-ball", description="heavy ball", beta=_check_beta(beta))
+
+
+def nesterov(beta=None) -> Recurrence:
+    """Nesterov's accelerated gradient with fixed momentum $\\beta$:
+    $y_n = x_n + \\beta (x_n - x_{n-1})$, $x_{n+1} = y_n + h g(y_n)$.
+
+    !!! example
+        ```python
+        >>> import derive
+        >>> derive.nesterov().parameters
+        ('beta',)
+
+        ```
+    """
+    return trace(nesterov_step, name="nesterov", description="Nesterov", beta=_check_beta(beta))
+
+
+def runge_kutta(A: Sequence[Sequence], b: Sequence, name: str = "runge-kutta") -> Recurrence:
+    """An explicit Runge-Kutta method applied to the gradient flow $\\dot x = g(x)$.
+
+    Stages $k_i = g(x + h \\sum_{j<i} a_{ij} k_j)$, $x_{n+1} = x_n + h \\sum_i b_i k_i$.
+
+    **Arguments:**
+
+    - `A`: the strictly lower-triangular coefficient matrix (exact numbers or strings).
+    - `b`: the weights.
+    - `name`: a name for records.
+
+    !!! example
+        ```python
+        >>> import derive
+        >>> euler = derive.runge_kutta([[0]], [1], name="euler")
+        >>> [str(t.coefficient) for t in derive.modified_flow(euler, 1).terms]
+        ['1', '-1/2']
+
+        ```
+    """
+    s = len(b)
+    try:
+        rows = [[exact_number(a) for a in row] for row in A]
+        weights = [exact_number(w) for w in b]
+    except TypeError:
+        raise DeriveError("the tableau must hold numbers.", "Pass lists of numbers.") from None
+    if s == 0 or len(rows) != s or any(len(r) != s for r in rows):
+        raise DeriveError(
+            f"the tableau is not square with {s} stages (A is {len(rows)} rows).",
+            "Give A as an s-by-s list of rows and b with s weights.",
+        )
+    for i in range(s):
+        for j in range(i, s):
+            if rows[i][j] != 0:
+                raise DeriveError(
+                    f"A[{i}][{j}] = {rows[i][j]} is on or above the diagonal: the method is "
+                    "implicit.",
+                    "Only explicit tableaux (strictly lower-triangular A) are supported.",
+                )
+
+    def step(x, *, grad, h):
+        ks = []
+        for i in range(s):
+            y = x
+            for j in range(i):
+                if rows[i][j]:
+                    y = y + h * rows[i][j] * ks[j]
+            ks.append(-grad(y))
+        out = x
+        for i in range(s):
+            if weights[i]:
+                out = out + h * weights[i] * ks[i]
+        return out
+
+    step.__name__ = name.replace("-", "_")
+    return trace(step, name=name, description=f"explicit Runge-Kutta ({s} stages)")
+
+
+BUILTINS = {
+    "gd": gd,
+    "heavy-ball": heavy_ball,
+    "nesterov": nesterov,
+}

@@ -1,0 +1,309 @@
+"""Rooted trees: enumeration, canonical forms, symmetry and the cut tables of B-series.
+
+A rooted tree is written in nested brackets: a leaf is `[]`, a node with children
+$t_1, \\dots, t_k$ is `[t1,...,tk]`. Internally every tree up to a given number of
+nodes gets an integer index in a [`TreeTable`][derive.TreeTable]; a tree is identified
+by the sorted tuple of its children's indices, so canonical forms, lookups and the
+combinatorial tables that the series algebra needs are integer operations.
+
+The tables follow Hairer, Lubich & Wanner, *Geometric Numerical Integration*, 2nd ed.
+(2006), section III.1 (B-series, composition) and section IX.9 (the Lie derivative used
+for the logarithm), with coefficients normalised by the symmetry $\\sigma(t)$ as there:
+$B(a, y) = a(\\emptyset) y + \\sum_t a(t)/\\sigma(t)\\, F(t)(y)$.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+from functools import cache
+
+__all__ = ["TreeTable", "tree_table", "parse_tree", "tree_counts"]
+
+
+class TreeTable:
+    """All rooted trees with at most `max_nodes` nodes, indexed in order of size.
+
+    **Arguments:**
+
+    - `max_nodes`: the largest number of nodes (at least 1).
+
+    Use [`tree_table`][derive.tree_table] to get a shared, lazily extended instance.
+
+    !!! example
+        ```python
+        >>> from derive import tree_table
+        >>> table = tree_table(4)
+        >>> [table.bracket(i) for i in table.of_size(3)]
+        ['[[],[]]', '[[[]]]']
+        >>> table.sigma[table.index_of("[[],[]]")]
+        2
+
+        ```
+    """
+
+    def __init__(self, max_nodes: int):
+        if max_nodes < 1:
+            raise ValueError(f"max_nodes must be at least 1, got {max_nodes}")
+        self.max_nodes = 0
+        self.children: list[tuple[int, ...]] = []  # sorted ascending
+        self.size: list[int] = []
+        self.sigma: list[int] = []
+        self._index: dict[tuple[int, ...], int] = {}
+        self._by_size: list[list[int]] = [[]]
+        self._edge_cuts: dict[int, list[tuple[int, int, int]]] = {}
+        self._admissible: dict[int, list[tuple[int, tuple[int, ...], int]]] = {}
+        self._bracket: dict[int, str] = {}
+        self.extend(max_nodes)
+
+    # ------------------------------------------------------------------ building
+    def extend(self, max_nodes: int) -> None:
+        """Add the trees with up to `max_nodes` nodes (no-op if already there)."""
+        for n in range(self.max_nodes + 1, max_nodes + 1):
+            new = []
+            for kids in self._forests(n - 1, len(self.children)):
+                idx = self._add(kids, n)
+                new.append(idx)
+            self._by_size.append(new)
+            self.max_nodes = n
+
+    def _add(self, kids: tuple[int, ...], n: int) -> int:
+        idx = len(self.children)
+        self.children.append(kids)
+        self.size.append(n)
+        sigma = 1
+        for child, mult in Counter(kids).items():
+            sigma *= math.factorial(mult) * self.sigma[child] ** mult
+        self.sigma.append(sigma)
+        self._index[kids] = idx
+        return idx
+
+    def _forests(self, total: int, limit: int):
+        """Non-decreasing tuples of tree indices `< limit` whose sizes sum to `total`."""
+        if total == 0:
+            yield ()
+            return
+        # enumerate the largest index first so the tuple comes out sorted ascending
+        for i in range(limit - 1, -1, -1):
+            s = self.size[i]
+            if s > total:
+                continue
+            for rest in self._forests(total - s, i + 1):
+                yield (*rest, i)
+
+    # ------------------------------------------------------------------ lookups
+    def __len__(self) -> int:
+        return len(self.children)
+
+    def of_size(self, n: int) -> list[int]:
+        """Indices of the trees with exactly `n` nodes."""
+        if n > self.max_nodes:
+            self.extend(n)
+        return list(self._by_size[n])
+
+    def up_to(self, n: int) -> range:
+        """Indices of the trees with at most `n` nodes (a prefix of the table)."""
+        if n > self.max_nodes:
+            self.extend(n)
+        return range(sum(len(s) for s in self._by_size[: n + 1]))
+
+    def lookup(self, kids) -> int:
+        """Index of the tree whose children are the multiset `kids` of indices."""
+        key = tuple(sorted(kids))
+        try:
+            return self._index[key]
+        except KeyError:
+            n = 1 + sum(self.size[k] for k in key)
+            self.extend(n)
+            return self._index[key]
+
+    def index_of(self, tree: str | tuple) -> int:
+        """Index of a tree given in bracket notation or as nested tuples."""
+        if isinstance(tree, str):
+            tree = parse_tree(tree)
+
+        def walk(t):
+            return self.lookup(walk(c) for c in t)
+
+        return walk(tree)
+
+    def bracket(self, i: int) -> str:
+        """The canonical bracket notation of tree `i`, e.g. `[[],[[]]]`."""
+        s = self._bracket.get(i)
+        if s is None:
+            s = "[" + ",".join(self.bracket(c) for c in self.children[i]) + "]"
+            self._bracket[i] = s
+        return s
+
+    def nested(self, i: int) -> tuple:
+        """Tree `i` as nested tuples (a leaf is `()`)."""
+        return tuple(self.nested(c) for c in self.children[i])
+
+    def gamma(self, i: int) -> int:
+        """The density $\\gamma(t) = |t| \\prod_i \\gamma(t_i)$."""
+        g = self.size[i]
+        for c in self.children[i]:
+            g *= self.gamma(c)
+        return g
+
+    def is_tall(self, i: int) -> bool:
+        """Whether tree `i` is a chain (every node has at most one child)."""
+        while self.children[i]:
+            if len(self.children[i]) > 1:
+                return False
+            i = self.children[i][0]
+        return True
+
+    # ------------------------------------------------------------------ cut tables
+    def edge_cuts(self, i: int) -> list[tuple[int, int, int]]:
+        """Cuts of exactly one edge of tree `i`: `(trunk, branch, multiplicity)`.
+
+        The trunk keeps the root; the branch is the subtree hanging below the cut edge.
+        Multiplicities count the edges of the (unlabelled) tree that give the same pair.
+        This is the table of the Lie derivative of HLW Lemma IX.9.1.
+        """
+        cached = self._edge_cuts.get(i)
+        if cached is not None:
+            return cached
+        acc: Counter = Counter()
+        kids = self.children[i]
+        for child, mult in Counter(kids).items():
+            rest = list(kids)
+            rest.remove(child)
+            acc[(self.lookup(rest), child)] += mult
+            for trunk, branch, m in self.edge_cuts(child):
+                acc[(self.lookup([*rest, trunk]), branch)] += mult * m
+        out = [(t, b, m) for (t, b), m in acc.items()]
+        self._edge_cuts[i] = out
+        return out
+
+    def admissible_cuts(self, i: int) -> list[tuple[int, tuple[int, ...], int]]:
+        """Admissible cuts of tree `i`: `(root part, pruned forest, multiplicity)`.
+
+        An admissible cut removes a set of edges with at most one on any path from the
+        root; the root part keeps the root and the forest collects what was cut off.
+        The empty cut (root part = tree, empty forest) is included; the cut that removes
+        the whole tree is not. With $\\sigma$-normalised coefficients the composition of
+        B-series is $(a \\cdot b)(t) = b(\\emptyset) a(t) + \\sum_{cuts} b(R) \\prod_{p
+        \\in P} a(p)$ (HLW Theorem III.1.10).
+        """
+        cached = self._admissible.get(i)
+        if cached is not None:
+            return cached
+        # options for one child c: cut it off whole, or keep it and cut inside it
+        acc: Counter = Counter()
+        per_child = []
+        for child, mult in Counter(self.children[i]).items():
+            opts = [(None, (child,), 1)] + [
+                (r, p, m) for (r, p, m) in self.admissible_cuts(child)
+            ]
+            # multisets of size `mult` drawn from the options, with multinomial weights
+            choices = []
+            for combo in itertools.combinations_with_replacement(range(len(opts)), mult):
+                weight = math.factorial(mult)
+                for _, k in Counter(combo).items():
+                    weight //= math.factorial(k)
+                for o in combo:
+                    weight *= opts[o][2]
+                roots = [opts[o][0] for o in combo if opts[o][0] is not None]
+                forest = [p for o in combo for p in opts[o][1]]
+                choices.append((roots, forest, weight))
+            per_child.append(choices)
+        for combo in itertools.product(*per_child):
+            roots: list[int] = []
+            forest: list[int] = []
+            weight = 1
+            for r, p, w in combo:
+                roots += r
+                forest += p
+                weight *= w
+            acc[(self.lookup(roots), tuple(sorted(forest)))] += weight
+        out = [(r, p, m) for (r, p), m in acc.items()]
+        self._admissible[i] = out
+        return out
+
+
+@cache
+def _shared_table() -> TreeTable:
+    return TreeTable(1)
+
+
+def tree_table(max_nodes: int) -> TreeTable:
+    """The process-wide [`TreeTable`][derive.TreeTable], extended to `max_nodes` nodes.
+
+    !!! example
+        ```python
+        >>> from derive import tree_table
+        >>> len(tree_table(5).up_to(5))
+        17
+
+        ```
+    """
+    table = _shared_table()
+    table.extend(max_nodes)
+    return table
+
+
+def tree_counts(max_nodes: int) -> list[int]:
+    """Number of rooted trees with 1, 2, ..., `max_nodes` nodes (OEIS A000081).
+
+    !!! example
+        ```python
+        >>> from derive import tree_counts
+        >>> tree_counts(10)
+        [1, 1, 2, 4, 9, 20, 48, 115, 286, 719]
+
+        ```
+    """
+    table = tree_table(max_nodes)
+    return [len(table.of_size(n)) for n in range(1, max_nodes + 1)]
+
+
+def parse_tree(text: str) -> tuple:
+    """Parse nested-bracket notation (`[]`, `[[],[[]]]`) into nested tuples.
+
+    Raises `ValueError` with the position of the problem on malformed input.
+
+    !!! example
+        ```python
+        >>> from derive import parse_tree
+        >>> parse_tree("[[],[]]")
+        ((), ())
+
+        ```
+    """
+    s = "".join(text.split())
+    pos = 0
+
+    def fail(msg: str):
+        raise ValueError(
+            f"malformed tree {text!r}: {msg} at position {pos}; write a leaf as [] and a "
+            "node with children t1,...,tk as [t1,...,tk], e.g. [[],[[]]]"
+        )
+
+    def node():
+        nonlocal pos
+        if pos >= len(s) or s[pos] != "[":
+            fail("expected '['")
+        pos += 1
+        kids = []
+        if pos < len(s) and s[pos] == "]":
+            pos += 1
+            return ()
+        while True:
+            kids.append(node())
+            if pos < len(s) and s[pos] == ",":
+                pos += 1
+                continue
+            if pos < len(s) and s[pos] == "]":
+                pos += 1
+                return tuple(kids)
+            fail("expected ',' or ']'")
+
+    if len(s) > 10_000:
+        raise ValueError("tree string too long (more than 10000 characters)")
+    t = node()
+    if pos != len(s):
+        fail("unexpected trailing characters")
+    return t
