@@ -16,6 +16,10 @@ from ._bseries import insert_into_field as insert_into_field
 from ._bseries import inverse as inverse
 from ._bseries import lie_derivative as lie_derivative
 from ._bseries import logarithm as logarithm
+from ._codegen import GeneratedCode as GeneratedCode
+from ._codegen import codegen as codegen
+from ._codegen import content_hash as content_hash
+from ._codegen import verify_content_hash as verify_content_hash
 from ._coefficients import RationalFunction as RationalFunction
 from ._errors import DeriveError as DeriveError
 from ._flow import CONVENTIONS as CONVENTIONS
@@ -33,6 +37,8 @@ from ._optimizers import runge_kutta as runge_kutta
 from ._recurrence import Recurrence as Recurrence
 from ._recurrence import exact_number as exact_number
 from ._recurrence import trace as trace
+from ._spec import SpecError as SpecError
+from ._spec import parse_spec as parse_spec
 from ._trees import TreeTable as TreeTable
 from ._trees import parse_tree as parse_tree
 from ._trees import tree_counts as tree_counts

@@ -52,7 +52,7 @@ class BSeries:
         >>> euler = BSeries({"[]": 1}, max_nodes=3, empty=1)   # x + h g(x)
         >>> field = logarithm(euler)                            # its modified field
         >>> [(t, str(c)) for t, c in field.items()]
-        [('[]', '1'), ('[[]]', '-1/2'), ('[[],[]]', '1/6'), ('[[[]]]', '1/3')]
+        [('[]', '1'), ('[[]]', '-1/2'), ('[[[]]]', '1/3'), ('[[],[]]', '1/6')]
 
         ```
     """
@@ -102,7 +102,9 @@ def _like(a: BSeries, coef: list, empty) -> BSeries:
 
 def _check(a: BSeries, b: BSeries) -> None:
     if a.max_nodes != b.max_nodes or a.field is not b.field:
-        raise ValueError("B-series with different truncations or fields cannot be combined")
+        raise ValueError(
+            "B-series with different truncations or fields cannot be combined"
+        )
 
 
 def compose_coefficients(
@@ -140,7 +142,7 @@ def compose(outer: BSeries, inner: BSeries) -> BSeries:
         >>> euler = BSeries({"[]": 1}, max_nodes=3, empty=1)
         >>> two_steps = compose(euler, euler)
         >>> [(t, str(c)) for t, c in two_steps.items()]
-        [('[]', '2'), ('[[]]', '1')]
+        [('[]', '2'), ('[[]]', '1'), ('[[],[]]', '1')]
 
         ```
     """
@@ -149,7 +151,12 @@ def compose(outer: BSeries, inner: BSeries) -> BSeries:
         raise ValueError("the inner series of a composition must have a(empty) = 1")
     n = len(inner.coefficients)
     coef = compose_coefficients(
-        inner.table, n, inner.coefficients, outer.coefficients, outer.empty, outer.field.zero
+        inner.table,
+        n,
+        inner.coefficients,
+        outer.coefficients,
+        outer.empty,
+        outer.field.zero,
     )
     return _like(inner, coef, outer.empty)
 
@@ -162,7 +169,7 @@ def inverse(a: BSeries) -> BSeries:
         >>> from derive import BSeries, inverse
         >>> euler = BSeries({"[]": 1}, max_nodes=3, empty=1)
         >>> [(t, str(c)) for t, c in inverse(euler).items()]
-        [('[]', '-1'), ('[[]]', '1'), ('[[],[]]', '-1'), ('[[[]]]', '-1')]
+        [('[]', '-1'), ('[[]]', '1'), ('[[[]]]', '-1'), ('[[],[]]', '-1')]
 
         ```
     """
@@ -209,9 +216,14 @@ def insert_into_field(a: BSeries) -> BSeries:
         ```
     """
     if a.empty != 1:
-        raise ValueError("the field can only be expanded at a point y + O(h): a(empty) = 1")
+        raise ValueError(
+            "the field can only be expanded at a point y + O(h): a(empty) = 1"
+        )
     one = a.field.one
-    coef = [insertion_coefficient(a.table, i, a.coefficients, one) for i in range(len(a.coefficients))]
+    coef = [
+        insertion_coefficient(a.table, i, a.coefficients, one)
+        for i in range(len(a.coefficients))
+    ]
     return _like(a, coef, a.field.zero)
 
 
@@ -220,7 +232,9 @@ def lie_derivative(a: BSeries, b: BSeries) -> BSeries:
     ($b(\\emptyset) = 0$), HLW Lemma IX.9.1."""
     _check(a, b)
     if b.empty != 0:
-        raise ValueError("the Lie derivative is taken along a vector field: b(empty) = 0")
+        raise ValueError(
+            "the Lie derivative is taken along a vector field: b(empty) = 0"
+        )
     table, zero = a.table, a.field.zero
     coef = []
     for i in range(len(a.coefficients)):
@@ -241,7 +255,7 @@ def exponential(b: BSeries) -> BSeries:
         >>> from derive import BSeries, exponential
         >>> flow = exponential(BSeries({"[]": 1}, max_nodes=3))   # exact flow: 1/gamma(t)
         >>> [(t, str(c)) for t, c in flow.items()]
-        [('[]', '1'), ('[[]]', '1/2'), ('[[],[]]', '1/3'), ('[[[]]]', '1/6')]
+        [('[]', '1'), ('[[]]', '1/2'), ('[[[]]]', '1/6'), ('[[],[]]', '1/3')]
 
         ```
     """
@@ -308,6 +322,11 @@ def logarithm(a: BSeries) -> BSeries:
         raise ValueError("only a one-step map (a(empty) = 1) has a logarithm")
     field = a.field
     coef = logarithm_coefficients(
-        a.table, len(a.coefficients), a.coefficients, field.zero, field.one, field.convert
+        a.table,
+        len(a.coefficients),
+        a.coefficients,
+        field.zero,
+        field.one,
+        field.convert,
     )
     return _like(a, coef, field.zero)

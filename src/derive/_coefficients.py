@@ -124,7 +124,9 @@ class RationalFunction:
             return NotImplemented
         if self.den == o.den:
             if self.den.is_one():
-                return RationalFunction(self.num + o.num, self.den, self.field, reduce=False)
+                return RationalFunction(
+                    self.num + o.num, self.den, self.field, reduce=False
+                )
             return RationalFunction(self.num + o.num, self.den, self.field)
         return RationalFunction(
             self.num * o.den + o.num * self.den, self.den * o.den, self.field
@@ -152,7 +154,9 @@ class RationalFunction:
         if o is None:
             return NotImplemented
         if self.den.is_one() and o.den.is_one():
-            return RationalFunction(self.num * o.num, self.den, self.field, reduce=False)
+            return RationalFunction(
+                self.num * o.num, self.den, self.field, reduce=False
+            )
         return RationalFunction(self.num * o.num, self.den * o.den, self.field)
 
     __rmul__ = __mul__

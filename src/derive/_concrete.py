@@ -23,6 +23,9 @@ class ConcreteLoss:
 
     - `loss`: a SymPy expression, or a string parsed safely (see `derive._parse`).
     - `variables`: the coordinates, as SymPy symbols or names.
+    - `parameters`: hyper-parameter names that may appear in the loss. A SymPy loss
+      may also contain other symbols (constants such as a curvature `lam`); a string
+      loss may not, so that typos are caught.
 
     !!! example
         ```python
@@ -40,11 +43,24 @@ class ConcreteLoss:
     def __init__(self, loss, variables, parameters: tuple[str, ...] = ()):
         if isinstance(variables, str):
             variables = [v.strip() for v in variables.split(",") if v.strip()]
+        # a SymPy loss may carry constants of its own (e.g. lam in lam*x**2/2); a string
+        # (from the command line) may not, so that typos are caught
+        allow_constants = not isinstance(loss, str)
         if not variables:
-            raise DeriveError("no variables were given for the loss.", "Pass e.g. --vars x,y.")
+            raise DeriveError(
+                "no variables were given for the loss.", "Pass e.g. --vars x,y."
+            )
         names = [v if isinstance(v, str) else v.name for v in variables]
+        bad = [n for n in names if not n.isidentifier()]
+        if bad:
+            raise DeriveError(
+                f"invalid variable name(s) {bad}.",
+                "Use identifiers separated by commas: x,y.",
+            )
         if len(set(names)) != len(names):
-            raise DeriveError(f"repeated variable names in {names}.", "Name each variable once.")
+            raise DeriveError(
+                f"repeated variable names in {names}.", "Name each variable once."
+            )
         clash = set(names) & (set(parameters) | {"h"})
         if clash:
             raise DeriveError(
@@ -66,7 +82,7 @@ class ConcreteLoss:
             # normalise symbols by name so that assumptions do not split them
             loss = loss.subs({s: sympy.Symbol(s.name) for s in loss.free_symbols})
         extra = {s.name for s in loss.free_symbols} - set(names) - set(parameters)
-        if extra:
+        if extra and not allow_constants:
             raise DeriveError(
                 f"the loss uses symbols {sorted(extra)} that are neither variables "
                 f"{names} nor hyper-parameters.",
@@ -90,7 +106,12 @@ class ConcreteLoss:
         expr = list(base)
         for j in range(k):
             expr = [
-                sympy.expand(sum(sympy.diff(e, v) * u for v, u in zip(self.variables, dirs[j], strict=True)))
+                sympy.expand(
+                    sum(
+                        sympy.diff(e, v) * u
+                        for v, u in zip(self.variables, dirs[j], strict=True)
+                    )
+                )
                 for e in expr
             ]
         cache[k] = (expr, dirs)
@@ -108,7 +129,9 @@ class ConcreteLoss:
         got = self._F.get(i)
         if got is None:
             args = [self.differential(table, c) for c in table.children[i]]
-            got = self._apply(self.field, args, self._multi) if args else list(self.field)
+            got = (
+                self._apply(self.field, args, self._multi) if args else list(self.field)
+            )
             self._F[i] = got
         return got
 

@@ -12,7 +12,13 @@ from ._errors import DeriveError
 from ._manifold import SlowManifold, solve_manifold
 from ._modified_loss import GradientTest, gradient_test
 from ._recurrence import Recurrence, trace
-from ._render import differential_latex, differential_text, scalar_latex, scalar_text
+from ._render import (
+    differential_latex,
+    differential_text,
+    pretty_coefficient,
+    scalar_latex,
+    scalar_text,
+)
 from ._series_h import h_series
 from ._trees import TreeTable
 
@@ -47,12 +53,10 @@ class Term:
     coefficient: object
     field: object
 
-    @property
+    @cached_property
     def sympy(self):
-        """The coefficient as a (factored) SymPy expression."""
-        import sympy
-
-        return sympy.factor(self.field.to_sympy(self.coefficient))
+        """The coefficient as a factored SymPy expression (see `pretty_coefficient`)."""
+        return pretty_coefficient(self.field.to_sympy(self.coefficient))
 
 
 def as_recurrence(optimizer, **params) -> Recurrence:
@@ -74,7 +78,9 @@ def as_recurrence(optimizer, **params) -> Recurrence:
     )
 
 
-def modified_flow(optimizer: Recurrence | Callable, order: int, **params) -> ModifiedFlow:
+def modified_flow(
+    optimizer: Recurrence | Callable, order: int, **params
+) -> ModifiedFlow:
     """The modified flow $\\dot x = F_0(x) + h F_1(x) + \\dots + h^p F_p(x)$ of an optimizer.
 
     The flow's solution at $t = n h$ matches the iterates $x_n$ up to $O(h^{p+1})$
@@ -98,7 +104,7 @@ def modified_flow(optimizer: Recurrence | Callable, order: int, **params) -> Mod
         >>> print(flow.text(header=False))
         dx/dt = g
               + h * (-1/2 g'g)
-              + h^2 * (1/12 g''(g,g) + 1/3 g'g'g)
+              + h^2 * (1/3 g'g'g + 1/12 g''(g,g))
         >>> flow.modified_loss.text
         'f + h*(1/4 |grad f|^2)'
 
@@ -111,7 +117,9 @@ def modified_flow(optimizer: Recurrence | Callable, order: int, **params) -> Mod
     """
     rec = as_recurrence(optimizer, **params)
     if isinstance(order, bool) or not isinstance(order, int):
-        raise DeriveError(f"order must be an integer, got {order!r}.", "Use e.g. order=2.")
+        raise DeriveError(
+            f"order must be an integer, got {order!r}.", "Use e.g. order=2."
+        )
     if order < 0:
         raise DeriveError(
             f"order must be a non-negative integer, got {order}.",
@@ -147,10 +155,18 @@ class ModifiedFlow:
         self.field = _output_field(manifold)
         self.b = self._field_coefficients()
         terms = []
-        for (power, i), c in sorted(self.b.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        for (power, i), c in sorted(
+            self.b.items(), key=lambda kv: (kv[0][0], kv[0][1])
+        ):
             if c:
                 terms.append(
-                    Term(power, self.table.bracket(i), i, c / self.table.sigma[i], self.field)
+                    Term(
+                        power,
+                        self.table.bracket(i),
+                        i,
+                        c / self.table.sigma[i],
+                        self.field,
+                    )
                 )
         self.terms: list[Term] = terms
 
@@ -206,8 +222,10 @@ class ModifiedFlow:
             return []
         import sympy
 
-        expr = self.manifold.field.to_sympy(det) if self.manifold.homogeneous else (
-            self.recurrence.field.to_sympy(det).subs(sympy.Symbol("h"), 0)
+        expr = (
+            self.manifold.field.to_sympy(det)
+            if self.manifold.homogeneous
+            else (self.recurrence.field.to_sympy(det).subs(sympy.Symbol("h"), 0))
         )
         num, den = sympy.fraction(sympy.factor(expr))
         out = []
@@ -229,7 +247,11 @@ class ModifiedFlow:
         zero = self.field.zero
         for k in range(self.order + 1):
             b = {i: c for (p, i), c in self.b.items() if p == k}
-            out.append(gradient_test(self.table, k + 1, _tree_sized(b, self.table, k + 1), zero))
+            out.append(
+                gradient_test(
+                    self.table, k + 1, _tree_sized(b, self.table, k + 1), zero
+                )
+            )
         return out
 
     @cached_property
@@ -278,7 +300,9 @@ class ModifiedFlow:
         if header:
             ml = self.modified_loss
             if ml.through_order >= 0:
-                lines.append(f"modified loss through order {ml.through_order}: {ml.text}")
+                lines.append(
+                    f"modified loss through order {ml.through_order}: {ml.text}"
+                )
             else:
                 lines.append("modified loss: none (the leading term is not a gradient)")
             if ml.through_order < self.order:
@@ -319,13 +343,18 @@ class ModifiedFlow:
             body = " + ".join(parts).replace("+ -", "- ")
             hk = "" if k == 0 else ("h" if k == 1 else f"h^{{{k}}}")
             rows.append(body if k == 0 else f"{hk}\\left({body}\\right)")
-        return "\\dot x = " + " \\\\\n&\\quad + ".join(rows)
+        body = " \\\\\n&\\quad + ".join(rows)
+        return "\\begin{aligned}\n\\dot x &= " + body + "\n\\end{aligned}"
 
     def term_latex(self, term: Term) -> str:
         import sympy
 
         c = sympy.latex(term.sympy)
-        hk = "" if term.power == 0 else ("h\\," if term.power == 1 else f"h^{{{term.power}}}\\,")
+        hk = (
+            ""
+            if term.power == 0
+            else ("h\\," if term.power == 1 else f"h^{{{term.power}}}\\,")
+        )
         return f"{_latex_wrap(c)}\\, {hk}{differential_latex(self.table, term.index)}"
 
     def to_dict(self, loss=None, variables=None) -> dict:
@@ -364,7 +393,10 @@ class ModifiedFlow:
             record["spec"] = self.recurrence.source
         if loss is not None:
             field = self.on(loss, variables)
-            record["loss"] = {"expression": str(field.loss), "variables": [str(v) for v in field.variables]}
+            record["loss"] = {
+                "expression": str(field.loss),
+                "variables": [str(v) for v in field.variables],
+            }
             record["vector_field"] = [_sympy_str(e) for e in field.components]
             if ml.through_order >= 0:
                 record["modified_loss"]["explicit"] = _sympy_str(ml.on(loss, variables))
@@ -398,15 +430,25 @@ class ModifiedFlow:
 
         from ._concrete import ConcreteLoss
 
-        cl = loss if hasattr(loss, "differential") else ConcreteLoss(loss, variables, self.recurrence.parameters)
+        cl = (
+            loss
+            if hasattr(loss, "differential")
+            else ConcreteLoss(loss, variables, self.recurrence.parameters)
+        )
         h = sympy.Symbol("h")
-        comps = [sympy.Integer(0)] * len(cl.variables)
+        d = len(cl.variables)
+        powers = [[sympy.Integer(0)] * d for _ in range(self.order + 1)]
         for t in self.terms:
             F = cl.differential(self.table, t.index)
-            c = t.sympy * h**t.power
-            comps = [a + c * f for a, f in zip(comps, F, strict=True)]
-        comps = [sympy.expand(c) for c in comps]
-        return ExplicitField(cl.loss, cl.variables, comps, cl)
+            c = self.field.to_sympy(t.coefficient)
+            powers[t.power] = [
+                a + c * f for a, f in zip(powers[t.power], F, strict=True)
+            ]
+        comps = [
+            sum((h**k * powers[k][i] for k in range(self.order + 1)), sympy.Integer(0))
+            for i in range(d)
+        ]
+        return ExplicitField(cl.loss, cl.variables, comps, cl, powers)
 
 
 def manifold_states(flow: ModifiedFlow, loss, variables) -> dict[str, list]:
@@ -449,13 +491,19 @@ def manifold_states(flow: ModifiedFlow, loss, variables) -> dict[str, list]:
                 continue
             sigma = flow.table.sigma[i]
             if mf.homogeneous:
-                coeff = K.to_sympy(c) * h ** (flow.table.size[i] + mf.weights[j]) / sigma
+                coeff = (
+                    K.to_sympy(c) * h ** (flow.table.size[i] + mf.weights[j]) / sigma
+                )
             else:
                 series = h_series(c, flow.recurrence.parameters, flow.order + 1)
                 f = flow.field
-                coeff = sum(
-                    (f.to_sympy(s) * h**k for k, s in enumerate(series) if s), sympy.Integer(0)
-                ) / sigma
+                coeff = (
+                    sum(
+                        (f.to_sympy(s) * h**k for k, s in enumerate(series) if s),
+                        sympy.Integer(0),
+                    )
+                    / sigma
+                )
             F = cl.differential(flow.table, i)
             comps = [a + coeff * e for a, e in zip(comps, F, strict=True)]
         out[name] = [sympy.expand(e) for e in comps]
@@ -464,12 +512,17 @@ def manifold_states(flow: ModifiedFlow, loss, variables) -> dict[str, list]:
 
 @dataclass
 class ExplicitField:
-    """A modified flow on a concrete loss: `components[i]` is $dx_i/dt$."""
+    """A modified flow on a concrete loss: `components[i]` is $dx_i/dt$.
+
+    `by_power[k][i]` is component `i` of $F_k$ (the coefficient of $h^k$), so
+    `components[i]` is $\\sum_k h^k$ `by_power[k][i]`; neither is expanded.
+    """
 
     loss: object
     variables: list
     components: list
     concrete: object
+    by_power: list
 
     def __iter__(self):
         return iter(self.components)
@@ -482,21 +535,20 @@ class ModifiedLoss:
     the scalar invariants of `derive._render`.
     """
 
-    def __init__(self, flow: ModifiedFlow, through_order: int, parts: Sequence[GradientTest]):
+    def __init__(
+        self, flow: ModifiedFlow, through_order: int, parts: Sequence[GradientTest]
+    ):
         self.flow = flow
         self.through_order = through_order
         self.parts = list(parts)
 
     def _pieces(self, latex: bool):
-        import sympy
-
         table = self.flow.table
         out = []
         for k, test in enumerate(self.parts):
             inner = []
             for rep, c in test.potential:
-                cs = self.flow.field.to_sympy(c)
-                cs = sympy.factor(cs)
+                cs = pretty_coefficient(self.flow.field.to_sympy(c))
                 name = scalar_latex(table, rep) if latex else scalar_text(table, rep)
                 inner.append((cs, name))
             out.append((k, inner))
@@ -509,11 +561,17 @@ class ModifiedLoss:
             parts = []
             for c, name in inner:
                 s = _sympy_str(c)
-                parts.append(name if s == "1" else ("-" + name if s == "-1" else f"{_wrap(s)} {name}"))
+                parts.append(
+                    name
+                    if s == "1"
+                    else ("-" + name if s == "-1" else f"{_wrap(s)} {name}")
+                )
             if not parts:
                 continue
             body = " + ".join(parts).replace("+ -", "- ")
-            rows.append(body if k == 0 else (f"h*({body})" if k == 1 else f"h^{k}*({body})"))
+            rows.append(
+                body if k == 0 else (f"h*({body})" if k == 1 else f"h^{k}*({body})")
+            )
         return " + ".join(rows) if rows else "0"
 
     @property
@@ -525,7 +583,11 @@ class ModifiedLoss:
             parts = []
             for c, name in inner:
                 s = sympy.latex(c)
-                parts.append(name if s == "1" else ("-" + name if s == "-1" else f"{_latex_wrap(s)}\\, {name}"))
+                parts.append(
+                    name
+                    if s == "1"
+                    else ("-" + name if s == "-1" else f"{_latex_wrap(s)}\\, {name}")
+                )
             if not parts:
                 continue
             body = " + ".join(parts).replace("+ -", "- ")
@@ -544,7 +606,9 @@ class ModifiedLoss:
         total = sympy.Integer(0)
         for k, test in enumerate(self.parts):
             for rep, c in test.potential:
-                total += self.flow.field.to_sympy(c) * h**k * cl.scalar(self.flow.table, rep)
+                total += (
+                    self.flow.field.to_sympy(c) * h**k * cl.scalar(self.flow.table, rep)
+                )
         return sympy.expand(total)
 
 

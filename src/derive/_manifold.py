@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from ._coefficients import Field, RationalFunction, field_for
 from ._errors import DeriveError
-from ._recurrence import Combine, Grad, Recurrence
+from ._recurrence import Grad, Recurrence
 from ._trees import TreeTable, tree_table
 
 __all__ = ["SlowManifold", "solve_manifold"]
@@ -165,7 +165,7 @@ def _analyse(rec: Recurrence):
     pure = []
     for v in range(nvals):
         pure.append(sum((W[v][k] * alpha[k] for k in range(m) if W[v][k]), zero))
-    for idx, ins in enumerate(rec.instructions):
+    for ins in rec.instructions:
         if isinstance(ins, Grad) and pure[ins.arg] != 1:
             raise DeriveError(
                 f"grad is evaluated at a point whose coefficients of x sum to "
@@ -201,7 +201,9 @@ def _analyse(rec: Recurrence):
                 homogeneous = False
         wexpr.append(cand)
     for j, out in enumerate(rec.outputs):
-        if wexpr[out] is not None and not wts.unify(wexpr[out], (j, 0) if j else (-1, 0)):
+        if wexpr[out] is not None and not wts.unify(
+            wexpr[out], (j, 0) if j else (-1, 0)
+        ):
             homogeneous = False
         if j and alpha[j]:
             d = _h_degrees(alpha[j])
@@ -289,7 +291,10 @@ def _determinant(mat: list[list], F):
 
 def _inverse(mat: list[list], F):
     n = len(mat)
-    rows = [list(r) + [F.one if i == j else F.zero for j in range(n)] for i, r in enumerate(mat)]
+    rows = [
+        list(r) + [F.one if i == j else F.zero for j in range(n)]
+        for i, r in enumerate(mat)
+    ]
     for c in range(n):
         p = next(i for i in range(c, n) if rows[i][c])
         rows[c], rows[p] = rows[p], rows[c]
@@ -412,7 +417,10 @@ def solve_manifold(rec: Recurrence, max_nodes: int) -> SlowManifold:
                     else:
                         r = r + term * mult
                 rhs[j] = rhs[j] - r
-        z = [sum((Linv[a][b] * rhs[b] for b in range(m) if rhs[b] and Linv[a][b]), zero) for a in range(m)]
+        z = [
+            sum((Linv[a][b] * rhs[b] for b in range(m) if rhs[b] and Linv[a][b]), zero)
+            for a in range(m)
+        ]
         s = [zero] + z[1:]
         for v in range(nvals):
             val = known[v]

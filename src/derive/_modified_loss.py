@@ -77,7 +77,9 @@ class GradientTest:
     obstruction: int | None
 
 
-def gradient_test(table: TreeTable, n: int, b: dict[int, object], zero, to_exact=None) -> GradientTest:
+def gradient_test(
+    table: TreeTable, n: int, b: dict[int, object], zero, to_exact=None
+) -> GradientTest:
     """Decide whether $\\sum_{|t|=n} b(t)/\\sigma(t) F(t)$ is a gradient (see module doc).
 
     `b` maps tree indices with `n` nodes to $\\sigma$-normalised coefficients $b(t)$.

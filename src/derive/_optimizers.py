@@ -86,7 +86,12 @@ def heavy_ball(beta=None) -> Recurrence:
 
         ```
     """
-    return trace(heavy_ball_step, name="heavy-ball", description="heavy ball", beta=_check_beta(beta))
+    return trace(
+        heavy_ball_step,
+        name="heavy-ball",
+        description="heavy ball",
+        beta=_check_beta(beta),
+    )
 
 
 def nesterov(beta=None) -> Recurrence:
@@ -101,10 +106,14 @@ def nesterov(beta=None) -> Recurrence:
 
         ```
     """
-    return trace(nesterov_step, name="nesterov", description="Nesterov", beta=_check_beta(beta))
+    return trace(
+        nesterov_step, name="nesterov", description="Nesterov", beta=_check_beta(beta)
+    )
 
 
-def runge_kutta(A: Sequence[Sequence], b: Sequence, name: str = "runge-kutta") -> Recurrence:
+def runge_kutta(
+    A: Sequence[Sequence], b: Sequence, name: str = "runge-kutta"
+) -> Recurrence:
     """An explicit Runge-Kutta method applied to the gradient flow $\\dot x = g(x)$.
 
     Stages $k_i = g(x + h \\sum_{j<i} a_{ij} k_j)$, $x_{n+1} = x_n + h \\sum_i b_i k_i$.
@@ -129,7 +138,9 @@ def runge_kutta(A: Sequence[Sequence], b: Sequence, name: str = "runge-kutta") -
         rows = [[exact_number(a) for a in row] for row in A]
         weights = [exact_number(w) for w in b]
     except TypeError:
-        raise DeriveError("the tableau must hold numbers.", "Pass lists of numbers.") from None
+        raise DeriveError(
+            "the tableau must hold numbers.", "Pass lists of numbers."
+        ) from None
     if s == 0 or len(rows) != s or any(len(r) != s for r in rows):
         raise DeriveError(
             f"the tableau is not square with {s} stages (A is {len(rows)} rows).",

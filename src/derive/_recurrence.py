@@ -27,12 +27,14 @@ from typing import Any
 
 import flint
 
-from ._coefficients import RationalFunction, RationalFunctionField, rational_function_field
+from ._coefficients import (
+    RationalFunction,
+    RationalFunctionField,
+    rational_function_field,
+)
 from ._errors import DeriveError
 
 __all__ = ["Combine", "Grad", "Recurrence", "trace", "exact_number"]
-
-RESERVED = {"h", "grad", "x"}
 
 
 @dataclass(frozen=True)
@@ -200,7 +202,7 @@ class _Builder:
     def grad(self, arg) -> _Affine:
         if not isinstance(arg, _Affine) or arg.builder is not self:
             raise DeriveError(
-                f"grad was called with {arg!r}, which is not a combination of the "
+                f"grad was called with {_show(arg)}, which is not a combination of the "
                 "optimizer's states.",
                 "Call grad on the state or on an affine combination of states, "
                 "e.g. grad(x) or grad(x + beta*(x - x_prev)).",
@@ -214,6 +216,15 @@ class _Builder:
         self.instructions.append(Grad(idx))
         self.n_values += 1
         return _Affine({self.n_values - 1: self.field.one}, self)
+
+
+def _show(value) -> str:
+    """A short readable form of a traced value for error messages."""
+    if isinstance(value, Fraction):
+        return str(value)
+    if isinstance(value, RationalFunction):
+        return str(value.field.to_sympy(value))
+    return repr(value)
 
 
 def _nonlinear(op: str):
@@ -246,7 +257,7 @@ class _Affine:
         if other == 0:
             return self
         raise DeriveError(
-            f"a constant ({other!r}) was added to a state; updates must be affine "
+            f"a constant ({_show(other)}) was added to a state; updates must be affine "
             "combinations of states and gradients with no constant offset.",
             "Remove the constant term (the method must commute with translations).",
         )
@@ -282,7 +293,10 @@ class _Affine:
             _nonlinear("division by a state")
         c = self.builder.scalar(other, "a divisor")
         if not c:
-            raise DeriveError("division by zero in the optimizer's update.", "")
+            raise DeriveError(
+                "division by zero in the optimizer's update.",
+                "Divide only by nonzero numbers, h or hyper-parameters.",
+            )
         return self * (self.builder.field.one / c)
 
     def __rtruediv__(self, other):
@@ -313,7 +327,9 @@ class _Affine:
         _nonlinear("conversion of a state to a number")
 
     def __array__(self, *args, **kwargs):
-        _nonlinear("conversion of a state to an array (use only +, -, * and / on states)")
+        _nonlinear(
+            "conversion of a state to an array (use only +, -, * and / on states)"
+        )
 
     def __repr__(self):
         return f"<symbolic state combination {self.terms}>"
@@ -336,12 +352,16 @@ def exact_number(value) -> Fraction:
         ```
     """
     if isinstance(value, bool):
-        raise DeriveError(f"{value!r} is not a number.", "Give a number such as 0.9 or 1/2.")
+        raise DeriveError(
+            f"{value!r} is not a number.", "Give a number such as 0.9 or 1/2."
+        )
     if isinstance(value, int | Fraction):
         return Fraction(value)
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
-            raise DeriveError(f"{value!r} is not a finite number.", "Give a finite value.")
+            raise DeriveError(
+                f"{value!r} is not a finite number.", "Give a finite value."
+            )
         return Fraction(repr(value))
     if isinstance(value, flint.fmpq):
         return Fraction(int(value.p), int(value.q))
@@ -362,11 +382,14 @@ def exact_number(value) -> Fraction:
     if mod.startswith("numpy"):
         return exact_number(value.item())
     raise DeriveError(
-        f"{value!r} is not an exact number.", "Give an int, a float, a Fraction or '1/2'."
+        f"{value!r} is not an exact number.",
+        "Give an int, a float, a Fraction or '1/2'.",
     )
 
 
-def to_field(value, field: RationalFunctionField, what: str = "a value") -> RationalFunction:
+def to_field(
+    value, field: RationalFunctionField, what: str = "a value"
+) -> RationalFunction:
     """Convert a number, field element or SymPy rational expression into `field`."""
     if isinstance(value, RationalFunction):
         return field.convert(value)
@@ -510,7 +533,9 @@ def trace(
     except DeriveError:
         raise
     except ZeroDivisionError as e:
-        raise DeriveError(f"division by zero while tracing the optimizer ({e}).", "") from None
+        raise DeriveError(
+            f"division by zero while tracing the optimizer ({e}).", ""
+        ) from None
     outputs = _outputs(result, builder, states)
     return Recurrence(
         name=name or getattr(fn, "__name__", "optimizer").replace("_", "-"),
@@ -548,5 +573,7 @@ def _outputs(result, builder: _Builder, states: tuple[str, ...]) -> tuple[int, .
     else:
         first = check(result, "the new position")
         # multi-step: (x, x1, x2, ...) -> (x+, x, x1, ...)
-        new = [first] + [_Affine({i: builder.field.one}, builder) for i in range(len(states) - 1)]
+        new = [first] + [
+            _Affine({i: builder.field.one}, builder) for i in range(len(states) - 1)
+        ]
     return tuple(builder.materialize(v) for v in new)

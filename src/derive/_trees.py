@@ -36,7 +36,7 @@ class TreeTable:
         >>> from derive import tree_table
         >>> table = tree_table(4)
         >>> [table.bracket(i) for i in table.of_size(3)]
-        ['[[],[]]', '[[[]]]']
+        ['[[[]]]', '[[],[]]']
         >>> table.sigma[table.index_of("[[],[]]")]
         2
 
@@ -200,7 +200,9 @@ class TreeTable:
             ]
             # multisets of size `mult` drawn from the options, with multinomial weights
             choices = []
-            for combo in itertools.combinations_with_replacement(range(len(opts)), mult):
+            for combo in itertools.combinations_with_replacement(
+                range(len(opts)), mult
+            ):
                 weight = math.factorial(mult)
                 for _, k in Counter(combo).items():
                     weight //= math.factorial(k)
