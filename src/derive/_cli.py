@@ -551,6 +551,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("derive: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader (e.g. `| head`) closed the pipe: stop quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except Exception as error:
         if _is_input_error(error):
             print(f"derive: error: {_message(error)}", file=sys.stderr)

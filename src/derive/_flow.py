@@ -355,7 +355,10 @@ class ModifiedFlow:
             if term.power == 0
             else ("h\\," if term.power == 1 else f"h^{{{term.power}}}\\,")
         )
-        return f"{_latex_wrap(c)}\\, {hk}{differential_latex(self.table, term.index)}"
+        body = f"{hk}{differential_latex(self.table, term.index)}"
+        if c in ("1", "-1"):
+            return body if c == "1" else "-" + body
+        return f"{_latex_wrap(c)}\\, {body}"
 
     def to_dict(self, loss=None, variables=None) -> dict:
         """The JSON record (see the CLI contract in the README)."""
@@ -398,6 +401,12 @@ class ModifiedFlow:
                 "variables": [str(v) for v in field.variables],
             }
             record["vector_field"] = [_sympy_str(e) for e in field.components]
+            # names to declare as symbols when parsing the strings back (SymPy's parser
+            # would otherwise read e.g. `beta` or `gamma` as special functions)
+            record["symbols"] = [str(v) for v in field.variables] + [
+                "h",
+                *self.recurrence.parameters,
+            ]
             if ml.through_order >= 0:
                 record["modified_loss"]["explicit"] = _sympy_str(ml.on(loss, variables))
         return record
@@ -440,7 +449,7 @@ class ModifiedFlow:
         powers = [[sympy.Integer(0)] * d for _ in range(self.order + 1)]
         for t in self.terms:
             F = cl.differential(self.table, t.index)
-            c = self.field.to_sympy(t.coefficient)
+            c = t.sympy
             powers[t.power] = [
                 a + c * f for a, f in zip(powers[t.power], F, strict=True)
             ]
