@@ -493,6 +493,8 @@ def manifold_states(flow: ModifiedFlow, loss, variables) -> dict[str, list]:
     for j, name in enumerate(flow.recurrence.states):
         K = mf.field
         alpha = K.to_sympy(mf.alpha[j]) if mf.alpha[j] else sympy.Integer(0)
+        if mf.homogeneous:  # alpha_j was evaluated at h = 1; it carries h^(w_j)
+            alpha = alpha * h ** mf.weights[j]
         comps = [alpha * v for v in cl.variables]
         for i in range(n):
             c = mf.psi[j][i] if j else mf.phi[i] * 0

@@ -4,4 +4,86 @@ Discrete iterates of an optimizer (from the same definition that `derive` traces
 integration of its modified flows with diffrax, and their verification: global error
 against $h$, observed order, certificates and plots. This package imports `derive`;
 `derive` never imports this package or JAX.
+
+Everything runs in float64: importing `numerics` and each of its entry points call
+[`enable_x64`][numerics.enable_x64] (JAX's 64-bit mode, process-wide).
+
+- Losses ([`get_loss`][numerics.get_loss], [`LOSSES`][numerics.LOSSES],
+  [`quadratic`][numerics.quadratic],
+  [`loss_from_expression`][numerics.loss_from_expression]):
+  eight non-convex 2-D test functions and quadratics, each defined once and evaluated
+  both as a SymPy expression and as a JAX function, with documented critical points,
+  a recommended start and a horizon for order tests.
+- Iterates ([`iterates`][numerics.iterates]): the optimizer's traced program run in
+  `jax.lax.scan` on pytrees, started on the slow manifold
+  ([`ManifoldStart`][numerics.ManifoldStart], matrix-free B-series of the manifold),
+  with divergence detection.
+- Flows ([`integrate`][numerics.integrate]): diffrax, Dopri8, PID control at
+  `rtol = atol = 1e-12`, vmapped over step sizes.
+- Stability ([`stability_limit`][numerics.stability_limit]): the linear stability
+  limit of any recurrence ($2/L$ for gradient descent, $2(1+\\beta)/L$ for heavy ball).
+- Verification ([`verify`][numerics.verify] -> [`Certificate`][numerics.Certificate]):
+  the error of every truncation order against $h$, fitted slopes, pass/fail, a JSON
+  certificate and a log-log plot; on the command line, `derive verify`.
+
+!!! example
+    ```python
+    >>> import derive, numerics
+    >>> cert = numerics.verify(derive.heavy_ball(0.5), order=2, loss="double-well",
+    ...                        quick=True)
+    >>> cert.passed
+    True
+
+    ```
 """
+
+import jax.numpy as jnp
+
+from ._certificate import CERTIFICATE_KEYS as CERTIFICATE_KEYS
+from ._certificate import Certificate as Certificate
+from ._differentials import elementary_differentials as elementary_differentials
+from ._integrate import integrate as integrate
+from ._iterates import Iterates as Iterates
+from ._iterates import iterates as iterates
+from ._losses import LOSSES as LOSSES
+from ._losses import CriticalPoint as CriticalPoint
+from ._losses import Loss as Loss
+from ._losses import get_loss as get_loss
+from ._losses import loss_from_expression as loss_from_expression
+from ._losses import quadratic as quadratic
+from ._manifold import ManifoldStart as ManifoldStart
+from ._order import observed_order as observed_order
+from ._precision import enable_x64 as enable_x64
+from ._stability import hessian_eigenvalues as hessian_eigenvalues
+from ._stability import spectral_radius as spectral_radius
+from ._stability import stability_limit as stability_limit
+from ._stability import transition_matrix as transition_matrix
+from ._verify import DEFAULT_LOSS as DEFAULT_LOSS
+from ._verify import verify as verify
+
+__all__ = [
+    "jnp",
+    "Certificate",
+    "CERTIFICATE_KEYS",
+    "CriticalPoint",
+    "DEFAULT_LOSS",
+    "Iterates",
+    "LOSSES",
+    "Loss",
+    "ManifoldStart",
+    "elementary_differentials",
+    "enable_x64",
+    "get_loss",
+    "hessian_eigenvalues",
+    "integrate",
+    "iterates",
+    "loss_from_expression",
+    "observed_order",
+    "quadratic",
+    "spectral_radius",
+    "stability_limit",
+    "transition_matrix",
+    "verify",
+]
+
+enable_x64()

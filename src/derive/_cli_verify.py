@@ -1,0 +1,290 @@
+"""The `derive verify` sub-command: show numerically that a modified flow has its order.
+
+Registered by the main command line (`derive._cli`) through `register(subparsers)`.
+This module imports neither JAX nor SymPy: `numerics` (JAX, diffrax) is imported inside
+the handler, so `derive --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from fractions import Fraction
+
+__all__ = ["register", "run"]
+
+DEFAULT_OPTIMIZER = "heavy-ball"
+DEFAULT_BETA = Fraction(9, 10)
+DEFAULT_ORDER = 3
+
+_DESCRIPTION = """\
+Verify numerically that the modified flow of an optimizer tracks its iterates at the
+predicted order: for every truncation order p = 0..P, the global error
+  e_p(h) = max_{n h <= T} |x_n - x_p(n h)|
+between the iterates x_n (started on the slow manifold) and the order-p flow x_p
+(the generated JAX module, integrated with diffrax Dopri8 at rtol = atol = 1e-12, in
+float64) is measured for a geometric set of step sizes h; its log-log slope must be
+p + 1 (pass: slope >= p + 1 - 0.2, using errors above 1e-10).
+
+T and the step sizes are chosen from the curvature along the trajectory so that the
+test is in the asymptotic regime and far from the stability limit; step sizes beyond
+the limit (or with divergent iterates) are reported as such and left out.
+
+With no arguments: heavy ball with beta = 9/10 through order 3 on the Himmelblau
+function from (0, 0), which starts in a region of negative curvature.
+
+Output: a table of observed against expected orders, and in --out (default
+runs/verify/<optimizer>-<loss>-order<P>) certificate.json (inputs, settings, errors,
+slopes, the generated module's sha256, package versions, machine), errors.png (log-log
+plot with reference slopes) and the generated module. Exit status: 0 if every order
+passes, 1 if one fails, 2 for bad input.
+"""
+
+_EPILOG = """\
+examples:
+  derive verify                                    # heavy ball, beta = 0.9, order 3
+  derive verify gd --order 2 --loss rosenbrock
+  derive verify nesterov --param beta=0.5 --loss six-hump-camel --quick
+  derive verify heavy-ball --loss "x**4/4 - x**2/2 + y**2 + x*y" --vars x,y --x0 .3,.4
+  derive verify --spec qhm.txt --param beta=0.9 --param nu=0.7 --order 2
+  derive verify "state x; y = x - h*grad(x); x = x - h*grad(y)" --order 2
+
+built-in losses: rosenbrock, himmelblau, beale, six-hump-camel, styblinski-tang,
+rastrigin, double-well, quartic-saddle, quadratic (diag(1, 10))
+"""
+
+
+def _numbers(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, such as 0.5,-1, got {text!r}"
+        ) from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected at least one number, got {text!r}")
+    return values
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number, got {text!r}"
+        ) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the `verify` sub-command to an `argparse` sub-parser collection."""
+    from ._cli import HelpFormatter, add_optimizer_arguments, add_order_argument
+
+    parser = subparsers.add_parser(
+        "verify",
+        help="show numerically that the modified flow tracks the iterates at its order",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    add_optimizer_arguments(parser)
+    add_order_argument(parser, default=DEFAULT_ORDER)
+    parser.add_argument(
+        "--loss",
+        metavar="NAME|EXPR",
+        default=None,
+        help="a built-in loss (default himmelblau) or an expression with --vars",
+    )
+    parser.add_argument(
+        "--vars", metavar="X,Y", help="the variables of an expression loss"
+    )
+    parser.add_argument(
+        "--x0",
+        type=_numbers,
+        metavar="A,B",
+        help="initial point (default: the loss's start)",
+    )
+    parser.add_argument(
+        "--T",
+        dest="T",
+        type=_positive,
+        metavar="T",
+        help="time horizon (default: the loss's gradient-flow horizon over c0)",
+    )
+    parser.add_argument(
+        "--h",
+        dest="hs",
+        type=_numbers,
+        metavar="H1,H2,...",
+        help="step sizes (default: chosen from the curvature)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="4 step sizes over a narrower range (faster)",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=_positive,
+        default=0.2,
+        help="slope tolerance (default 0.2)",
+    )
+    parser.add_argument(
+        "--solver",
+        choices=("dopri8", "tsit5"),
+        default="dopri8",
+        help="diffrax solver (default dopri8)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="folder for certificate.json, errors.png and the generated module "
+        "(default runs/verify/<optimizer>-<loss>-order<P>)",
+    )
+    parser.add_argument(
+        "--no-save", action="store_true", help="write no files, only print the report"
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text: a table (default); json: the certificate on standard output",
+    )
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def _recurrence(args: argparse.Namespace):
+    """The optimizer; by default heavy ball, and beta = 9/10 when not given."""
+    from ._cli import optimizer_from_args
+    from ._optimizers import BUILTINS
+
+    notes = []
+    if args.optimizer is None and args.spec is None:
+        args.optimizer = DEFAULT_OPTIMIZER
+    if args.optimizer in BUILTINS and args.optimizer != "gd":
+        if not any(name == "beta" for name, _ in args.param):
+            args.param = [*args.param, ("beta", DEFAULT_BETA)]
+            notes.append(
+                f"beta = {DEFAULT_BETA} (default; set it with --param beta=...)"
+            )
+    return optimizer_from_args(args), notes
+
+
+def _label(text: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_." else "-" for c in text)
+    return "-".join(p for p in keep.split("-") if p)[:40] or "loss"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `derive verify` for parsed arguments; returns the exit status."""
+    from ._errors import DeriveError
+
+    if args.vars is not None and args.loss is None:
+        raise DeriveError(
+            "--vars was given without --loss.", 'Add e.g. --loss "x**4 + y**2".'
+        )
+    rec, notes = _recurrence(args)
+    import numerics  # JAX, diffrax: only now
+    from numerics._losses import resolve_loss
+
+    loss = resolve_loss(args.loss or numerics.DEFAULT_LOSS, args.vars)
+    out = None
+    if not args.no_save:
+        out = (
+            args.out
+            or f"runs/verify/{_label(rec.name)}-{_label(loss.name)}-order{args.order}"
+        )
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    started = time.perf_counter()
+    for note in notes:
+        err.print(f"[dim]note: {note}[/dim]")
+    stage = {"name": None, "t": started}
+
+    def progress(message: str) -> None:
+        now = time.perf_counter()
+        if stage["name"] is not None:
+            took = f"[dim]({now - stage['t']:.1f} s)[/dim]"
+            err.print(f"[green]done[/green] {stage['name']} {took}")
+        stage["name"], stage["t"] = message, now
+        status.update(f"{message} ...")
+
+    with err.status("starting ...") as status:
+        certificate = numerics.verify(
+            rec,
+            args.order,
+            loss=loss,
+            x0=args.x0,
+            T=args.T,
+            hs=args.hs,
+            quick=args.quick,
+            tolerance=args.tolerance,
+            solver=args.solver,
+            out=out,
+            progress=progress,
+        )
+        progress("done")
+    elapsed = time.perf_counter() - started
+    if args.format == "json":
+        sys.stdout.write(certificate.to_json() + "\n")
+    else:
+        _print_report(certificate, elapsed)
+    return 0 if certificate.passed else 1
+
+
+def _print_report(certificate, elapsed: float) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=True, highlight=False)
+    r = certificate.record
+    lines = certificate.summary_lines()
+    verdict = "[bold green]PASSED[/]" if certificate.passed else "[bold red]FAILED[/]"
+    console.print(f"[bold]Verification of {certificate.title()}[/bold]: {verdict}")
+    for line in lines[1:]:
+        console.print(f"  {line}")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        title_justify="left",
+        title="observed against expected order",
+    )
+    for name in ("order p", "expected", "observed", "verdict", "errors used"):
+        table.add_column(name, justify="left" if name == "verdict" else "right")
+    for row in certificate.rows():
+        colour = "green" if row[3].startswith("pass") else "red"
+        table.add_row(row[0], row[1], row[2], f"[{colour}]{row[3]}[/]", row[4])
+    console.print(table)
+    steps = Table(
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        title_justify="left",
+        title="global error per step size",
+    )
+    for name in ["h", "eps", "steps", "status"]:
+        steps.add_column(name, justify="right")
+    for p in range(len(r["results"])):
+        steps.add_column(f"order {p}", justify="right")
+    for row in certificate.step_rows():
+        if row[3] != "ok":
+            row[3] = f"[red]{row[3]}[/]"
+        steps.add_row(*row)
+    console.print(steps)
+    for item in r["step_sizes"]:
+        if item.get("detail"):
+            console.print(f"  [yellow]note[/]: {item['detail']}")
+    files = r.get("files")
+    if files:
+        folder = os.path.dirname(files["json"])
+        names = [
+            os.path.basename(files[k]) for k in ("json", "plot", "module") if k in files
+        ]
+        console.print(f"  wrote {', '.join(names)} to {folder}/")
+    console.print(f"  [dim]{elapsed:.1f} s[/dim]")

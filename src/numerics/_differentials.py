@@ -1,0 +1,72 @@
+"""Elementary differentials $F(t)(x)$ of $g = -\\nabla f$, matrix-free, on pytrees.
+
+$F([\\,]) = g$ and $F([t_1, \\dots, t_k]) = g^{(k)}(x)[F(t_1), \\dots, F(t_k)]$. The
+$k$-th derivative applied to $k$ directions is $k$ nested `jax.jvp`s of `jax.grad`
+(forward over reverse), so no derivative tensor is ever formed and $x$ may be any
+pytree (DESIGN, Numerics). Within one evaluation every $F(t)$ is computed once and
+shared by the trees that contain it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import jax
+
+from ._pytree import combine
+
+__all__ = ["elementary_differentials", "directional_derivative", "b_series_value"]
+
+
+def directional_derivative(g: Callable, x, directions: list):
+    """$g^{(k)}(x)[v_1, \\dots, v_k]$ by $k$ nested `jax.jvp`s (the $v_i$ are fixed)."""
+    if not directions:
+        return g(x)
+    *inner, last = directions
+    return jax.jvp(lambda z: directional_derivative(g, z, inner), (x,), (last,))[1]
+
+
+def negative_gradient(loss: Callable) -> Callable:
+    """$g = -\\nabla f$ as a function of a pytree."""
+    grad = jax.grad(loss)
+    return lambda z: jax.tree_util.tree_map(lambda v: -v, grad(z))
+
+
+def elementary_differentials(loss: Callable, x, table, indices: Iterable[int]) -> dict:
+    """$F(t)(x)$ for the trees `indices` of a `derive.TreeTable`, as `{index: pytree}`.
+
+    **Arguments:**
+
+    - `loss`: $f$, a JAX function of a pytree returning a scalar.
+    - `x`: the point (a pytree).
+    - `table`: the `derive.TreeTable` the indices refer to.
+    - `indices`: which trees (their subtrees are computed as well).
+
+    !!! example
+        ```python
+        >>> import numerics, derive
+        >>> table = derive.tree_table(2)
+        >>> F = numerics.elementary_differentials(
+        ...     lambda z: (z**2).sum() / 2, numerics.jnp.array([1.0, 2.0]), table, [1])
+        >>> F[1]  # g'g = H grad f = x for f = |x|^2/2
+        Array([1., 2.], dtype=float64)
+
+        ```
+    """
+    g = negative_gradient(loss)
+    memo: dict[int, object] = {}
+
+    def F(i: int):
+        got = memo.get(i)
+        if got is None:
+            got = directional_derivative(g, x, [F(c) for c in table.children[i]])
+            memo[i] = got
+        return got
+
+    return {i: F(i) for i in indices}
+
+
+def b_series_value(x, coefficients: dict, differentials: dict, alpha=1.0):
+    """$\\alpha x + \\sum_t c_t F(t)$ for numbers (or traced values) $c_t$."""
+    items = [(c, differentials[i]) for i, c in coefficients.items()]
+    return combine([alpha, *(c for c, _ in items)], [x, *(v for _, v in items)])

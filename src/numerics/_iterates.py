@@ -1,0 +1,360 @@
+"""Discrete iterates of an optimizer, from the same definition that `derive` traced.
+
+The update runs as the recurrence's straight-line program (`Recurrence.
+coefficient_values`): gradient calls are `jax.grad` of the loss, affine combinations are
+leafwise sums over pytrees. That program is exactly what the symbolic engine derived the
+modified flow from, for built-ins, traced Python functions and text specs alike; the
+Python function itself can be run instead (`via="function"`, on pytrees wrapped so that
+`+`, `-` and scalar `*` act leafwise), and the tests check that both agree. Steps run in
+`jax.lax.scan`; `h`, `x0` and the hyper-parameters may be traced, so runs `jax.vmap`
+over step sizes and initial points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+
+import jax
+import jax.numpy as jnp
+
+from ._manifold import ManifoldStart
+from ._precision import enable_x64
+from ._pytree import TreeVector, combine, norm
+
+__all__ = [
+    "iterates",
+    "Iterates",
+    "make_runner",
+    "as_recurrence",
+    "numeric_parameters",
+    "initial_point",
+]
+
+DEFAULT_BLOWUP = 1e8
+"""Iterates are declared divergent once $|x_n| > 10^8 (1 + |x_0|)$ or non-finite."""
+
+
+def as_recurrence(optimizer, params: Mapping | None = None):
+    """A `derive.Recurrence` and the numbers for its symbolic parameters.
+
+    `optimizer` is a `Recurrence`, a built-in name (`"heavy-ball"`), or a plain Python
+    update function; for a name or a function, `params` fix hyper-parameters exactly
+    (as for `derive.modified_flow`); for a `Recurrence`, `params` give numbers to its
+    symbolic parameters.
+    """
+    import derive
+    from derive import DeriveError
+    from derive._optimizers import BUILTINS
+
+    params = dict(params or {})
+    if isinstance(optimizer, derive.Recurrence):
+        rec = optimizer
+    elif isinstance(optimizer, str):
+        factory = BUILTINS.get(optimizer.strip().lower().replace("_", "-"))
+        if factory is None:
+            raise DeriveError(
+                f"unknown optimizer {optimizer!r}; the built-ins are "
+                f"{', '.join(BUILTINS)}.",
+                "Pass a derive.Recurrence (e.g. derive.parse_spec(...)) for others.",
+            )
+        import inspect
+
+        accepted = set(inspect.signature(factory).parameters)
+        rec = factory(**{k: v for k, v in params.items() if k in accepted})
+        params = {k: v for k, v in params.items() if k not in accepted}
+    elif callable(optimizer):
+        rec = derive.trace(optimizer, **params)
+        params = {}
+    else:
+        raise DeriveError(
+            f"{optimizer!r} is not an optimizer.",
+            "Pass derive.gd(), derive.heavy_ball(0.9), a traced recurrence, a built-in "
+            "name or a function def step(x, ..., *, grad, h, ...).",
+        )
+    return rec, numeric_parameters(rec, params)
+
+
+def numeric_parameters(rec, params: Mapping | None) -> dict[str, float]:
+    """Numbers for every symbolic parameter of `rec` (`DeriveError` if one is missing)."""
+    from derive import DeriveError
+
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(rec.parameters) - set(rec.values))
+    if unknown:
+        raise DeriveError(
+            f"unknown parameter(s) {unknown} for {rec.name}; its parameters are "
+            f"{list(rec.values) + list(rec.parameters) or 'none'}.",
+            "Check the spelling.",
+        )
+    fixed = sorted(set(params) & set(rec.values))
+    for k in fixed:
+        if Fraction(params[k]).limit_denominator(10**12) != rec.values[k]:
+            raise DeriveError(
+                f"{k} = {params[k]} was given, but the optimizer has "
+                f"{k} = {rec.values[k]}.",
+                "Give the value once, when building the optimizer.",
+            )
+    missing = [p for p in rec.parameters if p not in params]
+    if missing:
+        raise DeriveError(
+            f"no value for the symbolic hyper-parameter(s) {missing} of {rec.name}.",
+            "Give numbers, e.g. params={'beta': 0.9} (on the command line "
+            "--param beta=0.9).",
+        )
+    return {p: float(params[p]) for p in rec.parameters}
+
+
+@dataclass(frozen=True)
+class Iterates:
+    """Result of [`iterates`][numerics.iterates].
+
+    **Attributes:**
+
+    - `positions`: the pytree of positions $x_0, \\dots, x_N$ (leading axis $N + 1$).
+    - `initial_state`: the full initial state (position first).
+    - `h`, `n_steps`, `init`: the inputs.
+    - `diverged_at`: the first step $n$ whose position is non-finite or has norm above
+      $10^8 (1 + |x_0|)$, or `None`.
+    """
+
+    positions: object
+    initial_state: tuple
+    h: float
+    n_steps: int
+    init: str
+    diverged_at: int | None
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_at is not None
+
+    @property
+    def times(self):
+        """$t_n = n h$."""
+        return self.h * jnp.arange(self.n_steps + 1)
+
+    def __repr__(self):
+        status = f"diverged at step {self.diverged_at}" if self.diverged else "finite"
+        return (
+            f"Iterates(h={self.h}, n_steps={self.n_steps}, init={self.init!r}, "
+            f"{status})"
+        )
+
+
+def initial_point(loss, x0):
+    """`x0` as float64 arrays: a 1-D array for a [`Loss`][numerics.Loss] (default: its
+    recommended start), any pytree otherwise."""
+    from derive import DeriveError
+
+    from ._losses import Loss
+
+    if isinstance(loss, Loss):
+        if x0 is None:
+            if loss.start is None:
+                raise DeriveError(
+                    f"the loss {loss.name!r} has no recommended start and no x0 "
+                    "was given.",
+                    "Pass an initial point, e.g. x0=(0.5, 0.5) (on the command line "
+                    "--x0 0.5,0.5).",
+                )
+            x0 = loss.start
+        x = jnp.asarray(x0, dtype=jnp.float64)
+        if x.shape != (loss.dimension,):
+            raise DeriveError(
+                f"x0 has shape {x.shape}, but the loss {loss.name!r} has "
+                f"{loss.dimension} variables.",
+                f"Give {loss.dimension} numbers.",
+            )
+        return x
+    if x0 is None:
+        raise DeriveError(
+            "no initial point x0 was given.", "Pass x0 (any pytree of arrays)."
+        )
+    return jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype=jnp.float64), x0)
+
+
+def _program_step(rec, grad: Callable, h, params: Mapping):
+    program = rec.coefficient_values(h, **params)
+    outputs = rec.outputs
+
+    def step(state):
+        values = list(state)
+        for kind, data in program:
+            if kind == "grad":
+                values.append(grad(values[data]))
+            else:
+                values.append(
+                    combine([c for _, c in data], [values[v] for v, _ in data])
+                )
+        return tuple(values[o] for o in outputs)
+
+    return step
+
+
+def _function_step(rec, grad: Callable, h, params: Mapping):
+    from derive import DeriveError
+
+    fn = rec.function
+    if fn is None:
+        raise DeriveError(
+            f"{rec.name} has no Python function to run (it was built from a spec).",
+            "Use via='program' (the default), which runs the traced program.",
+        )
+    kwargs = {k: float(v) for k, v in rec.values.items()}
+    kwargs.update(params)
+    m = len(rec.states)
+
+    def wrapped_grad(v):
+        return TreeVector(grad(v.tree))
+
+    def step(state):
+        out = fn(*(TreeVector(s) for s in state), grad=wrapped_grad, h=h, **kwargs)
+        if isinstance(out, tuple | list):
+            return tuple(o.tree for o in out)
+        return (out.tree, *state[: m - 1])
+
+    return step
+
+
+def make_runner(
+    rec,
+    loss: Callable,
+    n_steps: int,
+    *,
+    params: Mapping | None = None,
+    init="manifold",
+    manifold_nodes: int = 5,
+    via: str = "program",
+    blowup: float = DEFAULT_BLOWUP,
+) -> Callable:
+    """A pure function `(x0, h) -> (positions, diverged_at, initial_state)` for
+    `jax.jit` and `jax.vmap`.
+
+    `diverged_at` is the first divergent step, or -1. See
+    [`iterates`][numerics.iterates] for the arguments.
+    """
+    from derive import DeriveError
+
+    params = numeric_parameters(rec, params)
+    grad = jax.grad(loss)
+    if via not in ("program", "function"):
+        raise DeriveError(f"via={via!r}: use 'program' or 'function'.", "")
+    make_step = _program_step if via == "program" else _function_step
+    if isinstance(init, str):
+        if init == "manifold":
+            start = ManifoldStart(rec, manifold_nodes, params)
+        elif init == "rest":
+            start = ManifoldStart(rec, 0, params)
+        else:
+            raise DeriveError(
+                f"init={init!r}: use 'manifold', 'rest' or a tuple of initial states.",
+                "",
+            )
+    else:
+        given = tuple(init)
+        if len(given) != len(rec.states):
+            raise DeriveError(
+                f"init has {len(given)} states; {rec.name} has {list(rec.states)}.", ""
+            )
+
+        def start(loss_, x, h):
+            return given
+
+    def run(x0, h):
+        state = start(loss, x0, h)
+        step = make_step(rec, grad, h, params)
+
+        def body(state, _):
+            new = step(state)
+            return new, new[0]
+
+        _, xs = jax.lax.scan(body, tuple(state), None, length=n_steps)
+        positions = jax.tree_util.tree_map(
+            lambda a, b: jnp.concatenate([jnp.asarray(a)[None], b]), state[0], xs
+        )
+        norms = norm(positions, batch_dims=1)
+        bound = blowup * (1.0 + norm(x0))
+        bad = ~jnp.isfinite(norms) | (norms > bound)
+        first = jnp.where(jnp.any(bad), jnp.argmax(bad), -1)
+        return positions, first, tuple(state)
+
+    return run
+
+
+def iterates(
+    recurrence,
+    loss: Callable,
+    x0,
+    h: float,
+    n_steps: int,
+    *,
+    params: Mapping | None = None,
+    init="manifold",
+    manifold_nodes: int = 5,
+    via: str = "program",
+    blowup: float = DEFAULT_BLOWUP,
+) -> Iterates:
+    """Run an optimizer for `n_steps` steps on a JAX loss, in float64.
+
+    **Arguments:**
+
+    - `recurrence`: a `derive.Recurrence` (`derive.heavy_ball(0.9)`,
+      `derive.parse_spec(...)`, ...), a built-in name, or a plain update function.
+    - `loss`: $f$, a JAX function of a pytree (or a [`Loss`][numerics.Loss]).
+    - `x0`: the initial position, any pytree of arrays (`None`: the loss's start).
+    - `h`: the step size.
+    - `n_steps`: the number of steps $N$.
+    - `params`: numbers for symbolic hyper-parameters (for a name or a function: the
+      hyper-parameters).
+    - `init`: `"manifold"` (default) starts the other states on the slow manifold, with
+      trees up to `manifold_nodes` nodes (off by $O(h^{\\text{nodes}+1})$); `"rest"`
+      puts them at $\\alpha_j x_0$ ($x_{-1} = x_0$, zero velocity), which leaves an
+      $O(h)$ offset that hides every correction beyond the leading order; or a tuple of
+      initial states.
+    - `via`: `"program"` runs the traced program (works for specs); `"function"` runs
+      the Python update function on pytrees.
+    - `blowup`: the divergence bound factor.
+
+    **Returns:** [`Iterates`][numerics.Iterates]; `diverged_at` reports a blow-up.
+
+    !!! example
+        ```python
+        >>> import derive, numerics
+        >>> loss = numerics.get_loss("quadratic")           # diag(1, 10)
+        >>> run = numerics.iterates(derive.gd(), loss, None, h=0.3, n_steps=50)
+        >>> run.diverged, run.diverged_at                   # 0.3 > 2/10
+        (True, 28)
+
+        ```
+    """
+    from derive import DeriveError
+
+    enable_x64()
+    rec, params = as_recurrence(recurrence, params)
+    x0 = initial_point(loss, x0)
+    n_steps = int(n_steps)
+    if n_steps < 0:
+        raise DeriveError(f"n_steps must be non-negative, got {n_steps}.", "")
+    runner = make_runner(
+        rec,
+        loss,
+        n_steps,
+        params=params,
+        init=init,
+        manifold_nodes=manifold_nodes,
+        via=via,
+        blowup=blowup,
+    )
+    positions, first, state0 = jax.jit(runner)(x0, jnp.float64(h))
+    first = int(first)
+    label = init if isinstance(init, str) else "given"
+    return Iterates(
+        positions=positions,
+        initial_state=state0,
+        h=float(h),
+        n_steps=n_steps,
+        init=label,
+        diverged_at=None if first < 0 else first,
+    )
