@@ -542,7 +542,7 @@ class ExplicitField:
 class ModifiedLoss:
     """$\\tilde f = f + h \\tilde f_1 + \\dots$ through `through_order` (-1: none).
 
-    `parts[k]` is the [`GradientTest`][] of power $k$; `text` and `latex` render it with
+    `parts[k]` is the `GradientTest` (see `derive._modified_loss`) of power $k$; `text` and `latex` render it with
     the scalar invariants of `derive._render`.
     """
 

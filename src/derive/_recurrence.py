@@ -481,7 +481,7 @@ def trace(
     source: str | None = None,
     **params,
 ) -> Recurrence:
-    """Trace an optimizer written as a plain Python function into a [`Recurrence`][].
+    """Trace an optimizer written as a plain Python function into a [`Recurrence`][derive.Recurrence].
 
     **Arguments:**
 
@@ -494,7 +494,7 @@ def trace(
     - `**params`: values for hyper-parameters. A number is taken exactly (`0.9` is
       9/10); `None` or a missing value keeps the parameter as a symbol of its name.
 
-    **Returns:** the [`Recurrence`][].
+    **Returns:** the [`Recurrence`][derive.Recurrence].
 
     !!! example
         ```python
