@@ -19,6 +19,9 @@ from collections.abc import Callable, Mapping
 
 import sympy
 
+from ._syntax import CONSTRUCTS as _CONSTRUCTS
+from ._syntax import OPERATORS as _OPERATORS
+
 MAX_LENGTH = 10_000
 """Longest accepted input, in characters."""
 
@@ -55,41 +58,6 @@ _ALLOWED = (
     "are allowed."
 )
 
-_OPERATORS = {
-    ast.Mod: "%",
-    ast.FloorDiv: "//",
-    ast.MatMult: "@",
-    ast.LShift: "<<",
-    ast.RShift: ">>",
-    ast.BitAnd: "&",
-    ast.BitOr: "|",
-    ast.Not: "not",
-    ast.Invert: "~",
-}
-
-_CONSTRUCTS = {
-    ast.Attribute: "attribute access ('.')",
-    ast.Subscript: "subscript ('[...]')",
-    ast.Lambda: "lambda",
-    ast.List: "list ('[...]')",
-    ast.Tuple: "tuple (',')",
-    ast.Set: "set ('{...}')",
-    ast.Dict: "dictionary ('{...: ...}')",
-    ast.ListComp: "comprehension",
-    ast.SetComp: "comprehension",
-    ast.DictComp: "comprehension",
-    ast.GeneratorExp: "generator expression",
-    ast.Compare: "comparison",
-    ast.BoolOp: "boolean operator ('and'/'or')",
-    ast.IfExp: "conditional expression ('if'/'else')",
-    ast.NamedExpr: "assignment expression (':=')",
-    ast.JoinedStr: "f-string",
-    ast.Starred: "starred expression ('*')",
-    ast.Await: "'await'",
-    ast.Yield: "'yield'",
-    ast.YieldFrom: "'yield from'",
-    ast.Slice: "slice (':')",
-}
 
 _UNDEFINED = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
 

@@ -72,6 +72,8 @@ from fractions import Fraction
 from ._coefficients import RationalFunction
 from ._errors import DeriveError
 from ._recurrence import Recurrence, _Affine, exact_number, trace
+from ._syntax import CONSTRUCTS as _CONSTRUCTS
+from ._syntax import OPERATORS
 
 __all__ = ["parse_spec", "GRAMMAR", "SpecError"]
 
@@ -119,42 +121,9 @@ _ARITHMETIC = {
     ast.Div: operator.truediv,
 }
 
-_OPERATORS = {
-    ast.Mod: "%",
-    ast.FloorDiv: "//",
-    ast.MatMult: "@",
-    ast.LShift: "<<",
-    ast.RShift: ">>",
-    ast.BitAnd: "&",
-    ast.BitOr: "|",
-    ast.BitXor: "^",
-    ast.Not: "not",
-    ast.Invert: "~",
-}
 
-_CONSTRUCTS = {
-    ast.Attribute: "attribute access ('.')",
-    ast.Subscript: "subscript ('[...]')",
-    ast.Lambda: "lambda",
-    ast.List: "list ('[...]')",
-    ast.Tuple: "tuple (',')",
-    ast.Set: "set ('{...}')",
-    ast.Dict: "dictionary ('{...: ...}')",
-    ast.ListComp: "comprehension",
-    ast.SetComp: "comprehension",
-    ast.DictComp: "comprehension",
-    ast.GeneratorExp: "generator expression",
-    ast.Compare: "comparison",
-    ast.BoolOp: "boolean operator ('and'/'or')",
-    ast.IfExp: "conditional expression ('if'/'else')",
-    ast.NamedExpr: "assignment expression (':=')",
-    ast.JoinedStr: "f-string",
-    ast.Starred: "starred expression ('*')",
-    ast.Await: "'await'",
-    ast.Yield: "'yield'",
-    ast.YieldFrom: "'yield from'",
-    ast.Slice: "slice (':')",
-}
+# in a spec `^` is not a power (expressions for losses accept it as one)
+_OPERATORS = {**OPERATORS, ast.BitXor: "^"}
 
 _ONLY = (
     "A spec holds only 'state'/'param' declarations and assignments built from "
