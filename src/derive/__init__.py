@@ -28,6 +28,15 @@ from ._flow import ModifiedFlow as ModifiedFlow
 from ._flow import ModifiedLoss as ModifiedLoss
 from ._flow import Term as Term
 from ._flow import modified_flow as modified_flow
+from ._high_resolution import ExplicitODE as ExplicitODE
+from ._high_resolution import HighResolutionODE as HighResolutionODE
+from ._high_resolution import ODETerm as ODETerm
+from ._high_resolution import high_resolution_ode as high_resolution_ode
+from ._invariant import Attraction as Attraction
+from ._invariant import ExplicitManifold as ExplicitManifold
+from ._invariant import InvariantManifold as InvariantManifold
+from ._invariant import ManifoldState as ManifoldState
+from ._invariant import invariant_manifold as invariant_manifold
 from ._manifold import SlowManifold as SlowManifold
 from ._manifold import solve_manifold as solve_manifold
 from ._optimizers import gd as gd

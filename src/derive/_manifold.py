@@ -44,6 +44,12 @@ class SlowManifold:
     - `psi[j]`: coefficients of $\\Psi_j$ (`psi[0]` is zero: $x$ itself).
     - `alpha[j]`: $\\alpha_j$, the weight of $x$ in state $j$.
     - `determinant`: $\\det L$, nonzero; conditions for validity are its zeros.
+    - `linear_part`: $M_0$, the matrix of the state update at $h = 0$ with gradient
+      results treated as independent inputs (`linear_part[j][k]`: weight of state `k`
+      in the new state `j`), over $\\mathbb{Q}(\\text{parameters})$; its eigenvalues
+      are the principal root 1 and the parasitic roots that set the attraction of the
+      manifold (`derive.invariant_manifold`). `None` when an entry has a pole at
+      $h = 0$.
     """
 
     recurrence: Recurrence
@@ -56,7 +62,7 @@ class SlowManifold:
     phi: list
     psi: list[list]
     determinant: object
-    linear_part: list[list]  # M at h = 0, as field elements (states x states)
+    linear_part: list[list] | None  # M at h = 0 over Q(parameters); see below
 
 
 # ------------------------------------------------------------------------ analysis
@@ -432,7 +438,7 @@ def solve_manifold(rec: Recurrence, max_nodes: int) -> SlowManifold:
         # full[out0][i] equals z[0] by construction of L
     phi = full[out0]
     psi = [[zero] * n] + [full[j] for j in range(1, m)]
-    M0 = [[Wk[rec.outputs[j]][k] for k in range(m)] for j in range(m)]
+    M0 = _linear_part_at_zero(rec, W)
     return SlowManifold(
         recurrence=rec,
         table=table,
@@ -446,6 +452,33 @@ def solve_manifold(rec: Recurrence, max_nodes: int) -> SlowManifold:
         determinant=det,
         linear_part=M0,
     )
+
+
+def _linear_part_at_zero(rec: Recurrence, W) -> list[list] | None:
+    """The state update's linear part at $h = 0$, over Q(parameters).
+
+    `W` is over Q(parameters, h); entries are evaluated at h = 0 (not at h = 1, where
+    the homogeneous solve works: there the off-diagonal weights carry powers of h, so
+    the matrix at h = 1 is only similar to the one at small h, and equals the h = 0
+    limit only when no weight carries a positive power of h). `None` if an entry has
+    a pole at h = 0.
+    """
+    P = field_for(rec.parameters)
+    m = len(rec.states)
+    out = []
+    for j in range(m):
+        row = []
+        for k in range(m):
+            c = W[rec.outputs[j]][k]
+            if not c:
+                row.append(P.zero)
+                continue
+            try:
+                row.append(_at_h(c, P, 0))
+            except ZeroDivisionError:
+                return None
+        out.append(row)
+    return out
 
 
 def _describe_values(rec: Recurrence) -> str:

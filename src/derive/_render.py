@@ -159,4 +159,7 @@ def pretty_coefficient(expr):
             if (magnitude.q != 1 or denom != 1)
             else inner
         )
+    if isinstance(res, sp.Pow) and res.exp.is_negative and res.exp != -1:
+        # 1/(1 - beta)**3 rather than (1 - beta)**(-3)
+        res = sp.Pow(sp.Pow(res.base, -res.exp), -1, evaluate=False)
     return sp.Mul(-1, res, evaluate=False) if coeff < 0 else res

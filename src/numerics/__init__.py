@@ -22,6 +22,13 @@ Everything runs in float64: importing `numerics` and each of its entry points ca
   `rtol = atol = 1e-12`, vmapped over step sizes.
 - Stability ([`stability_limit`][numerics.stability_limit]): the linear stability
   limit of any recurrence ($2/L$ for gradient descent, $2(1+\\beta)/L$ for heavy ball).
+- Kovachki & Stuart's results: [`attraction`][numerics.attraction] (the measured
+  decay towards the slow manifold against the parasitic roots),
+  [`equation_errors`][numerics.equation_errors] (modified flows and second-order
+  high-resolution equations against the iterates, with
+  [`flow_field`][numerics.flow_field] and
+  [`second_order_field`][numerics.second_order_field]) and
+  [`reproduce_kovachki_stuart`][numerics.reproduce_kovachki_stuart].
 - Verification ([`verify`][numerics.verify] -> [`Certificate`][numerics.Certificate]):
   the error of every truncation order against $h$, fitted slopes, pass/fail, a JSON
   certificate and a log-log plot; on the command line, `derive verify`.
@@ -39,12 +46,23 @@ Everything runs in float64: importing `numerics` and each of its entry points ca
 
 import jax.numpy as jnp
 
+from ._attraction import MeasuredAttraction as MeasuredAttraction
+from ._attraction import attraction as attraction
 from ._certificate import CERTIFICATE_KEYS as CERTIFICATE_KEYS
 from ._certificate import Certificate as Certificate
 from ._differentials import elementary_differentials as elementary_differentials
+from ._high_resolution import EquationErrors as EquationErrors
+from ._high_resolution import equation_errors as equation_errors
+from ._high_resolution import flow_field as flow_field
+from ._high_resolution import second_order_field as second_order_field
+from ._high_resolution import slow_velocity as slow_velocity
 from ._integrate import integrate as integrate
 from ._iterates import Iterates as Iterates
 from ._iterates import iterates as iterates
+from ._kovachki_stuart import KovachkiStuartReport as KovachkiStuartReport
+from ._kovachki_stuart import (
+    reproduce_kovachki_stuart as reproduce_kovachki_stuart,
+)
 from ._losses import LOSSES as LOSSES
 from ._losses import CriticalPoint as CriticalPoint
 from ._losses import Loss as Loss
@@ -63,6 +81,15 @@ from ._verify import verify as verify
 
 __all__ = [
     "jnp",
+    "MeasuredAttraction",
+    "EquationErrors",
+    "KovachkiStuartReport",
+    "attraction",
+    "equation_errors",
+    "flow_field",
+    "reproduce_kovachki_stuart",
+    "second_order_field",
+    "slow_velocity",
     "Certificate",
     "CERTIFICATE_KEYS",
     "CriticalPoint",

@@ -1,0 +1,252 @@
+"""The `derive manifold`, `derive ode` and `derive reproduce` sub-commands.
+
+Registered by the main command line (`derive._cli`) through `register(subparsers)`.
+Cheap to import: SymPy is imported inside the handlers only, and JAX (through
+`numerics`) only by `derive reproduce`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["register"]
+
+_MANIFOLD_DESCRIPTION = """\
+Print the slow invariant manifold of a momentum method (Kovachki & Stuart 2021, third
+result; Hairer, Lubich & Wanner, ch. XV): every auxiliary state (previous iterate,
+velocity, average of gradients) as a B-series in the position x, with exact
+coefficients on all trees with up to P + 1 nodes; the reduced flow on the manifold
+(the modified flow through h^P); and the attraction rate: the parasitic roots of the
+characteristic polynomial of the update's linear part at h = 0 (beta for heavy ball
+and Nesterov), the contraction per step rho = max |root| and per unit time
+log(rho)/h, with a clear statement when a root has modulus >= 1 (not attracting).
+
+Conventions: loss f, g = -grad f, step h, time t = n h; F([]) = g, F([[]]) = g'g,
+F([t1,...,tk]) = g^(k)(F(t1),...,F(tk)); every term is coefficient * h^power * F(tree).
+"""
+
+_MANIFOLD_EPILOG = """\
+examples:
+  derive manifold heavy-ball --order 2
+  derive manifold nesterov --param beta=0.9 --format json
+  derive manifold "state x, d; param beta; d = beta*d + (1-beta)*grad(x); x = x - h*d"
+  derive manifold heavy-ball --order 1 --loss "x**2/2 + y**4" --vars x,y
+"""
+
+_ODE_DESCRIPTION = """\
+Print the high-resolution modified equation of a multi-step method, second order in
+time with h as a parameter (Kovachki & Stuart 2021, second result; Shi, Du, Jordan &
+Su's high-resolution ODEs):
+  A(h) x'' + B(h) x' + N_h(x, x') + C(h) grad f(x) = 0,
+consistent with the iterates to O(h^(P+1)). It comes from x_{n+k} = x(t + k h),
+Taylor expansion of every shift and every gradient, and elimination of derivatives of
+order >= 3 with the equation itself; x'' stays only in the inertial term A(h) x'', x'
+is never eliminated, so Hessian-damping terms such as h beta H(x)[x'] (Nesterov)
+appear as they do in the literature. --time-order 1 prints the first-order reduction
+x' = F_h(x), which is checked against 'derive flow' (the modified flow).
+
+Notation: x' = dx/dt, x'' = d^2x/dt^2, H(x)[u] the Hessian of f applied to u,
+D^kf(x)[u, v, ...] the k-th derivative of f; time t = n h. The optimizer must be in
+previous-iterate form (states x, x_prev, ...), as gd, heavy-ball, nesterov and
+Runge-Kutta methods are.
+"""
+
+_ODE_EPILOG = """\
+examples:
+  derive ode heavy-ball                 # h(1+beta)/2 x'' + (1-beta) x' + grad f = 0
+  derive ode nesterov --order 2 --format latex
+  derive ode nesterov --time-order 1 --order 2
+  derive ode heavy-ball --param beta=0.5 --loss "x**4/4 - x**2/2" --vars x
+"""
+
+_REPRODUCE_DESCRIPTION = """\
+Reproduce the three results of Kovachki & Stuart, Continuous time analysis of momentum
+methods (JMLR 22, 2021), for heavy ball and Nesterov with fixed momentum on a
+non-convex 2-D loss (double-well):
+  (i)   the time-rescaled gradient flow x' = -grad f/(1-beta): error O(h), slope 1;
+  (ii)  the first-order modified equation (slope 2) and the second-order-in-time
+        equation h(1+beta)/2 x'' + (1-beta) x' [+ h beta H x'] + grad f = 0 (slope 2;
+        and its order-2 version, slope 3);
+  (iii) the exponentially attractive invariant manifold: the distance of the momentum
+        state to the manifold decays like rho^n with rho = beta.
+Writes to --out: errors-<optimizer>.png, attraction.png, results.md (the table of
+fitted slopes and rates next to the theorems' predictions) and results.json; prints
+the table and the CPU time. Needs the 'jax' extra (jax, diffrax, matplotlib).
+"""
+
+
+def register(subparsers) -> None:
+    """Add `manifold`, `ode` and `reproduce` to the `derive` sub-parsers."""
+    from ._cli import (
+        HelpFormatter,
+        add_format_argument,
+        add_optimizer_arguments,
+        add_order_argument,
+    )
+
+    parser = subparsers.add_parser(
+        "manifold",
+        help="the slow invariant manifold, reduced flow and attraction rate",
+        description=_MANIFOLD_DESCRIPTION,
+        epilog=_MANIFOLD_EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    add_optimizer_arguments(parser)
+    add_order_argument(parser, default=2)
+    _add_loss_arguments(parser)
+    add_format_argument(parser)
+    parser.set_defaults(handler=_manifold)
+
+    parser = subparsers.add_parser(
+        "ode",
+        help="the high-resolution (second-order-in-time) modified equation",
+        description=_ODE_DESCRIPTION,
+        epilog=_ODE_EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    add_optimizer_arguments(parser)
+    add_order_argument(parser, default=1)
+    parser.add_argument(
+        "--time-order",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="2: keep x'' (default); 1: the first-order reduction x' = F_h(x)",
+    )
+    _add_loss_arguments(parser)
+    add_format_argument(parser)
+    parser.set_defaults(handler=_ode)
+
+    parser = subparsers.add_parser(
+        "reproduce",
+        help="reproduce a paper's results (kovachki-stuart)",
+        description=_REPRODUCE_DESCRIPTION,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument(
+        "paper",
+        choices=("kovachki-stuart",),
+        metavar="PAPER",
+        help="which paper: kovachki-stuart",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        default="runs/kovachki-stuart",
+        help="output folder (default runs/kovachki-stuart)",
+    )
+    parser.add_argument(
+        "--beta",
+        type=float,
+        default=0.5,
+        help="the momentum of both methods (default 0.5)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer step sizes (a smoke test, about half the time)",
+    )
+    parser.set_defaults(handler=_reproduce)
+
+
+def _add_loss_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--loss",
+        metavar="EXPR",
+        help='a concrete loss, e.g. "x**2/2 + y**4"; needs --vars',
+    )
+    parser.add_argument("--vars", metavar="X,Y", help="the loss's variables (e.g. x,y)")
+
+
+def _loss(args):
+    from ._cli import _variables
+    from ._errors import DeriveError
+
+    if (args.loss is None) != (args.vars is None):
+        raise DeriveError(
+            "--loss and --vars go together.",
+            'Give both, e.g. --loss "x**2/2 + y**4" --vars x,y.',
+        )
+    if args.loss is None:
+        return None, None
+    return args.loss, _variables(args.vars)
+
+
+def _manifold(args: argparse.Namespace) -> int:
+    from ._cli import optimizer_from_args
+    from ._invariant import invariant_manifold
+
+    loss, variables = _loss(args)
+    result = invariant_manifold(optimizer_from_args(args), args.order)
+    if args.format == "json":
+        print(result.to_json(loss=loss, variables=variables))
+        return 0
+    if args.format == "latex":
+        print(result.latex())
+        return 0
+    print(result.text())
+    if loss is not None:
+        explicit = result.on(loss, variables)
+        print(f"\non the loss f = {explicit.loss}:")
+        for name, comps in explicit.states.items():
+            for v, c in zip(explicit.variables, comps, strict=True):
+                print(f"  {name}[{v}] = {_by_power(c)}")
+    return 0
+
+
+def _ode(args: argparse.Namespace) -> int:
+    from ._cli import optimizer_from_args
+    from ._high_resolution import high_resolution_ode
+
+    loss, variables = _loss(args)
+    ode = high_resolution_ode(
+        optimizer_from_args(args), args.order, time_order=args.time_order
+    )
+    if args.format == "json":
+        print(ode.to_json(loss=loss, variables=variables))
+        return 0
+    if args.format == "latex":
+        print(ode.latex())
+        return 0
+    print(ode.text())
+    if loss is not None:
+        explicit = ode.on(loss, variables)
+        top = explicit.acceleration if args.time_order == 2 else explicit.velocity
+        print(f"\non the loss f = {explicit.loss}:")
+        for s, c in zip(top, explicit.solved, strict=True):
+            print(f"  {s} = {c}")
+    return 0
+
+
+def _by_power(expr):
+    import sympy
+
+    return sympy.collect(sympy.expand(expr), sympy.Symbol("h"), sympy.factor)
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from ._errors import DeriveError
+
+    if not 0 <= args.beta < 1:
+        raise DeriveError(
+            f"--beta {args.beta} is outside [0, 1).", "Use e.g. --beta 0.5 or 0.9."
+        )
+    try:
+        import numerics  # noqa: F401
+    except ImportError as e:
+        raise DeriveError(
+            f"'derive reproduce' needs JAX, diffrax and matplotlib ({e}).",
+            'Install them with pip install -e ".[jax]".',
+        ) from None
+    from numerics._kovachki_stuart import reproduce_kovachki_stuart
+
+    def progress(message: str) -> None:
+        print(f"  ... {message}", file=sys.stderr, flush=True)
+
+    report = reproduce_kovachki_stuart(
+        out=args.out, beta=args.beta, quick=args.quick, progress=progress
+    )
+    print(report.markdown())
+    print(f"\nwrote {', '.join(str(p) for p in report.files)}")
+    return 0 if report.passed else 1
