@@ -103,6 +103,23 @@ def register(subparsers) -> argparse.ArgumentParser:
         "--vars", metavar="X,Y", help="the variables of an expression loss"
     )
     parser.add_argument(
+        "--model",
+        metavar="NAME",
+        help="a network instead of --loss: digits-mlp, deep-linear, digits-cnn, "
+        "teacher-student (initial parameters from --seed)",
+    )
+    parser.add_argument(
+        "--model-option",
+        dest="model_options",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of --model, e.g. hidden=(16,) or n=200 (repeatable)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the --model's initial parameters"
+    )
+    parser.add_argument(
         "--x0",
         type=_numbers,
         metavar="A,B",
@@ -188,16 +205,26 @@ def run(args: argparse.Namespace) -> int:
         raise DeriveError(
             "--vars was given without --loss.", 'Add e.g. --loss "x**4 + y**2".'
         )
+    model = getattr(args, "model", None)
+    if model is not None and (args.loss or args.vars or args.x0):
+        raise DeriveError(
+            "--model was given with --loss, --vars or --x0.",
+            "Use --model NAME alone (its parameters come from --seed).",
+        )
     rec, notes = _recurrence(args)
     import numerics  # JAX, diffrax: only now
     from numerics._losses import resolve_loss
 
-    loss = resolve_loss(args.loss or numerics.DEFAULT_LOSS, args.vars)
+    if model is None:
+        loss = resolve_loss(args.loss or numerics.DEFAULT_LOSS, args.vars)
+        label = loss.name
+    else:
+        label = model
     out = None
     if not args.no_save:
         out = (
             args.out
-            or f"runs/verify/{_label(rec.name)}-{_label(loss.name)}-order{args.order}"
+            or f"runs/verify/{_label(rec.name)}-{_label(label)}-order{args.order}"
         )
     from rich.console import Console
 
@@ -216,11 +243,19 @@ def run(args: argparse.Namespace) -> int:
         status.update(f"{message} ...")
 
     with err.status("starting ...") as status:
-        certificate = numerics.verify(
+        if model is None:
+            check, inputs = numerics.verify, {"loss": loss, "x0": args.x0}
+        else:
+            from numerics._verify_model import model_options, verify_model
+
+            def check(rec, order, **kw):
+                return verify_model(model, rec, order, seed=args.seed, **kw)
+
+            inputs = {"model_options": model_options(args.model_options)}
+        certificate = check(
             rec,
             args.order,
-            loss=loss,
-            x0=args.x0,
+            **inputs,
             T=args.T,
             hs=args.hs,
             quick=args.quick,

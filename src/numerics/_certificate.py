@@ -172,7 +172,7 @@ class Certificate:
             f"Verification of {self.title()}: {'PASSED' if self.passed else 'FAILED'}",
             f"flow: generated JAX module {flow['module']} ({flow['mode']}), sha256 "
             f"{flow['sha256'][:16]}...",
-            f"iterates from: {s['initialisation']}; x0 = {r['loss'].get('x0')}",
+            f"iterates from: {s['initialisation']}; x0 = {_short(r['loss'].get('x0'))}",
             f"T = {s['T']:.6g}; h from {s['h_range'][0]:.4g} to {s['h_range'][1]:.4g} "
             f"({len(s['h'])} values; eps = h L kappa from {min(s['epsilon']):.3g} to "
             f"{max(s['epsilon']):.3g}, L = {s['curvature']['max_abs']:.4g}, "
@@ -320,7 +320,7 @@ class Certificate:
         ax.set_xlabel("step size $h$")
         ax.set_ylabel(r"global error $\max_{nh \leq T} |x_n - x(nh)|$")
         s = r["settings"]
-        x0 = ", ".join(f"{v:.3g}" for v in r["loss"].get("x0") or [])
+        x0 = _short(r["loss"].get("x0"), fmt=".3g", brackets=False)
         ax.set_title(
             f"{self.title()}\nT = {s['T']:.4g}, x0 = ({x0}), {s['solver']} at "
             f"rtol = atol = {s['rtol']:g}",
@@ -348,3 +348,14 @@ def _grid(head: list[str], rows: list[list[str]]) -> list[str]:
     return [fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [
         fmt.format(*row) for row in rows
     ]
+
+
+def _short(values, fmt: str = "", brackets: bool = True, limit: int = 6) -> str:
+    """A readable start point: all coordinates when few, else the first ones and the
+    count (a network's parameters are kept whole in the JSON record, not in text)."""
+    values = list(values or [])
+    shown = [format(v, fmt) if fmt else repr(v) for v in values[:limit]]
+    if len(values) > limit:
+        shown.append(f"... ({len(values)} values)")
+    body = ", ".join(shown)
+    return f"[{body}]" if brackets else body

@@ -51,6 +51,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._certificate import Certificate, environment
+from ._curvature import DENSE_LIMIT, matrix_free_pilot, top_curvature
 from ._integrate import integrate
 from ._iterates import as_recurrence, initial_point, make_runner
 from ._losses import Loss, resolve_loss
@@ -91,6 +92,10 @@ def _kappa(sums: list[float]) -> float:
     return max(ks) if ks else 1.0
 
 
+def _size(x) -> int:
+    return sum(int(jnp.size(leaf)) for leaf in jax.tree_util.tree_leaves(x))
+
+
 def _pilot(loss: Callable, x0, c0: float, T: float, max_steps: int = 4096) -> dict:
     """Curvature along the leading-order flow $\\dot x = c_0 g$ on $[0, T]$.
 
@@ -99,6 +104,8 @@ def _pilot(loss: Callable, x0, c0: float, T: float, max_steps: int = 4096) -> di
     Hessian eigenvalues met. The Hessian is dense (fine for a few thousand parameters).
     """
     flat0, unravel = ravel_pytree(x0)
+    if flat0.size > DENSE_LIMIT:
+        return matrix_free_pilot(loss, x0, c0, T, max_steps)
 
     def f(z):
         return loss(unravel(z))
@@ -318,8 +325,10 @@ def verify(
     if T is None:
         horizon = getattr(loss_obj, "horizon", None)
         if horizon is None:
-            eig0 = np.asarray(hessian_eigenvalues(loss_fn, x0))
-            L0 = float(np.abs(eig0).max())
+            if _size(x0) > DENSE_LIMIT:
+                L0 = top_curvature(loss_fn, x0)
+            else:
+                L0 = float(np.abs(np.asarray(hessian_eigenvalues(loss_fn, x0))).max())
             horizon = 3.0 / L0 if L0 > 0 else 1.0
         T = horizon / c0
     else:

@@ -1,0 +1,332 @@
+"""Fast matrix-free evaluation of a truncated modified flow on a network.
+
+The order-$p$ field $\\sum_{k \\le p} h^k \\sum_{|t| = k+1} c_t F(t)(x)$ needs the
+elementary differentials $F(t)$ of $g = -\\nabla f$. Evaluated one by one with
+nested `jax.jvp`s, the same forward and reverse passes are repeated many times. Here the
+work is shared:
+
+- **one linearisation**: `jax.linearize(g, x)` gives $g(x)$ and the linear map
+  $v \\mapsto g'(x) v$; every tree with one child, $F([t]) = g' F(t)$, is an
+  application of it, and the applications that are ready together run as one
+  `jax.vmap` (a matrix-matrix product instead of several matrix-vector ones);
+- **one pass per chain of higher derivatives**: a nested `jax.jvp` along directions
+  $v_1, \\dots, v_k$ returns every prefix $g^{(j)}(x)[v_1, \\dots, v_j]$, $j \\le k$, at
+  the cost of the top one; the directions of each tree with $k \\ge 2$ children are
+  ordered so that its prefixes are other needed trees (for order 3,
+  $g'''(g,g,g)$ also yields $g'g$ and $g''(g,g)$, and $g''(g'g, g)$ yields $g'g'g$);
+- **Taylor mode** (`method="jet"`): chains along $g$ alone,
+  $g^{(j)}(x)[g, \\dots, g]$ for $j \\le k$, from one `jax.experimental.jet` of $g$ along
+  $x + s g$ ($j!$ times its $j$-th coefficient). `jet` has no rule for some primitives
+  (e.g. those of relu's derivative); `method="auto"` tries it and falls back to nested
+  `jvp`s when it fails.
+
+No derivative tensor is formed; $x$ is any pytree. The coefficients come from a
+`derive.ModifiedFlow` or from a module written by `derive.codegen` (its `TERMS` and
+`coefficients(args)`), so the field equals the generated module's field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+from ._pytree import combine
+
+__all__ = ["FastField", "fast_field"]
+
+METHODS = ("auto", "jvp", "jet")
+
+
+def _parse(tree: str) -> tuple:
+    from derive import parse_tree
+
+    return parse_tree(tree)
+
+
+def _text(nested: tuple) -> str:
+    return "[" + ",".join(_text(c) for c in nested) + "]"
+
+
+def _canonical(nested: tuple) -> tuple:
+    return tuple(sorted((_canonical(c) for c in nested), key=repr))
+
+
+class FastField:
+    """The truncated modified flow $\\sum_{k \\le p} h^k F_k(x)$, evaluated fast.
+
+    Build it with [`fast_field`][numerics.networks.fast_field].
+
+    **Attributes:**
+
+    - `order`: $p$.
+    - `terms`: `(power, tree)` pairs kept.
+    - `method`: `"jvp"` or `"jet"` (after `"auto"` is resolved at the first call).
+    """
+
+    def __init__(self, terms, coefficients, loss, order, method, names=()):
+        self.terms = [(p, t) for p, t in terms if p <= order]
+        self._coefficients = coefficients
+        self.loss = loss
+        self.order = order
+        self.method = method
+        self.names = tuple(names)
+        self._jet_checked = False
+        self._nested = {t: _canonical(_parse(t)) for _, t in self.terms}
+        self._plan = self._make_plan()
+
+    # ------------------------------------------------------------------ plan
+    def _make_plan(self):
+        """Order the computations: which nested-derivative chains, which linear maps.
+
+        Each chain is a list of child trees $(c_1, \\dots, c_k)$; it computes the trees
+        $[c_1, \\dots, c_j]$ for every $j$. Chains are chosen greedily, largest arity
+        first, with the directions ordered so that as many prefixes as possible are
+        trees that are needed anyway.
+        """
+        needed = set()
+
+        def visit(t):
+            if t not in needed:
+                needed.add(t)
+                for c in t:
+                    visit(c)
+
+        for t in self._nested.values():
+            visit(t)
+        big = sorted((t for t in needed if len(t) >= 2), key=lambda t: -len(t))
+        done: set = set()
+        chains = []
+        for t in big:
+            if t in done:
+                continue
+            kids = list(t)
+            # order: put first the children whose one-child prefix is needed
+            order = sorted(
+                kids,
+                key=lambda c: (
+                    0 if (c,) in needed and (c,) not in done else 1,
+                    len(repr(c)),
+                ),
+            )
+            chain = order
+            chains.append(chain)
+            for j in range(1, len(chain) + 1):
+                done.add(_canonical(tuple(chain[:j])))
+        self._needed = needed
+        self._chains = chains
+        return chains
+
+    # ------------------------------------------------------------------ evaluation
+    def differentials(self, y) -> dict:
+        """$F(t)(y)$ for every tree the kept terms need, as `{tree text: pytree}`
+        (the texts of the flow's terms, e.g. `"[[],[[]]]"`, and bracket texts for the
+        subtrees that are not terms)."""
+        g = _negative_gradient(self.loss)
+        g_y, lin = jax.linearize(g, y)
+        F: dict = {(): g_y}
+        needed = self._needed
+        pending_chains = list(self._chains)
+        if self.method == "jet" and not self._jet_checked:
+            self._jet_checked = True
+            if not _jet_works(self.loss, y):
+                self.method = "jvp"  # jet has no rule for a primitive of this loss
+        use_jet = self.method == "jet"
+        while len(F) < len(needed):
+            progressed = False
+            # chains whose directions are known
+            for chain in list(pending_chains):
+                if all(c in F for c in chain):
+                    pending_chains.remove(chain)
+                    dirs = [F[c] for c in chain]
+                    if use_jet and all(c == () for c in chain):
+                        values = _jet_chain(g, y, g_y, len(chain))
+                    else:
+                        values = _nested_chain(g, y, dirs)
+                    for j, v in enumerate(values, start=1):
+                        F.setdefault(_canonical(tuple(chain[:j])), v)
+                    progressed = True
+            # one-child trees whose child is known: one vmapped linear map
+            ready = [t for t in needed if len(t) == 1 and t not in F and t[0] in F]
+            later = {(c[0],) for c in _first(pending_chains, F)}
+            if progressed or any(t not in later for t in ready):
+                ready = [t for t in ready if t not in later]
+            if ready:
+                values = _apply_many(lin, [F[t[0]] for t in ready])
+                for t, v in zip(ready, values, strict=True):
+                    F[t] = v
+                progressed = True
+            if not progressed:  # pragma: no cover - the plan always progresses
+                raise RuntimeError("fast field: no progress in the evaluation plan")
+        names = {nested: text for text, nested in self._nested.items()}
+        return {names.get(t, _text(t)): F[t] for t in needed}
+
+    def terms_by_order(self, y, args) -> list:
+        """`[F_0(y), ..., F_p(y)]`, the flow being $\\sum_k h^k F_k(y)$."""
+        F = self.differentials(y)
+        c = self._coefficients(args)
+        out = []
+        for k in range(self.order + 1):
+            parts = [(c[p, t], F[t]) for p, t in self.terms if p == k]
+            if parts:
+                out.append(combine([a for a, _ in parts], [v for _, v in parts]))
+            else:
+                out.append(jax.tree_util.tree_map(jnp.zeros_like, y))
+        return out
+
+    def __call__(self, t, y, args):
+        """The vector field `(t, y, args)` for diffrax; `args` holds `"h"` and the
+        symbolic hyper-parameters."""
+        F = self.terms_by_order(y, args)
+        h = args["h"]
+        total = F[-1]
+        for term in reversed(F[:-1]):
+            total = combine([1.0, h], [term, total])
+        return total
+
+
+def _first(chains, F):
+    """Chains about to run whose first direction is known (their first prefix, a
+    one-child tree, will come from the chain: do not compute it separately)."""
+    return [c for c in chains if c and c[0] in F]
+
+
+def _negative_gradient(loss: Callable) -> Callable:
+    grad = jax.grad(loss)
+    return lambda z: jax.tree_util.tree_map(jnp.negative, grad(z))
+
+
+def _apply_many(lin: Callable, vectors: list) -> list:
+    if len(vectors) == 1:
+        return [lin(vectors[0])]
+    stacked = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *vectors)
+    out = jax.vmap(lin)(stacked)
+    return [
+        jax.tree_util.tree_map(lambda v, i=i: v[i], out) for i in range(len(vectors))
+    ]
+
+
+def _nested_chain(g: Callable, y, directions: list) -> list:
+    """$[g'(y)v_1, g''(y)[v_1, v_2], \\dots, g^{(k)}(y)[v_1..v_k]]$ in one pass."""
+
+    def level(j):
+        # returns (g^(0)[...], ..., g^(j)(z)[v_1..v_j]) as a tuple
+        if j == 0:
+            return lambda z: (g(z),)
+        inner = level(j - 1)
+
+        def f(z):
+            primal, tangent = jax.jvp(inner, (z,), (directions[j - 1],))
+            return (*primal, tangent[-1])
+
+        return f
+
+    return list(level(len(directions))(y)[1:])
+
+
+def _jet_chain(g: Callable, y, g_y, k: int) -> list:
+    """$g^{(j)}(y)[g, \\dots, g]$, $j = 1..k$, from one Taylor-mode pass."""
+    from jax.experimental import jet
+
+    flat, unravel = ravel_pytree(y)
+    gf = lambda z: ravel_pytree(g(unravel(z)))[0]  # noqa: E731
+    v = ravel_pytree(g_y)[0]
+    series = [v] + [jnp.zeros_like(v)] * (k - 1)
+    _, coeffs = jet.jet(gf, (flat,), (series,))
+    # jet's series are derivatives: x(s) = x + s v, outputs d^j/ds^j g(x(s))
+    return [unravel(c) for c in coeffs]
+
+
+def _jet_works(loss: Callable, y) -> bool:
+    try:
+        g = _negative_gradient(loss)
+        shapes = jax.tree_util.tree_map(
+            lambda v: jax.ShapeDtypeStruct(jnp.shape(v), jnp.result_type(v)), y
+        )
+        jax.eval_shape(lambda z: _jet_chain(g, z, g(z), 2), shapes)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means: use nested jvp
+        return False
+
+
+def fast_field(
+    flow, loss: Callable, order: int | None = None, *, method: str = "auto", y=None
+) -> FastField:
+    """A fast matrix-free evaluator of a truncated modified flow on a pytree loss.
+
+    **Arguments:**
+
+    - `flow`: a `derive.ModifiedFlow`, a module from `derive.codegen(...).load()`,
+      a `derive.GeneratedCode`, or a `derive.Recurrence` (its flow is derived through
+      `order`, default 1).
+    - `loss`: $f$, a JAX function of a pytree returning a scalar (a network's
+      full-batch loss, e.g. `numerics.networks.get_model("digits-mlp").loss`).
+    - `order`: $p$, the highest power of $h$ kept (default: all of the flow's).
+    - `method`: `"jvp"` (nested forward-over-reverse passes), `"jet"` (Taylor mode
+      for the derivatives along $g$) or `"auto"` (`"jvp"`, which measured fastest
+      on CPU, see `benchmarks/network_fields.py`). With `"jet"` the loss is first
+      checked to trace under `jax.experimental.jet`; when it does not (no rule for
+      a primitive, e.g. relu or softplus) the field falls back to `"jvp"` by itself
+      (`.method` then says `"jvp"`).
+    - `y`: an example point for that check (default: the check runs at the first
+      call).
+
+    **Returns:** a [`FastField`][numerics.networks.FastField]: call it as `field(t, y, args)`
+    (diffrax's convention, `args = {"h": h, **hyper-parameters}`), or use
+    `.terms_by_order(y, args)` and `.differentials(y)`.
+
+    !!! example
+        ```python
+        >>> import derive, numerics
+        >>> jnp = numerics.jnp
+        >>> field = numerics.networks.fast_field(derive.modified_flow(derive.gd(), 1),
+        ...                             lambda x: (x**4).sum() / 4)
+        >>> field(0.0, jnp.array([1.0, 2.0]), {"h": 0.1})  # -x^3 - h/2 * 3 x^5
+        Array([ -1.15, -12.8 ], dtype=float64)
+
+        ```
+    """
+    from derive import DeriveError
+
+    if method not in METHODS:
+        raise DeriveError(f"unknown method {method!r}.", f"Use one of {METHODS}.")
+    import derive
+
+    if isinstance(flow, derive.Recurrence):
+        flow = derive.modified_flow(flow, 1 if order is None else int(order))
+    if hasattr(flow, "load") and hasattr(flow, "source"):
+        flow = flow.load()
+    if hasattr(flow, "TERMS") and hasattr(flow, "coefficients"):
+        terms = [(p, t) for p, t, _ in flow.TERMS]
+        names = tuple(getattr(flow, "SYMBOLIC_PARAMETERS", ()))
+        max_order = flow.ORDER
+
+        def coefficients(args):
+            return flow.coefficients(args)
+
+    elif hasattr(flow, "terms") and hasattr(flow, "field"):
+        from ._manifold import field_value
+
+        terms = [(t.power, t.tree) for t in flow.terms]
+        table = {(t.power, t.tree): t.coefficient for t in flow.terms}
+        names = tuple(getattr(flow.field, "names", ()))
+        max_order = flow.order
+
+        def coefficients(args):
+            env = {n: args[n] for n in names}
+            return {k: field_value(flow.field, c, env) for k, c in table.items()}
+
+    else:
+        raise DeriveError(
+            f"{flow!r} is not a modified flow.",
+            "Pass derive.modified_flow(...), or derive.codegen(...) or its .load().",
+        )
+    order = max_order if order is None else int(order)
+    if not 0 <= order <= max_order:
+        raise DeriveError(f"order must be between 0 and {max_order}, got {order}.", "")
+    chosen = "jvp" if method == "auto" else method
+    if chosen == "jet" and y is not None and not _jet_works(loss, y):
+        chosen = "jvp"
+    return FastField(terms, coefficients, loss, order, chosen, names)

@@ -1,0 +1,96 @@
+"""`verify_model`: [`numerics.verify`][numerics.verify] on a network.
+
+Builds the model's full-batch loss and initial parameters (a pytree) and runs the
+order test on them; `verify` measures curvature matrix-free for models with more than
+`numerics._curvature.DENSE_LIMIT` parameters.
+"""
+
+from __future__ import annotations
+
+import jax
+
+from ._models import Model, get_model
+
+__all__ = ["verify_model", "model_options"]
+
+
+def model_options(items) -> dict:
+    """`["hidden=(16,)", "n=200"]` -> `{"hidden": (16,), "n": 200}` (values are Python
+    literals; anything else is kept as a string)."""
+    import ast
+
+    from derive import DeriveError
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise DeriveError(
+                f"--model-option {item!r} is not KEY=VALUE.", "E.g. hidden=(16,)."
+            )
+        try:
+            out[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            out[key.strip()] = value.strip()
+    return out
+
+
+def verify_model(
+    model,
+    optimizer,
+    order: int = 2,
+    *,
+    seed: int = 0,
+    x0=None,
+    **options,
+):
+    """Verify an optimizer's modified flow on a network: the order test of
+    [`numerics.verify`][numerics.verify] with the model's loss and parameters.
+
+    **Arguments:**
+
+    - `model`: a name in `numerics.networks.MODELS` (`"digits-mlp"`, ...), a
+      [`Model`][numerics.networks.Model], or any function `loss(params)` on a pytree
+      (then `x0` is required).
+    - `optimizer`, `order`: as for `verify` (`derive.heavy_ball(0.9)`, 2).
+    - `seed`: the initial parameters are `model.init(PRNGKey(seed))`.
+    - `x0`: the initial parameters instead (a pytree).
+    - `options`: passed to `verify` (`quick`, `hs`, `T`, `params`, `out`,
+      `progress`, ...); `model_options={...}` goes to `get_model` for a name.
+
+    **Returns:** a [`Certificate`][numerics.Certificate].
+
+    !!! example
+        ```python
+        >>> import derive
+        >>> from numerics.networks import verify_model
+        >>> cert = verify_model("teacher-student", derive.gd(), 0, quick=True,
+        ...                     model_options={"d": 2, "hidden": 2, "n": 8})
+        >>> cert.passed, cert.record["loss"]["name"]
+        (True, 'teacher-student')
+
+        ```
+    """
+    from ._verify import verify
+
+    model_options = options.pop("model_options", None) or {}
+    if isinstance(model, str):
+        model = get_model(model, **model_options)
+    if isinstance(model, Model):
+        loss = model.loss
+        if x0 is None:
+            x0 = model.init(jax.random.PRNGKey(seed))
+    elif callable(model):
+        loss = model
+        if x0 is None:
+            from derive import DeriveError
+
+            raise DeriveError(
+                "a loss function was given without initial parameters.",
+                "Pass x0=params (a pytree), or a model name.",
+            )
+    else:
+        from derive import DeriveError
+
+        raise DeriveError(f"{model!r} is not a model.", "Pass a name or a loss.")
+    return verify(optimizer, order, loss=loss, x0=x0, **options)
