@@ -17,17 +17,17 @@ a floor well above round-off and the truncation error of $\\Psi_j$.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._iterates import as_recurrence, initial_point
+from ._iterates import _program_step, as_recurrence, initial_point
 from ._manifold import ManifoldStart
 from ._precision import enable_x64
-from ._pytree import combine, norm
+from ._pytree import norm
 
 __all__ = ["attraction", "MeasuredAttraction"]
 
@@ -57,25 +57,6 @@ class MeasuredAttraction:
 
     def within(self, tolerance: float = 0.05) -> bool:
         return self.relative_error <= tolerance
-
-
-def _program_step(rec, grad: Callable, h, params: Mapping):
-    """One step of the recurrence's program on pytrees (all states returned)."""
-    program = rec.coefficient_values(h, **params)
-    outputs = rec.outputs
-
-    def step(state):
-        values = list(state)
-        for kind, data in program:
-            if kind == "grad":
-                values.append(grad(values[data]))
-            else:
-                values.append(
-                    combine([c for _, c in data], [values[v] for v, _ in data])
-                )
-        return tuple(values[o] for o in outputs)
-
-    return step
 
 
 def attraction(

@@ -15,7 +15,13 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-__all__ = ["DENSE_LIMIT", "extreme_eigenvalues", "matrix_free_pilot", "top_curvature"]
+__all__ = [
+    "DENSE_LIMIT",
+    "extreme_eigenvalues",
+    "matrix_free_pilot",
+    "rk4_step",
+    "top_curvature",
+]
 
 DENSE_LIMIT = 600
 """Above this many parameters the curvature is measured matrix-free."""
@@ -42,6 +48,15 @@ def extreme_eigenvalues(hvp: Callable, v0, steps: int = POWER_STEPS):
     return jnp.maximum(lam, other), jnp.minimum(lam, other), v
 
 
+def rk4_step(g: Callable, z, dt):
+    """One classical Runge-Kutta step of $\\dot z = g(z)$ (the curvature pilots' integrator)."""
+    k1 = g(z)
+    k2 = g(z + dt / 2 * k1)
+    k3 = g(z + dt / 2 * k2)
+    k4 = g(z + dt * k3)
+    return z + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+
 def matrix_free_pilot(loss: Callable, x0, c0: float, T: float, max_steps: int = 4096):
     """Curvature along the leading-order flow $\\dot x = c_0 g$ on $[0, T]$, matrix-free.
 
@@ -63,13 +78,6 @@ def matrix_free_pilot(loss: Callable, x0, c0: float, T: float, max_steps: int = 
         hvp = lambda u: jax.jvp(grad, (z,), (u,))[1]  # noqa: E731
         return extreme_eigenvalues(hvp, v)
 
-    def step(z, dt):
-        k1 = g(z)
-        k2 = g(z + dt / 2 * k1)
-        k3 = g(z + dt / 2 * k2)
-        k4 = g(z + dt * k3)
-        return z + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-
     def cond(c):
         t, z, v, top, bottom, n = c
         return (t < T) & (n < max_steps) & jnp.all(jnp.isfinite(z))
@@ -81,7 +89,7 @@ def matrix_free_pilot(loss: Callable, x0, c0: float, T: float, max_steps: int = 
         dt = jnp.minimum(jnp.where(rho > 0, 0.1 / rho, T), T - t)
         return (
             t + dt,
-            step(z, dt),
+            rk4_step(g, z, dt),
             v,
             jnp.maximum(top, hi),
             jnp.minimum(bottom, lo),

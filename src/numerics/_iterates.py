@@ -176,6 +176,7 @@ def initial_point(loss, x0):
 
 
 def _program_step(rec, grad: Callable, h, params: Mapping):
+    """One step of the recurrence's program on pytrees (all states returned)."""
     program = rec.coefficient_values(h, **params)
     outputs = rec.outputs
 

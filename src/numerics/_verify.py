@@ -51,7 +51,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._certificate import Certificate, environment
-from ._curvature import DENSE_LIMIT, matrix_free_pilot, top_curvature
+from ._curvature import DENSE_LIMIT, matrix_free_pilot, rk4_step, top_curvature
 from ._integrate import integrate
 from ._iterates import as_recurrence, initial_point, make_runner
 from ._losses import Loss, resolve_loss
@@ -116,13 +116,6 @@ def _pilot(loss: Callable, x0, c0: float, T: float, max_steps: int = 4096) -> di
     def eig(z):
         return hessian_eigenvalues(f, z)
 
-    def step(z, dt):
-        k1 = g(z)
-        k2 = g(z + dt / 2 * k1)
-        k3 = g(z + dt / 2 * k2)
-        k4 = g(z + dt * k3)
-        return z + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-
     def cond(c):
         t, z, top, bottom, n = c
         return (t < T) & (n < max_steps) & jnp.all(jnp.isfinite(z))
@@ -134,7 +127,7 @@ def _pilot(loss: Callable, x0, c0: float, T: float, max_steps: int = 4096) -> di
         dt = jnp.minimum(jnp.where(rho > 0, 0.1 / rho, T), T - t)
         return (
             t + dt,
-            step(z, dt),
+            rk4_step(g, z, dt),
             jnp.maximum(top, ev[-1]),
             jnp.minimum(bottom, ev[0]),
             n + 1,
