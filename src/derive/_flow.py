@@ -276,7 +276,6 @@ class ModifiedFlow:
         if header:
             lines += self._header_lines()
         groups = self.by_power()
-        first = True
         for k in range(self.order + 1):
             parts = []
             for t in groups[k]:
@@ -295,8 +294,7 @@ class ModifiedFlow:
                 line = f"dx/dt = {hk}{body}"
             else:
                 line = f"      + {hk}({body})"
-            lines.append(line if not first or k == 0 else line)
-            first = False
+            lines.append(line)
         if header:
             ml = self.modified_loss
             if ml.through_order >= 0:

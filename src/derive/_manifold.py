@@ -140,8 +140,9 @@ class _Weights:
         return True
 
     def value(self, v) -> int:
-        r, o = self.find(v)
-        return o if r == -1 else o  # free roots get weight 0
+        """The weight of `v`: its offset from the absolute node, or from its own
+        root when nothing ties it to h (a free root has weight 0)."""
+        return self.find(v)[1]
 
 
 def _analyse(rec: Recurrence):

@@ -13,10 +13,9 @@ $$\\tilde f_n = (-1)^{n+1} \\sum_\\tau \\frac{b_\\tau}{|\\mathrm{Aut}\\,\\tau|} 
 exactly when $b$ is constant ($= b_\\tau$) on the rootings of each free tree. This is
 the gradient analogue of the Hamiltonian condition $b(u \\circ v) + b(v \\circ u) = 0$
 (HLW Theorem IX.9.10), since rootings of one free tree are joined by the moves
-$u \\circ v \\leftrightarrow v \\circ u$. When the condition fails the term is not a
-gradient for a generic loss: for elementary differentials are independent for generic
-$f$ and the antisymmetric part of the Jacobian of the difference is nonzero (tested on
-concrete losses in the test suite).
+$u \\circ v \\leftrightarrow v \\circ u$. When the condition fails, the term is not a gradient for a generic loss (the
+elementary differentials are linearly independent for generic $f$); the test suite
+confirms it on concrete losses, where the Jacobian of such a term is not symmetric.
 """
 
 from __future__ import annotations
