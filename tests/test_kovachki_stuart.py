@@ -106,3 +106,28 @@ def test_nesterov_slopes():
     res = equation_errors(rec, eqs, LOSS, HS, T)
     assert all(res.passed), res.table()
     assert res.expected == [1, 2, 2]
+
+
+def test_small_network_rows():
+    """The small network (teacher-student tanh MLP, 13 parameters), as in
+    `reproduce_kovachki_stuart(quick=True)`: (i) slope 1, (ii) slopes 2 and 2, and
+    (iii) the rate beta = 1/2 per step, for heavy ball and Nesterov; slopes within 0.2,
+    rates within 5%."""
+    from numerics._kovachki_stuart import _kappa, _network_part
+
+    methods = {"heavy ball": derive.heavy_ball(0.5), "Nesterov": derive.nesterov(0.5)}
+    kappa = max(_kappa(derive.modified_flow(r, 3), {}) for r in methods.values())
+    rows, errors, att, settings = _network_part(
+        methods, 0.5, kappa, True, lambda message: None
+    )
+    assert settings["n_params"] == 13
+    assert len(rows) == 8
+    assert all(r["result"].startswith("network: ") for r in rows)
+    assert all(r["passed"] for r in rows), rows
+    for name in methods:
+        res = errors[name]
+        assert res.expected == [1, 2, 2]
+        for slope, e in zip(res.slopes, res.expected, strict=True):
+            assert abs(slope - e) <= 0.2, res.table()
+        assert att[name].predicted == 0.5
+        assert att[name].relative_error < 0.05, (att[name].measured, att[name].window)

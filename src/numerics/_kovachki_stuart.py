@@ -14,8 +14,9 @@ show for heavy ball (HB) and Nesterov (NAG) with fixed momentum $\\beta$:
 
 [`reproduce_kovachki_stuart`][numerics.reproduce_kovachki_stuart] derives every
 equation with `derive`, measures the global errors against $h$ and the decay towards
-the manifold on a non-convex 2-D loss, and writes figures, a Markdown table of fitted
-slopes and rates next to the theorems' predictions, and a JSON record.
+the manifold on a non-convex 2-D loss and on a small network (a teacher-student tanh
+MLP with 13 parameters, `numerics.networks`), and writes figures, a Markdown table of
+fitted slopes and rates next to the theorems' predictions, and a JSON record.
 """
 
 from __future__ import annotations
@@ -49,6 +50,13 @@ EPSILON_RANGE = (0.3, 0.005)
 FIT_POINTS = 4
 TOLERANCE = 0.2
 ATTRACTION_EPSILON = 0.07
+# the small network: a teacher-student tanh MLP (2 inputs, 3 hidden units, 16 samples:
+# 13 parameters), its flattened parameters from init(PRNGKey(0)); gradient-flow
+# horizon 2; step sizes h L kappa from 0.1 down to 0.005
+NETWORK = {"model": "teacher-student", "d": 2, "hidden": 3, "n": 16, "seed": 0}
+NETWORK_FLOW_TIME = 2.0
+NETWORK_EPSILON_RANGE = (0.1, 0.005)
+NETWORK_MANIFOLD_NODES = 2
 
 
 @dataclass
@@ -60,6 +68,8 @@ class KovachkiStuartReport:
     - `errors`: per optimizer, the [`EquationErrors`][numerics.EquationErrors].
     - `attraction`: per optimizer, the [`MeasuredAttraction`][numerics.MeasuredAttraction].
     - `equations`: per optimizer, the derived equations as text.
+    - `network_errors`, `network_attraction`: the same for the small network
+      (keyed by optimizer; empty when it was not run).
     - `settings`, `timing`, `environment`, `files`, `passed`.
     """
 
@@ -71,6 +81,8 @@ class KovachkiStuartReport:
     timing: dict
     environment: dict
     files: list[Path] = field(default_factory=list)
+    network_errors: dict[str, EquationErrors] = field(default_factory=dict)
+    network_attraction: dict[str, MeasuredAttraction] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -121,9 +133,7 @@ class KovachkiStuartReport:
             f"on {self.environment.get('jax_backend', '?')} "
             f"({self.environment.get('cpu_count', '?')} cores).",
             "",
-            "Small network: pending (the network models of `numerics` are not "
-            "available yet); this report covers the 2-D loss.",
-            "",
+            *self._network_text(),
             "Notes. The second-order equation of order 1 is far more accurate than "
             "the first-order modified equation of the same order (compare the green "
             "and orange points): its h^2 error coefficient is small, so its O(h^2) "
@@ -151,6 +161,26 @@ class KovachkiStuartReport:
                 lines.append(f"![{p.stem}]({images}/{p.name})")
                 lines.append("")
         return "\n".join(lines)
+
+    def _network_text(self) -> list[str]:
+        net = self.settings.get("network")
+        if not net:
+            return ["Small network: not run (`network=False`).", ""]
+        return [
+            f"Small network (the rows marked 'network'): `{net['model']}` from "
+            f"`numerics.networks`, {net['description']}, {net['n_params']} "
+            f"parameters (flattened, from init(PRNGKey({net['seed']}))), loss "
+            f"{net['loss0']:.4g} at the start; horizon T = {net['T']:.4g} "
+            f"(gradient-flow time {net['T'] / (1 - self.settings['beta']):.4g}), "
+            f"L = {net['curvature']:.3g}, step sizes h L kappa from "
+            f"{NETWORK_EPSILON_RANGE[0]} down to {NETWORK_EPSILON_RANGE[1]} "
+            f"({len(net['h'])} of them, h = {net['h'][0]:.3g} .. {net['h'][-1]:.3g}),"
+            f" iterates started on the slow manifold up to trees with "
+            f"{NETWORK_MANIFOLD_NODES} nodes; attraction at h = "
+            f"{net['attraction_h']:.3g}. Runtime of this part: "
+            f"{self.timing.get('network_s', float('nan')):.1f} s.",
+            "",
+        ]
 
     def to_dict(self) -> dict:
         return {
@@ -185,6 +215,32 @@ class KovachkiStuartReport:
                 }
                 for k, a in self.attraction.items()
             },
+            "network": {
+                "errors": {
+                    k: {
+                        "names": e.names,
+                        "expected": e.expected,
+                        "slopes": e.slopes,
+                        "passed": e.passed,
+                        "h": e.hs,
+                        "steps": e.steps,
+                        "errors": e.errors,
+                        "used": e.used,
+                    }
+                    for k, e in self.network_errors.items()
+                },
+                "attraction": {
+                    k: {
+                        "h": a.h,
+                        "predicted_per_step": a.predicted,
+                        "measured_per_step": a.measured,
+                        "relative_error": a.relative_error,
+                        "window": list(a.window),
+                        "distances": [float(d) for d in a.distances],
+                    }
+                    for k, a in self.network_attraction.items()
+                },
+            },
             "equations": self.equations,
             "timing_s": self.timing,
             "environment": self.environment,
@@ -201,12 +257,107 @@ def _kappa(flow, params) -> float:
     return max(ks) if ks else 1.0
 
 
-def _curvature(rec, loss, x0, h: float, n: int) -> float:
-    """The largest |Hessian eigenvalue| along a coarse run of the iterates."""
+def _curvature(rec, loss, x0, h: float, n: int, stride: int = 1) -> float:
+    """The largest |Hessian eigenvalue| along a coarse run of the iterates (every
+    `stride`-th position)."""
     runner = make_runner(rec, loss, n, init="rest")
     positions, _, _ = jax.jit(runner)(x0, jnp.float64(h))
-    eig = jax.vmap(lambda z: hessian_eigenvalues(loss, z))(positions)
+    positions = jax.tree_util.tree_map(lambda p: p[::stride], positions)
+    eig = jax.jit(jax.vmap(lambda z: hessian_eigenvalues(loss, z)))(positions)
     return float(jnp.max(jnp.abs(eig)))
+
+
+def _network_part(methods, beta: float, kappa: float, quick: bool, say) -> tuple:
+    """(i), (ii) and (iii) on the small network: rows, errors, attraction, settings."""
+    from jax.flatten_util import ravel_pytree
+
+    import derive
+
+    from .networks import get_model
+
+    options = {k: v for k, v in NETWORK.items() if k != "model"}
+    model = get_model(NETWORK["model"], **options)
+    z0, unravel = ravel_pytree(model.init(jax.random.PRNGKey(NETWORK["seed"])))
+    z0 = jnp.asarray(z0, jnp.float64)
+
+    def loss(z):
+        return model.loss(unravel(z))
+
+    T = NETWORK_FLOW_TIME * (1 - beta)
+    L = _curvature(methods["heavy ball"], loss, z0, T / 200, 200, stride=10)
+    scale = 1.0 / (L * kappa)
+    eps = np.geomspace(*NETWORK_EPSILON_RANGE, 5 if quick else 7)
+    counts = np.unique(np.round(T / (eps * scale)).astype(int))
+    hs = np.sort(T / counts)[::-1]
+    labels = [
+        "network: (i) gradient-flow limit: error vs h",
+        "network: (ii) first-order modified equation: error vs h",
+        "network: (ii) second-order equation (order 1): error vs h",
+    ]
+    rows, errors, att = [], {}, {}
+    for name, rec in methods.items():
+        say(f"network, {name}: iterates and 3 equations for {len(hs)} step sizes")
+        res = equation_errors(
+            rec,
+            [
+                derive.modified_flow(rec, 0),
+                derive.modified_flow(rec, 1),
+                derive.high_resolution_ode(rec, 1),
+            ],
+            loss,
+            hs,
+            T,
+            names=[
+                "gradient flow x' = -grad f/(1-beta)",
+                "first-order modified equation",
+                "second-order equation, order 1",
+            ],
+            expected=[1, 2, 2],
+            x0=z0,
+            manifold_nodes=NETWORK_MANIFOLD_NODES,
+            fit_points=FIT_POINTS,
+            tolerance=TOLERANCE,
+        )
+        errors[name] = res
+        for label, e, slope in zip(labels, res.expected, res.slopes, strict=True):
+            verdict = _verdict(slope, e)
+            rows.append(
+                {
+                    "result": label,
+                    "optimizer": name,
+                    "prediction": f"slope {e:g}",
+                    "measured": f"slope {slope:.3f}",
+                    "passed": verdict != "NO",
+                    "verdict": verdict,
+                }
+            )
+    h_att = ATTRACTION_EPSILON * scale
+    for name, rec in methods.items():
+        say(f"network, {name}: decay towards the manifold (h = {h_att:.3g})")
+        a = attraction(rec, loss, h=h_att, x0=z0)
+        att[name] = a
+        rows.append(
+            {
+                "result": "network: (iii) attraction to the manifold, per step",
+                "optimizer": name,
+                "prediction": f"beta = {a.predicted:g}",
+                "measured": f"{a.measured:.4f} ({100 * a.relative_error:.2f}% off)",
+                "passed": bool(a.within(0.05)),
+            }
+        )
+    settings = {
+        **NETWORK,
+        "description": model.description,
+        "n_params": int(z0.size),
+        "loss0": float(loss(z0)),
+        "T": T,
+        "curvature": L,
+        "kappa": kappa,
+        "h": [float(h) for h in hs],
+        "manifold_nodes": NETWORK_MANIFOLD_NODES,
+        "attraction_h": h_att,
+    }
+    return rows, errors, att, settings
 
 
 def reproduce_kovachki_stuart(
@@ -215,6 +366,7 @@ def reproduce_kovachki_stuart(
     beta: float = 0.5,
     loss: str = "double-well",
     quick: bool = False,
+    network: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> KovachkiStuartReport:
     """Derive and measure Kovachki & Stuart's three results for HB and NAG.
@@ -222,12 +374,15 @@ def reproduce_kovachki_stuart(
     **Arguments:**
 
     - `out`: the output folder (`None`: write nothing): `errors-heavy-ball.png`,
-      `errors-nesterov.png`, `attraction.png`, `results.md`, `results.json`.
+      `errors-nesterov.png`, `attraction.png`, `network.png`, `results.md`,
+      `results.json`.
     - `beta`: the momentum of both methods (0.5 by default; 0.9 works too, with step
       sizes scaled down by the growth of the flow's coefficients).
     - `loss`: a built-in 2-D loss (default `double-well`, non-convex: the path crosses
       negative curvature).
     - `quick`: fewer step sizes.
+    - `network`: also measure (i), (ii) and (iii) on a small network (a
+      teacher-student tanh MLP with 13 parameters; about 15 s on 2 cores).
     - `progress`: called with a short message at each stage.
 
     **Returns:** a [`KovachkiStuartReport`][numerics.KovachkiStuartReport].
@@ -366,6 +521,16 @@ def reproduce_kovachki_stuart(
         )
     t_att = time.perf_counter()
 
+    net_errors: dict[str, EquationErrors] = {}
+    net_att: dict[str, MeasuredAttraction] = {}
+    net_settings = None
+    if network:
+        net_rows, net_errors, net_att, net_settings = _network_part(
+            methods, float(b), kappa, quick, say
+        )
+        rows += net_rows
+    t_net = time.perf_counter()
+
     from ._certificate import environment
 
     report = KovachkiStuartReport(
@@ -384,16 +549,20 @@ def reproduce_kovachki_stuart(
             "h": [float(h) for h in hs],
             "fit_points": FIT_POINTS,
             "attraction_h": h_att,
+            "network": net_settings,
             "reference": REFERENCE,
         },
         timing={
             "derive_s": t_derive - start_wall,
             "errors_s": t_errors - t_derive,
             "attraction_s": t_att - t_errors,
+            "network_s": t_net - t_att,
             "total_s": time.perf_counter() - start_wall,
             "cpu_s": time.process_time() - start_cpu,
         },
         environment=environment(),
+        network_errors=net_errors,
+        network_attraction=net_att,
     )
     if out is not None:
         say(f"writing {out}")
@@ -509,4 +678,72 @@ def _write(report: KovachkiStuartReport, out: Path) -> None:
     fig.savefig(path)
     plt.close(fig)
     files.append(path)
+    if report.network_errors:
+        files.append(_write_network(report, out, plt, colours))
     report.files = files + [out / "results.md", out / "results.json"]
+
+
+def _write_network(report: KovachkiStuartReport, out: Path, plt, colours) -> Path:
+    """network.png: the global errors (left) and the decay towards the manifold
+    (right) on the small network, for both optimizers."""
+    from matplotlib.ticker import NullFormatter
+
+    net = report.settings["network"]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11.0, 5.2), dpi=120)
+    markers = {"heavy ball": "o", "Nesterov": "s"}
+    for name, res in report.network_errors.items():
+        hs = np.asarray(res.hs)
+        for i, (label, e_pred, slope) in enumerate(
+            zip(res.names, res.expected, res.slopes, strict=True)
+        ):
+            es = np.asarray(res.errors[i])
+            ok = np.isfinite(es) & (es > 0)
+            ax.loglog(
+                hs[ok],
+                es[ok],
+                "-" if name == "heavy ball" else ":",
+                marker=markers.get(name, "o"),
+                color=colours[i % len(colours)],
+                ms=4,
+                label=f"{name}, {label}: slope {slope:.2f} (theory {e_pred:g})",
+            )
+    ax.set_xlabel("step size $h$")
+    ax.set_ylabel(r"global error $\max_{nh \leq T} \|x_n - x(nh)\|$")
+    ax.set_title(
+        f"{net['description']}, {net['n_params']} parameters\n"
+        f"beta = {report.settings['beta']:g}, T = {net['T']:.3g}",
+        fontsize=8,
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.legend(fontsize=6)
+    for i, (name, a) in enumerate(report.network_attraction.items()):
+        c = colours[i % len(colours)]
+        n = np.arange(len(a.distances))
+        ax2.semilogy(n, a.distances, ".", color=c, ms=4, label=f"{name}: measured")
+        first, _ = a.window
+        line = a.distances[first] * a.predicted ** (n - first)
+        keep = line > 0.1 * np.nanmin(a.distances)
+        ax2.semilogy(
+            n[keep],
+            line[keep],
+            "--",
+            color=c,
+            lw=1,
+            label=f"{name}: beta^n = {a.predicted:g}^n (fit {a.measured:.4f})",
+        )
+    ax2.set_xlabel("step $n$")
+    ax2.set_ylabel(r"distance to the slow manifold")
+    ax2.set_title(
+        f"decay towards the invariant manifold from rest, h = "
+        f"{net['attraction_h']:.3g}\nthe floor is the truncation of the manifold's "
+        "series (trees with up to 4 nodes)",
+        fontsize=8,
+    )
+    ax2.grid(True, which="both", alpha=0.3)
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    path = out / "network.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
