@@ -23,10 +23,11 @@
 import numpy as np
 import pytest
 import sympy
-from scipy.integrate import solve_ivp
 
 from derive import gd, heavy_ball, modified_flow, nesterov, trace
 from derive._flow import manifold_states
+from test_numerical_order import LOSS as ORDER_TEST_LOSS
+from test_numerical_order import global_errors
 
 x, y, h, beta = sympy.symbols("x y h beta")
 VARS = (x, y)
@@ -335,45 +336,14 @@ def test_pytorch_momentum_is_heavy_ball():
 
 # --------------------------------------------------------------------------- numerical order
 
-LOSS = (x**2 - 1) ** 2 / 4 + y**2 / 2 + x * y / 5 + sympy.sin(x) / 3
-X0 = np.array([0.3, -0.7])
-T = 1.0
+LOSS = ORDER_TEST_LOSS  # the loss, start and horizon of test_numerical_order.py
 HS = [0.08, 0.04, 0.02, 0.01]
-_grad = sympy.lambdify(VARS, [sympy.diff(LOSS, v) for v in VARS], "numpy")
-
-
-def _np_grad(p):
-    return np.array(_grad(*p), dtype=float)
 
 
 def qhm_errors(p, params):
-    """max_n |x_n - x(n h)| for QHM started with d on the slow manifold (the state
-    formula of the order-(p+1) flow, accurate to O(h^(p+3)))."""
-    flow = modified_flow(qhm, p, **params)
-    field = sympy.lambdify((x, y, h), flow.on(LOSS, list(VARS)).components, "numpy")
-    states = manifold_states(modified_flow(qhm, p + 1, **params), LOSS, list(VARS))
-    d_on_manifold = sympy.lambdify((x, y, h), states["d"], "numpy")
-    errors = []
-    for hv in HS:
-        n_steps = int(round(T / hv))
-        state = (X0.copy(), np.array(d_on_manifold(*X0, hv), dtype=float))
-        xs = [state[0]]
-        for _ in range(n_steps):
-            state = flow.recurrence.run(state, _np_grad, hv)
-            xs.append(state[0])
-        ts = hv * np.arange(n_steps + 1)
-        sol = solve_ivp(
-            lambda t, z, hv=hv: np.array(field(z[0], z[1], hv), dtype=float),
-            (0.0, ts[-1]),
-            X0,
-            method="DOP853",
-            rtol=1e-13,
-            atol=1e-13,
-            t_eval=ts,
-        )
-        assert sol.success, sol.message
-        errors.append(float(np.max(np.linalg.norm(np.array(xs) - sol.y.T, axis=1))))
-    return errors
+    """max_n |x_n - x(n h)| for QHM started with d on the slow manifold, by the same
+    routine as the built-ins' order test (on the same loss, start and horizon)."""
+    return global_errors(trace(qhm, **params), p, HS)
 
 
 @pytest.mark.parametrize("p", [0, 1, 2, 3])
