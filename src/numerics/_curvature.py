@@ -19,6 +19,7 @@ __all__ = [
     "DENSE_LIMIT",
     "extreme_eigenvalues",
     "matrix_free_pilot",
+    "pilot_result",
     "rk4_step",
     "top_curvature",
 ]
@@ -105,13 +106,18 @@ def matrix_free_pilot(loss: Callable, x0, c0: float, T: float, max_steps: int = 
         hi, lo, _ = eig(z, v)
         return t, z, jnp.maximum(top, hi), jnp.minimum(bottom, lo), n
 
-    t, z, top, bottom, n = run(flat0)
+    return pilot_result(*run(flat0), flat0, T)
+
+
+def pilot_result(t, z, top, bottom, n, z0, T: float) -> dict:
+    """The curvature pilots' summary: extreme eigenvalues met, spectral radius, distance
+    travelled, whether the flow reached `T` finite, and the number of steps."""
     top, bottom = float(top), float(bottom)
     return {
         "top": top,
         "bottom": bottom,
         "spectral": max(abs(top), abs(bottom)),
-        "travel": float(jnp.linalg.norm(z - flat0)),
+        "travel": float(jnp.linalg.norm(z - z0)),
         "ok": bool(float(t) >= T * (1 - 1e-12)) and bool(jnp.all(jnp.isfinite(z))),
         "steps": int(n),
     }

@@ -590,6 +590,25 @@ def _latex(expr) -> str:
     return sympy.latex(expr)
 
 
+def _plot_decay(ax, attraction: dict, colours, prediction: str) -> None:
+    """Measured distances to the manifold and the predicted geometric decay, per method."""
+    for i, (name, a) in enumerate(attraction.items()):
+        c = colours[i % len(colours)]
+        n = np.arange(len(a.distances))
+        ax.semilogy(n, a.distances, ".", color=c, ms=4, label=f"{name}: measured")
+        first, _ = a.window
+        line = a.distances[first] * a.predicted ** (n - first)
+        keep = line > 0.1 * np.nanmin(a.distances)
+        ax.semilogy(
+            n[keep],
+            line[keep],
+            "--",
+            color=c,
+            lw=1,
+            label=f"{name}: {prediction} = {a.predicted:g}^n (fit {a.measured:.4f})",
+        )
+
+
 def _write(report: KovachkiStuartReport, out: Path) -> None:
     import matplotlib
 
@@ -646,23 +665,7 @@ def _write(report: KovachkiStuartReport, out: Path) -> None:
         files.append(path)
 
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
-    for i, (name, a) in enumerate(report.attraction.items()):
-        c = colours[i % len(colours)]
-        n = np.arange(len(a.distances))
-        ax.semilogy(n, a.distances, ".", color=c, ms=4, label=f"{name}: measured")
-        first, last = a.window
-        anchor = a.distances[first]
-        line = anchor * a.predicted ** (n - first)
-        keep = line > 0.1 * np.nanmin(a.distances)
-        ax.semilogy(
-            n[keep],
-            line[keep],
-            "--",
-            color=c,
-            lw=1,
-            label=f"{name}: predicted rate beta^n = {a.predicted:g}^n "
-            f"(fit {a.measured:.4f})",
-        )
+    _plot_decay(ax, report.attraction, colours, "predicted rate beta^n")
     ax.set_xlabel("step $n$")
     ax.set_ylabel(r"distance to the slow manifold $|x_{n-1} - \Psi(x_n)|$")
     ax.set_title(
@@ -717,21 +720,7 @@ def _write_network(report: KovachkiStuartReport, out: Path, plt, colours) -> Pat
     ax.grid(True, which="both", alpha=0.3)
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.legend(fontsize=6)
-    for i, (name, a) in enumerate(report.network_attraction.items()):
-        c = colours[i % len(colours)]
-        n = np.arange(len(a.distances))
-        ax2.semilogy(n, a.distances, ".", color=c, ms=4, label=f"{name}: measured")
-        first, _ = a.window
-        line = a.distances[first] * a.predicted ** (n - first)
-        keep = line > 0.1 * np.nanmin(a.distances)
-        ax2.semilogy(
-            n[keep],
-            line[keep],
-            "--",
-            color=c,
-            lw=1,
-            label=f"{name}: beta^n = {a.predicted:g}^n (fit {a.measured:.4f})",
-        )
+    _plot_decay(ax2, report.network_attraction, colours, "beta^n")
     ax2.set_xlabel("step $n$")
     ax2.set_ylabel(r"distance to the slow manifold")
     ax2.set_title(

@@ -51,7 +51,13 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._certificate import Certificate, environment
-from ._curvature import DENSE_LIMIT, matrix_free_pilot, rk4_step, top_curvature
+from ._curvature import (
+    DENSE_LIMIT,
+    matrix_free_pilot,
+    pilot_result,
+    rk4_step,
+    top_curvature,
+)
 from ._integrate import integrate
 from ._iterates import as_recurrence, initial_point, make_runner
 from ._losses import Loss, resolve_loss
@@ -141,16 +147,7 @@ def _pilot(loss: Callable, x0, c0: float, T: float, max_steps: int = 4096) -> di
         ev = eig(z)
         return t, z, jnp.maximum(top, ev[-1]), jnp.minimum(bottom, ev[0]), n
 
-    t, z, top, bottom, n = run(flat0)
-    top, bottom = float(top), float(bottom)
-    return {
-        "top": top,
-        "bottom": bottom,
-        "spectral": max(abs(top), abs(bottom)),
-        "travel": float(jnp.linalg.norm(z - flat0)),
-        "ok": bool(float(t) >= T * (1 - 1e-12)) and bool(jnp.all(jnp.isfinite(z))),
-        "steps": int(n),
-    }
+    return pilot_result(*run(flat0), flat0, T)
 
 
 def _all_orders_field(module, loss: Callable, P: int, x0):
