@@ -1,6 +1,6 @@
-"""`python -m derive`: the command line, see `derive._cli`."""
+"""`python -m derive`: the command line, see `derive.cli`."""
 
-from ._cli import main
+from .cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

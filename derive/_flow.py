@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ._bseries import logarithm_coefficients
+from ._conventions import CONVENTIONS
 from ._errors import DeriveError
-from ._manifold import SlowManifold, solve_manifold
 from ._modified_loss import GradientTest, gradient_test
-from ._recurrence import Recurrence, trace
+from ._optimizers import optimizer as make_optimizer
+from ._recurrence import Recurrence
 from ._render import (
     differential_latex,
     differential_text,
@@ -20,6 +21,7 @@ from ._render import (
     scalar_text,
 )
 from ._series_h import h_series
+from ._slow_manifold import SlowManifold, solve_manifold
 from ._trees import TreeTable
 
 __all__ = [
@@ -27,16 +29,8 @@ __all__ = [
     "ModifiedFlow",
     "Term",
     "CONVENTIONS",
-    "as_recurrence",
     "manifold_states",
 ]
-
-CONVENTIONS = (
-    "loss f, g = -grad f, step h, time t = n h (x_n ~ x(n h)); the modified flow is "
-    "dx/dt = sum_k h^k F_k(x) with each term coefficient * h^power * F(tree), "
-    "F([]) = g, F([t1,...,tk]) = g^(k)(F(t1),...,F(tk)) (no hidden symmetry factor); "
-    "gradient descent is x+ = x + h g(x)"
-)
 
 
 @dataclass(frozen=True)
@@ -57,25 +51,6 @@ class Term:
     def sympy(self):
         """The coefficient as a factored SymPy expression (see `pretty_coefficient`)."""
         return pretty_coefficient(self.field.to_sympy(self.coefficient))
-
-
-def as_recurrence(optimizer, **params) -> Recurrence:
-    """A [`Recurrence`][derive.Recurrence] from a recurrence or a plain Python function."""
-    if isinstance(optimizer, Recurrence):
-        if params:
-            raise DeriveError(
-                "hyper-parameter values were given for an optimizer that is already "
-                "built.",
-                "Pass them to the factory instead, e.g. derive.heavy_ball(beta=0.9).",
-            )
-        return optimizer
-    if callable(optimizer):
-        return trace(optimizer, **params)
-    raise DeriveError(
-        f"{optimizer!r} is not an optimizer.",
-        "Pass derive.gd(), derive.heavy_ball(...), a traced recurrence or a function "
-        "def step(x, ..., *, grad, h, ...).",
-    )
 
 
 def modified_flow(
@@ -115,7 +90,7 @@ def modified_flow(
         ch. IX (modified equations) and XV (multistep methods);
         Kovachki & Stuart, *Continuous time analysis of momentum methods*, JMLR 22 (2021).
     """
-    rec = as_recurrence(optimizer, **params)
+    rec = make_optimizer(optimizer, **params)
     if isinstance(order, bool) or not isinstance(order, int):
         raise DeriveError(
             f"order must be an integer, got {order!r}.", "Use e.g. order=2."
@@ -141,7 +116,7 @@ class ModifiedFlow:
     **Attributes:**
 
     - `recurrence`, `order`, `manifold` (the underlying one-step method and the momentum
-      states on the slow manifold, see `derive._manifold.SlowManifold`).
+      states on the slow manifold, see `derive._slow_manifold.SlowManifold`).
     - `terms`: the nonzero [`Term`][derive.Term]s by power of $h$, then by tree.
     - `modified_loss`: a [`ModifiedLoss`][derive.ModifiedLoss] (possibly of order -1:
       no term is a gradient).
@@ -360,7 +335,7 @@ class ModifiedFlow:
 
     def to_dict(self, loss=None, variables=None) -> dict:
         """The JSON record (see the CLI contract in the README)."""
-        from . import __version__
+        from ._version import DISTRIBUTION, __version__
 
         ml = self.modified_loss
         record = {
@@ -388,7 +363,7 @@ class ModifiedFlow:
             },
             "gradient_orders": [t.is_gradient for t in self.gradient_tests],
             "conditions": self.conditions,
-            "toolkit": {"name": "optflow", "version": __version__},
+            "toolkit": {"name": DISTRIBUTION, "version": __version__},
         }
         if self.recurrence.source:
             record["spec"] = self.recurrence.source

@@ -44,8 +44,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ._coefficients import field_for
+from ._conventions import CONVENTIONS
 from ._errors import DeriveError
-from ._flow import CONVENTIONS, Term, _latex_wrap, _sympy_str, _wrap, as_recurrence
+from ._flow import Term, _latex_wrap, _sympy_str, _wrap
+from ._optimizers import optimizer as make_optimizer
 from ._recurrence import Grad, Recurrence
 from ._render import pretty_coefficient
 from ._series_h import h_series
@@ -126,7 +128,7 @@ def high_resolution_ode(
         (2021); Shi, Du, Jordan & Su, *Understanding the acceleration phenomenon via
         high-resolution differential equations*, Math. Program. 195 (2022).
     """
-    rec = as_recurrence(optimizer, **params)
+    rec = make_optimizer(optimizer, **params)
     if isinstance(order, bool) or not isinstance(order, int) or order < 0:
         raise DeriveError(
             f"order must be a non-negative integer, got {order!r}.", "Use e.g. order=1."
@@ -353,7 +355,7 @@ class HighResolutionODE:
 
     def to_dict(self, loss=None, variables=None) -> dict:
         """The JSON record: equation, terms, first-order reduction and its check."""
-        from . import __version__
+        from ._version import DISTRIBUTION, __version__
 
         record = {
             "optimizer": self.recurrence.name,
@@ -379,7 +381,7 @@ class HighResolutionODE:
             ],
             "agrees_with_modified_flow": self.agrees_with_modified_flow(),
             "conditions": _conditions(self),
-            "toolkit": {"name": "optflow", "version": __version__},
+            "toolkit": {"name": DISTRIBUTION, "version": __version__},
         }
         if self.recurrence.source:
             record["spec"] = self.recurrence.source

@@ -7,12 +7,16 @@ fixes its hyper-parameters. Conventions (DESIGN): loss $f$, $g = -\\nabla f$, st
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+import inspect
+from collections.abc import Callable, Sequence
 
 from ._errors import DeriveError
 from ._recurrence import Recurrence, exact_number, trace
 
 __all__ = [
+    "optimizer",
+    "optimizer_names",
     "gd",
     "heavy_ball",
     "nesterov",
@@ -20,7 +24,6 @@ __all__ = [
     "gradient_descent_step",
     "heavy_ball_step",
     "nesterov_step",
-    "BUILTINS",
 ]
 
 
@@ -173,8 +176,125 @@ def runge_kutta(
     return trace(step, name=name, description=f"explicit Runge-Kutta ({s} stages)")
 
 
-BUILTINS = {
+_BUILTINS: dict[str, Callable[..., Recurrence]] = {
     "gd": gd,
     "heavy-ball": heavy_ball,
     "nesterov": nesterov,
 }
+
+
+def optimizer_names() -> tuple[str, ...]:
+    """The names of the built-in optimizers, as [`optimizer`][derive.optimizer] takes them.
+
+    !!! example
+        ```python
+        >>> import derive
+        >>> derive.optimizer_names()
+        ('gd', 'heavy-ball', 'nesterov')
+
+        ```
+    """
+    return tuple(_BUILTINS)
+
+
+def is_spec_text(text: str) -> bool:
+    """Whether `text` reads as an inline spec rather than a name (it holds `=`, `;`
+    or a newline)."""
+    return any(c in text for c in "=;\n")
+
+
+def optimizer(
+    definition: str | Callable | Recurrence, /, *, name: str | None = None, **params
+) -> Recurrence:
+    """An optimizer as a [`Recurrence`][derive.Recurrence], from any of its definitions.
+
+    The one entry point from a definition to the recurrence that the rest of the
+    toolkit (derivations, code generation, the numerics) works on.
+
+    **Arguments:**
+
+    - `definition`: a built-in name (see [`optimizer_names`][derive.optimizer_names]),
+      a text spec (see
+      [`parse_spec`][derive.parse_spec]), a plain Python update function
+      `def step(x, ..., *, grad, h, ...)` (see [`trace`][derive.trace]), or a
+      recurrence already built (returned as it is).
+    - `name`: a name for records (default: the built-in's name, the function's name,
+      or `"spec"`).
+    - `**params`: exact values for hyper-parameters (`0.9` is $9/10$); a parameter
+      without a value stays a symbol.
+
+    **Returns:** the [`Recurrence`][derive.Recurrence].
+
+    **Raises:** [`DeriveError`][derive.DeriveError] for an unknown name or parameter,
+    a bad spec, or values given for a recurrence that is already built.
+
+    !!! example
+        ```python
+        >>> import derive
+        >>> derive.optimizer("heavy-ball", beta=0.9).values
+        {'beta': Fraction(9, 10)}
+        >>> derive.optimizer("state x; x = x - h*grad(x)", name="my-gd").name
+        'my-gd'
+        >>> def gd(x, *, grad, h):
+        ...     return x - h * grad(x)
+        >>> derive.optimizer(gd).states
+        ('x',)
+
+        ```
+    """
+    if isinstance(definition, Recurrence):
+        if params:
+            raise DeriveError(
+                f"hyper-parameter values ({', '.join(params)}) were given for the "
+                f"optimizer {definition.name!r}, which is already built.",
+                "Pass them when building it, e.g. derive.optimizer('heavy-ball', "
+                "beta=0.9), or give numbers to its symbolic parameters where it is "
+                "run.",
+            )
+        return definition
+    if isinstance(definition, str):
+        text = definition.strip()
+        if is_spec_text(text):
+            from ._spec import parse_spec
+
+            return parse_spec(definition, name=name, **params)
+        key = text
+        factory = _BUILTINS.get(key)
+        if factory is None:
+            guess = key.lower().replace("_", "-").replace(" ", "-")
+            close = difflib.get_close_matches(guess, list(_BUILTINS), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise DeriveError(
+                f"unknown optimizer {definition!r}; the built-ins are "
+                f"{', '.join(_BUILTINS)}.{hint}",
+                "Or describe the update rule as a spec, e.g. 'state x; x = x - "
+                "h*grad(x)', or pass a Python function def step(x, *, grad, h).",
+            )
+        declared = list(inspect.signature(factory).parameters)
+        unknown = sorted(set(params) - set(declared))
+        if unknown:
+            has = (
+                f"its parameters are: {', '.join(declared)}"
+                if declared
+                else "it has no parameters"
+            )
+            raise DeriveError(
+                f"unknown parameter(s) {', '.join(unknown)} for {key}; {has}.",
+                f"Use e.g. {declared[0]}=0.9 (on the command line: --param "
+                f"{declared[0]}=0.9)."
+                if declared
+                else "Remove the parameter values.",
+            )
+        rec = factory(**params)
+        if name is not None:
+            import dataclasses
+
+            rec = dataclasses.replace(rec, name=name)
+        return rec
+    if callable(definition):
+        return trace(definition, name=name, **params)
+    raise DeriveError(
+        f"{definition!r} is not an optimizer.",
+        "Pass a built-in name such as 'heavy-ball', a text spec, a Python function "
+        "def step(x, ..., *, grad, h, ...) or a derive.Recurrence.",
+    )

@@ -87,10 +87,12 @@ def main() -> int:
     show_derivations()
 
     import numerics  # JAX, diffrax, matplotlib
+    from numerics.reproductions import write_report
 
     report = numerics.reproduce_kovachki_stuart(
-        args.out, beta=args.beta, quick=args.quick, progress=lambda m: print(" ...", m)
+        beta=args.beta, quick=args.quick, progress=lambda m: print(" ...", m)
     )
+    files = write_report(report, args.out)
     print()
     print(report.table())
     print(
@@ -103,7 +105,7 @@ def main() -> int:
             f"small network: {net['description']} ({net['n_params']} parameters), "
             f"the rows marked 'network' ({report.timing['network_s']:.1f} s)"
         )
-    print(f"wrote {', '.join(str(p) for p in report.files)}")
+    print(f"wrote {', '.join(str(p) for p in files)}")
     if args.docs:
         write_docs(report, Path(args.out), Path(args.docs))
         print(f"wrote {args.docs}/kovachki_stuart.md and its figures")

@@ -5,8 +5,9 @@ integration of its modified flows with diffrax, and their verification: global e
 against $h$, observed order, certificates and plots. This package imports `derive`;
 `derive` never imports this package or JAX.
 
-Everything runs in float64: importing `numerics` and each of its entry points call
-[`enable_x64`][numerics.enable_x64] (JAX's 64-bit mode, process-wide).
+Everything runs in float64: each entry point computes inside JAX's 64-bit mode,
+scoped to the call ([`float64`][numerics.float64]), so importing `numerics` changes
+no global setting. Importing it is also cheap: names load on first use.
 
 - Losses ([`get_loss`][numerics.get_loss], [`LOSSES`][numerics.LOSSES],
   [`quadratic`][numerics.quadratic],
@@ -44,73 +45,97 @@ Everything runs in float64: importing `numerics` and each of its entry points ca
     ```
 """
 
-import jax.numpy as jnp
+from __future__ import annotations
 
-from ._attraction import MeasuredAttraction as MeasuredAttraction
-from ._attraction import attraction as attraction
-from ._certificate import CERTIFICATE_KEYS as CERTIFICATE_KEYS
-from ._certificate import Certificate as Certificate
-from ._differentials import elementary_differentials as elementary_differentials
-from ._high_resolution import EquationErrors as EquationErrors
-from ._high_resolution import equation_errors as equation_errors
-from ._high_resolution import flow_field as flow_field
-from ._high_resolution import second_order_field as second_order_field
-from ._high_resolution import slow_velocity as slow_velocity
-from ._integrate import integrate as integrate
-from ._iterates import Iterates as Iterates
-from ._iterates import iterates as iterates
-from ._kovachki_stuart import KovachkiStuartReport as KovachkiStuartReport
-from ._kovachki_stuart import (
-    reproduce_kovachki_stuart as reproduce_kovachki_stuart,
-)
-from ._losses import LOSSES as LOSSES
-from ._losses import CriticalPoint as CriticalPoint
-from ._losses import Loss as Loss
-from ._losses import get_loss as get_loss
-from ._losses import loss_from_expression as loss_from_expression
-from ._losses import quadratic as quadratic
-from ._manifold import ManifoldStart as ManifoldStart
-from ._order import observed_order as observed_order
-from ._precision import enable_x64 as enable_x64
-from ._stability import hessian_eigenvalues as hessian_eigenvalues
-from ._stability import spectral_radius as spectral_radius
-from ._stability import stability_limit as stability_limit
-from ._stability import transition_matrix as transition_matrix
-from ._verify import DEFAULT_LOSS as DEFAULT_LOSS
-from ._verify import verify as verify
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "jnp",
-    "MeasuredAttraction",
-    "EquationErrors",
-    "KovachkiStuartReport",
-    "attraction",
-    "equation_errors",
-    "flow_field",
-    "reproduce_kovachki_stuart",
-    "second_order_field",
-    "slow_velocity",
-    "Certificate",
-    "CERTIFICATE_KEYS",
-    "CriticalPoint",
-    "DEFAULT_LOSS",
-    "Iterates",
-    "LOSSES",
-    "Loss",
-    "ManifoldStart",
-    "elementary_differentials",
-    "enable_x64",
-    "get_loss",
-    "hessian_eigenvalues",
-    "integrate",
-    "iterates",
-    "loss_from_expression",
-    "observed_order",
-    "quadratic",
-    "spectral_radius",
-    "stability_limit",
-    "transition_matrix",
-    "verify",
-]
+_EXPORTS = {
+    "MeasuredAttraction": "._attraction",
+    "attraction": "._attraction",
+    "CERTIFICATE_KEYS": "._certificate",
+    "Certificate": "._certificate",
+    "elementary_differentials": "._differentials",
+    "EquationErrors": "._high_resolution",
+    "equation_errors": "._high_resolution",
+    "flow_field": "._high_resolution",
+    "second_order_field": "._high_resolution",
+    "slow_velocity": "._high_resolution",
+    "integrate": "._integrate",
+    "Iterates": "._iterates",
+    "iterates": "._iterates",
+    "KovachkiStuartReport": ".reproductions._kovachki_stuart",
+    "reproduce_kovachki_stuart": ".reproductions._kovachki_stuart",
+    "LOSSES": "._losses",
+    "CriticalPoint": "._losses",
+    "Loss": "._losses",
+    "get_loss": "._losses",
+    "loss_from_expression": "._losses",
+    "quadratic": "._losses",
+    "ManifoldStart": "._manifold_start",
+    "observed_order": "._order",
+    "enable_x64": "._precision",
+    "float64": "._precision",
+    "hessian_eigenvalues": "._stability",
+    "spectral_radius": "._stability",
+    "stability_limit": "._stability",
+    "transition_matrix": "._stability",
+    "DEFAULT_LOSS": "._verify",
+    "verify": "._verify",
+}
+"""Public name -> the private module that defines it (loaded on first use)."""
 
-enable_x64()
+__all__ = sorted([*_EXPORTS, "networks", "reproductions"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        if name in ("networks", "reproductions"):
+            return importlib.import_module(f".{name}", __name__)
+        raise AttributeError(f"module 'numerics' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # static names for type checkers and editors
+    from ._attraction import MeasuredAttraction as MeasuredAttraction
+    from ._attraction import attraction as attraction
+    from ._certificate import CERTIFICATE_KEYS as CERTIFICATE_KEYS
+    from ._certificate import Certificate as Certificate
+    from ._differentials import elementary_differentials as elementary_differentials
+    from ._high_resolution import EquationErrors as EquationErrors
+    from ._high_resolution import equation_errors as equation_errors
+    from ._high_resolution import flow_field as flow_field
+    from ._high_resolution import second_order_field as second_order_field
+    from ._high_resolution import slow_velocity as slow_velocity
+    from ._integrate import integrate as integrate
+    from ._iterates import Iterates as Iterates
+    from ._iterates import iterates as iterates
+    from ._losses import LOSSES as LOSSES
+    from ._losses import CriticalPoint as CriticalPoint
+    from ._losses import Loss as Loss
+    from ._losses import get_loss as get_loss
+    from ._losses import loss_from_expression as loss_from_expression
+    from ._losses import quadratic as quadratic
+    from ._manifold_start import ManifoldStart as ManifoldStart
+    from ._order import observed_order as observed_order
+    from ._precision import enable_x64 as enable_x64
+    from ._precision import float64 as float64
+    from ._stability import hessian_eigenvalues as hessian_eigenvalues
+    from ._stability import spectral_radius as spectral_radius
+    from ._stability import stability_limit as stability_limit
+    from ._stability import transition_matrix as transition_matrix
+    from ._verify import DEFAULT_LOSS as DEFAULT_LOSS
+    from ._verify import verify as verify
+    from .reproductions._kovachki_stuart import (
+        KovachkiStuartReport as KovachkiStuartReport,
+    )
+    from .reproductions._kovachki_stuart import (
+        reproduce_kovachki_stuart as reproduce_kovachki_stuart,
+    )

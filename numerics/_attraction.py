@@ -25,8 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._iterates import _program_step, as_recurrence, initial_point
-from ._manifold import ManifoldStart
-from ._precision import enable_x64
+from ._manifold_start import ManifoldStart
+from ._precision import uses_float64
 from ._pytree import norm
 
 __all__ = ["attraction", "MeasuredAttraction"]
@@ -59,6 +59,7 @@ class MeasuredAttraction:
         return self.relative_error <= tolerance
 
 
+@uses_float64
 def attraction(
     optimizer,
     loss,
@@ -103,7 +104,6 @@ def attraction(
     import derive
     from derive import DeriveError
 
-    enable_x64()
     rec, num = as_recurrence(optimizer, params)
     if len(rec.states) < 2:
         raise DeriveError(

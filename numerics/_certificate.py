@@ -1,6 +1,6 @@
 """The verification certificate: a JSON record, a readable table and a log-log plot.
 
-The JSON record (schema `optflow.verification/1`) holds everything needed to judge and
+The JSON record (schema `optimizer-flows.verification/1`) holds everything needed to judge and
 reproduce a verification:
 
 - `schema`, `passed`: the format tag; whether every order passed.
@@ -56,7 +56,7 @@ def environment() -> dict:
 
     versions = {}
     for dist in (
-        "optflow",
+        "optimizer-flows",
         "jax",
         "jaxlib",
         "diffrax",

@@ -45,9 +45,10 @@ def elementary_differentials(loss: Callable, x, table, indices: Iterable[int]) -
     !!! example
         ```python
         >>> import numerics, derive
+        >>> import jax.numpy as jnp
         >>> table = derive.tree_table(2)
         >>> F = numerics.elementary_differentials(
-        ...     lambda z: (z**2).sum() / 2, numerics.jnp.array([1.0, 2.0]), table, [1])
+        ...     lambda z: (z**2).sum() / 2, jnp.array([1.0, 2.0]), table, [1])
         >>> F[1]  # g'g = H grad f = x for f = |x|^2/2
         Array([1., 2.], dtype=float64)
 

@@ -280,7 +280,7 @@ def fast_field(
     !!! example
         ```python
         >>> import derive, numerics
-        >>> jnp = numerics.jnp
+        >>> import jax.numpy as jnp
         >>> field = numerics.networks.fast_field(derive.modified_flow(derive.gd(), 1),
         ...                             lambda x: (x**4).sum() / 4)
         >>> field(0.0, jnp.array([1.0, 2.0]), {"h": 0.1})  # -x^3 - h/2 * 3 x^5
@@ -307,7 +307,7 @@ def fast_field(
             return flow.coefficients(args)
 
     elif hasattr(flow, "terms") and hasattr(flow, "field"):
-        from ._manifold import field_value
+        from ._manifold_start import field_value
 
         terms = [(t.power, t.tree) for t in flow.terms]
         table = {(t.power, t.tree): t.coefficient for t in flow.terms}

@@ -35,9 +35,9 @@ import numpy as np
 from ._differentials import directional_derivative, elementary_differentials
 from ._integrate import integrate
 from ._iterates import as_recurrence, initial_point, make_runner
-from ._manifold import field_value
+from ._manifold_start import field_value
 from ._order import observed_order
-from ._precision import enable_x64
+from ._precision import uses_float64
 from ._pytree import combine, norm
 
 __all__ = [
@@ -74,9 +74,10 @@ def flow_field(equation, loss: Callable, params: Mapping | None = None):
     !!! example
         ```python
         >>> import derive, numerics
+        >>> import jax.numpy as jnp
         >>> field = numerics.flow_field(derive.modified_flow(derive.gd(), 1),
         ...                             lambda z: z @ z / 2)
-        >>> field(0.0, numerics.jnp.ones(2), {"h": 0.1})   # -x - h/2 x
+        >>> field(0.0, jnp.ones(2), {"h": 0.1})   # -x - h/2 x
         Array([-1.05, -1.05], dtype=float64)
 
         ```
@@ -137,9 +138,10 @@ def second_order_field(ode, loss: Callable, params: Mapping | None = None):
     !!! example
         ```python
         >>> import derive, numerics
+        >>> import jax.numpy as jnp
         >>> ode = derive.high_resolution_ode(derive.gd(), 1)   # h/2 x'' + x' + grad f
         >>> field = numerics.second_order_field(ode, lambda z: z @ z / 2)
-        >>> x, v = numerics.jnp.ones(1), -numerics.jnp.ones(1)
+        >>> x, v = jnp.ones(1), -jnp.ones(1)
         >>> field(0.0, (x, v), {"h": 0.1})[1]                  # -(v + x)/(h/2)
         Array([-0.], dtype=float64)
 
@@ -205,6 +207,7 @@ class EquationErrors:
         return "\n".join(rows)
 
 
+@uses_float64
 def equation_errors(
     optimizer,
     equations: Sequence,
@@ -268,7 +271,6 @@ def equation_errors(
 
         ```
     """
-    enable_x64()
     rec, num = as_recurrence(optimizer, params)
     x0 = initial_point(loss, x0)
     hs = np.asarray([float(h) for h in hs])

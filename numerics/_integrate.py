@@ -67,7 +67,7 @@ def integrate(
     !!! example
         ```python
         >>> import numerics
-        >>> jnp = numerics.jnp
+        >>> import jax.numpy as jnp
         >>> ys, ok, _ = numerics.integrate(lambda t, y, a: -y, jnp.ones(1),
         ...                                jnp.array([0.0, 1.0]), None)
         >>> bool(ok), round(float(ys[1, 0]), 12)

@@ -19,8 +19,8 @@ from fractions import Fraction
 import jax
 import jax.numpy as jnp
 
-from ._manifold import ManifoldStart
-from ._precision import enable_x64
+from ._manifold_start import ManifoldStart
+from ._precision import uses_float64
 from ._pytree import TreeVector, combine, norm
 
 __all__ = [
@@ -39,41 +39,19 @@ DEFAULT_BLOWUP = 1e8
 def as_recurrence(optimizer, params: Mapping | None = None):
     """A `derive.Recurrence` and the numbers for its symbolic parameters.
 
-    `optimizer` is a `Recurrence`, a built-in name (`"heavy-ball"`), or a plain Python
-    update function; for a name or a function, `params` fix hyper-parameters exactly
-    (as for `derive.modified_flow`); for a `Recurrence`, `params` give numbers to its
-    symbolic parameters.
+    `optimizer` is anything [`derive.optimizer`][derive.optimizer] takes: a
+    `Recurrence`, a built-in name (`"heavy-ball"`), a text spec or a plain Python
+    update function. For a `Recurrence`, `params` give numbers to its symbolic
+    parameters; otherwise they fix hyper-parameters exactly, as for
+    `derive.optimizer`.
     """
     import derive
-    from derive import DeriveError
-    from derive._optimizers import BUILTINS
 
     params = dict(params or {})
     if isinstance(optimizer, derive.Recurrence):
-        rec = optimizer
-    elif isinstance(optimizer, str):
-        factory = BUILTINS.get(optimizer.strip().lower().replace("_", "-"))
-        if factory is None:
-            raise DeriveError(
-                f"unknown optimizer {optimizer!r}; the built-ins are "
-                f"{', '.join(BUILTINS)}.",
-                "Pass a derive.Recurrence (e.g. derive.parse_spec(...)) for others.",
-            )
-        import inspect
-
-        accepted = set(inspect.signature(factory).parameters)
-        rec = factory(**{k: v for k, v in params.items() if k in accepted})
-        params = {k: v for k, v in params.items() if k not in accepted}
-    elif callable(optimizer):
-        rec = derive.trace(optimizer, **params)
-        params = {}
-    else:
-        raise DeriveError(
-            f"{optimizer!r} is not an optimizer.",
-            "Pass derive.gd(), derive.heavy_ball(0.9), a traced recurrence, a built-in "
-            "name or a function def step(x, ..., *, grad, h, ...).",
-        )
-    return rec, numeric_parameters(rec, params)
+        return optimizer, numeric_parameters(optimizer, params)
+    rec = derive.optimizer(optimizer, **params)
+    return rec, numeric_parameters(rec, {})
 
 
 def numeric_parameters(rec, params: Mapping | None) -> dict[str, float]:
@@ -284,6 +262,7 @@ def make_runner(
     return run
 
 
+@uses_float64
 def iterates(
     recurrence,
     loss: Callable,
@@ -332,7 +311,6 @@ def iterates(
     """
     from derive import DeriveError
 
-    enable_x64()
     rec, params = as_recurrence(recurrence, params)
     x0 = initial_point(loss, x0)
     n_steps = int(n_steps)

@@ -528,8 +528,9 @@ def loss_from_expression(
     !!! example
         ```python
         >>> import numerics
+        >>> import jax.numpy as jnp
         >>> loss = numerics.loss_from_expression("x**4/4 - x**2/2 + y**2", "x,y")
-        >>> float(loss(numerics.jnp.array([1.0, 1.0])))
+        >>> float(loss(jnp.array([1.0, 1.0])))
         0.75
 
         ```

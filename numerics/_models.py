@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._precision import enable_x64
+from ._precision import uses_float64
 
 __all__ = ["Model", "MODELS", "get_model", "digits"]
 
@@ -66,6 +66,7 @@ class Model:
         return self.loss(params)
 
 
+@uses_float64
 def digits(n: int | None = None, *, flat: bool = True):
     """scikit-learn's digits, scaled to $[0, 1]$: `(X, y)` with one-hot `y` (float64).
 
@@ -85,7 +86,6 @@ def digits(n: int | None = None, *, flat: bool = True):
     """
     from sklearn.datasets import load_digits
 
-    enable_x64()
     data = load_digits()
     X = np.asarray(data.data, dtype=np.float64) / 16.0
     y = np.asarray(data.target)
@@ -146,12 +146,12 @@ def _data_loss(kind: str) -> Callable:
     raise DeriveError(f"unknown data loss {kind!r}.", "Use 'mse' or 'cross-entropy'.")
 
 
+@uses_float64
 def digits_mlp(
     hidden=(48,), activation="tanh", data_loss="cross-entropy", n=None
 ) -> Model:
     """MLP on the digits: 64 inputs, `hidden` layers, 10 outputs (3,610 parameters
     with the default `hidden=(48,)`)."""
-    enable_x64()
     hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
     X, Y = digits(n)
     sizes = (64, *hidden, 10)
@@ -170,10 +170,10 @@ def digits_mlp(
     )
 
 
+@uses_float64
 def deep_linear(width=8, depth=3, n=64, seed=0) -> Model:
     """Deep linear network $W_{L} \\cdots W_1 x$ on Gaussian inputs with targets
     $A x$ ($A$ random), squared loss."""
-    enable_x64()
     kx, ka = jax.random.split(jax.random.PRNGKey(seed + 1000))
     X = jax.random.normal(kx, (n, width))
     Y = X @ jax.random.normal(ka, (width, width)).T / np.sqrt(width)
@@ -200,10 +200,10 @@ def deep_linear(width=8, depth=3, n=64, seed=0) -> Model:
     )
 
 
+@uses_float64
 def digits_cnn(channels=(4, 8), activation="tanh", data_loss="cross-entropy", n=None):
     """A small CNN on the 8x8 digits: 3x3 'SAME' convolutions with `channels`, each
     followed by the activation and 2x2 average pooling, then a dense layer."""
-    enable_x64()
     X, Y = digits(n, flat=False)
     act, dl = _activation(activation), _data_loss(data_loss)
     channels = tuple(channels)
@@ -256,9 +256,9 @@ def digits_cnn(channels=(4, 8), activation="tanh", data_loss="cross-entropy", n=
     )
 
 
+@uses_float64
 def teacher_student(d=8, hidden=16, n=128, teacher_hidden=None, seed=0) -> Model:
     """Regression of a random tanh teacher MLP by a tanh student MLP, squared loss."""
-    enable_x64()
     teacher_hidden = hidden if teacher_hidden is None else teacher_hidden
     kx, kt = jax.random.split(jax.random.PRNGKey(seed + 2000))
     X = jax.random.normal(kx, (n, d))

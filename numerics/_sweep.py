@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._models import Model, get_model
-from ._precision import enable_x64
+from ._precision import uses_float64
 
 __all__ = ["sweep", "SweepResult", "grid_mesh"]
 
@@ -102,7 +102,7 @@ def grid_mesh(devices: Sequence | None = None):
 
 def _point_runner(rec, loss, init_fn, x0s, n_steps, every, init, nodes, names):
     from ._iterates import _program_step
-    from ._manifold import ManifoldStart
+    from ._manifold_start import ManifoldStart
     from ._pytree import norm
 
     grad = jax.grad(loss)
@@ -143,6 +143,7 @@ def _point_runner(rec, loss, init_fn, x0s, n_steps, every, init, nodes, names):
     return run
 
 
+@uses_float64
 def sweep(
     optimizer,
     model,
@@ -202,7 +203,6 @@ def sweep(
     """
     from derive import DeriveError
 
-    enable_x64()
     rec = _recurrence(optimizer)
     params = {k: [float(v) for v in vs] for k, vs in (params or {}).items()}
     missing = [p for p in rec.parameters if p not in params]
@@ -353,18 +353,11 @@ def _fetch(out):
 
 
 def _recurrence(optimizer):
+    """The recurrence, with every hyper-parameter left symbolic (the sweep's grid
+    gives them numbers)."""
     import derive
-    from derive._optimizers import BUILTINS
 
-    from ._iterates import as_recurrence
-
-    if isinstance(optimizer, derive.Recurrence):
-        return optimizer
-    if isinstance(optimizer, str):
-        factory = BUILTINS.get(optimizer.strip().lower().replace("_", "-"))
-        if factory is not None:
-            return factory()
-    return as_recurrence(optimizer, None)[0]
+    return derive.optimizer(optimizer)
 
 
 class _reporter:

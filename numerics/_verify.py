@@ -61,9 +61,9 @@ from ._curvature import (
 from ._integrate import integrate
 from ._iterates import as_recurrence, initial_point, make_runner
 from ._losses import Loss, resolve_loss
-from ._manifold import field_value
+from ._manifold_start import field_value
 from ._order import local_slopes, observed_order
-from ._precision import enable_x64
+from ._precision import uses_float64
 from ._pytree import norm
 from ._stability import hessian_eigenvalues, stability_limit
 
@@ -206,6 +206,7 @@ def _describe_optimizer(rec, params: Mapping) -> dict:
     }
 
 
+@uses_float64
 def verify(
     optimizer,
     order: int = 3,
@@ -270,7 +271,6 @@ def verify(
 
     say = progress or (lambda message: None)
     clock = {"start": time.perf_counter()}
-    enable_x64()
     if isinstance(order, bool) or not isinstance(order, int) or order < 0:
         raise DeriveError(f"order must be a non-negative integer, got {order!r}.", "")
     if not 0 < tolerance < 1:
@@ -502,7 +502,7 @@ def verify(
     )
     loss_record["x0"] = np.asarray(ravel_pytree(x0)[0]).tolist()
     record = {
-        "schema": "optflow.verification/1",
+        "schema": "optimizer-flows.verification/1",
         "passed": all(r["passed"] for r in results),
         "optimizer": _describe_optimizer(rec, num),
         "order": P,

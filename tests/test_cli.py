@@ -1,4 +1,4 @@
-"""Tests of the `derive` command line (`derive._cli`).
+"""Tests of the `derive` command line (`derive.cli`).
 
 Reference values:
 
@@ -16,15 +16,15 @@ import json
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
 import sympy
 
 import derive
-import derive._cli
-from derive._cli import main
+import derive.cli
+import derive.cli._main
+from derive.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "src")}
@@ -38,9 +38,10 @@ def run(capsys, *argv):
 
 
 def test_docstring_examples():
-    result = doctest.testmod(derive._cli)
-    assert result.attempted > 0
-    assert result.failed == 0
+    for module in (derive.cli._arguments, derive.cli._main):
+        result = doctest.testmod(module)
+        assert result.attempted > 0
+        assert result.failed == 0
 
 
 # Help -------------------------------------------------------------------------------
@@ -431,20 +432,14 @@ def test_internal_error_asks_for_a_bug_report(capsys, monkeypatch):
 # Sub-command registration -------------------------------------------------------------
 
 
-def test_extra_commands_are_registered_or_skipped(capsys, monkeypatch):
-    module = types.ModuleType("derive._cli_test_extra")
-
+def test_plugin_commands_are_registered(capsys, monkeypatch):
     def register(subparsers):
         parser = subparsers.add_parser("hello", help="say hello")
         parser.add_argument("--name", default="world")
         parser.set_defaults(handler=lambda args: print(f"hello {args.name}") or 0)
 
-    module.register = register
-    monkeypatch.setitem(sys.modules, "derive._cli_test_extra", module)
     monkeypatch.setattr(
-        derive._cli,
-        "_EXTRA_COMMANDS",
-        ("derive._cli_test_extra", "derive._cli_does_not_exist"),
+        derive.cli._main, "plugins", lambda: [("hello", lambda: register)]
     )
     status, out, err = run(capsys, "hello", "--name", "flow")
     assert (status, out, err) == (0, "hello flow\n", "")
@@ -452,17 +447,19 @@ def test_extra_commands_are_registered_or_skipped(capsys, monkeypatch):
     assert "hello" in out and "flow" in out
 
 
-def test_broken_extra_command_does_not_break_flow(capsys, monkeypatch):
-    module = types.ModuleType("derive._cli_test_broken")
+def test_the_installed_plugins_are_numerics_commands():
+    """The entry points of this distribution (pyproject.toml) are found."""
+    names = [name for name, _ in derive.cli.plugins()]
+    assert {"verify", "reproduce"} <= set(names)
 
-    def register(subparsers):
-        raise RuntimeError("half-written module")
 
-    module.register = register
-    monkeypatch.setitem(sys.modules, "derive._cli_test_broken", module)
-    monkeypatch.setattr(derive._cli, "_EXTRA_COMMANDS", ("derive._cli_test_broken",))
+def test_broken_plugin_does_not_break_flow(capsys, monkeypatch):
+    def broken():
+        raise ImportError("half-written module")
+
+    monkeypatch.setattr(derive.cli._main, "plugins", lambda: [("test-broken", broken)])
     monkeypatch.delenv("DERIVE_DEBUG", raising=False)
     status, out, err = run(capsys, "flow", "gd", "--order", "0")
     assert status == 0
     assert "dx/dt = g" in out
-    assert err.startswith("derive: warning:") and "derive._cli_test_broken" in err
+    assert err.startswith("derive: warning:") and "test-broken" in err

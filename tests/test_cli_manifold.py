@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from derive._cli import main
+from derive.cli import main
 
 
 def run(capsys, *argv):

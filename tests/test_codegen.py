@@ -9,7 +9,7 @@ regenerate them with
 
     UPDATE_GOLDEN=1 python -m pytest tests/test_codegen.py
 
-and review the diff. The comparison ignores only the `Toolkit: optflow <version>` line.
+and review the diff. The comparison ignores only the `Toolkit: optimizer-flows <version>` line.
 """
 
 import functools
@@ -31,11 +31,11 @@ import sympy  # noqa: E402
 
 import derive  # noqa: E402
 from derive import _codegen  # noqa: E402
-from derive._cli import main  # noqa: E402
+from derive.cli import main  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden"
 LOSS = "(x**2 - 1)**2/4 + y**2/2 + x*y/5 + sin(x)/3"
-VERSION_LINE = re.compile(r"^Toolkit: optflow .*$", re.MULTILINE)
+VERSION_LINE = re.compile(r"^Toolkit: optimizer-flows .*$", re.MULTILINE)
 
 
 def loss_tree(params):
@@ -117,7 +117,7 @@ def golden_source(filename, code):
 
 
 def strip_version(text):
-    return VERSION_LINE.sub("Toolkit: optflow <version>", text)
+    return VERSION_LINE.sub("Toolkit: optimizer-flows <version>", text)
 
 
 @pytest.mark.parametrize(
@@ -297,7 +297,7 @@ def test_header_and_content_hash():
     code = derive.codegen(derive.heavy_ball(), 3)
     header, body = code.source.split('\n"""\n', 1)
     flat = " ".join(header.split())
-    assert f"Toolkit: optflow {derive.__version__}" in header
+    assert f"Toolkit: optimizer-flows {derive.__version__}" in header
     assert "Optimizer: heavy-ball" in header
     assert "Order: 3" in header
     assert 'Parameters: beta = beta (symbolic: pass args["beta"])' in header

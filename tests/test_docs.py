@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from derive._cli import main
+from derive.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

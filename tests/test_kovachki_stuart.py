@@ -113,7 +113,7 @@ def test_small_network_rows():
     `reproduce_kovachki_stuart(quick=True)`: (i) slope 1, (ii) slopes 2 and 2, and
     (iii) the rate beta = 1/2 per step, for heavy ball and Nesterov; slopes within 0.2,
     rates within 5%."""
-    from numerics._kovachki_stuart import _kappa, _network_part
+    from numerics.reproductions._kovachki_stuart import _kappa, _network_part
 
     methods = {"heavy ball": derive.heavy_ball(0.5), "Nesterov": derive.nesterov(0.5)}
     kappa = max(_kappa(derive.modified_flow(r, 3), {}) for r in methods.values())

@@ -22,7 +22,7 @@ import derive  # noqa: E402
 import numerics._fast_field  # noqa: E402
 import numerics._models  # noqa: E402
 from derive import DeriveError  # noqa: E402
-from numerics._manifold import field_value  # noqa: E402
+from numerics._manifold_start import field_value  # noqa: E402
 from numerics.networks import fast_field, get_model  # noqa: E402
 
 PARAMS = {"beta": 0.7}

@@ -20,7 +20,7 @@ import pytest  # noqa: E402
 
 import derive  # noqa: E402
 from derive import DeriveError  # noqa: E402
-from derive._cli import main  # noqa: E402
+from derive.cli import main  # noqa: E402
 from numerics._curvature import extreme_eigenvalues, matrix_free_pilot  # noqa: E402
 from numerics._verify_model import model_options  # noqa: E402
 from numerics.networks import get_model, verify_model  # noqa: E402

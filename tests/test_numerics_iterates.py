@@ -14,7 +14,7 @@ import sympy  # noqa: E402
 import derive  # noqa: E402
 import numerics  # noqa: E402
 import numerics._iterates  # noqa: E402
-import numerics._manifold  # noqa: E402
+import numerics._manifold_start  # noqa: E402
 import numerics._stability  # noqa: E402
 from derive import DeriveError  # noqa: E402
 from derive._concrete import ConcreteLoss  # noqa: E402
@@ -270,6 +270,6 @@ def test_manifold_start_is_invariant_to_high_order():
 
 
 def test_docstring_examples():
-    for module in (numerics._iterates, numerics._manifold, numerics._stability):
+    for module in (numerics._iterates, numerics._manifold_start, numerics._stability):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.attempted > 0 and result.failed == 0, module.__name__

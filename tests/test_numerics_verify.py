@@ -164,7 +164,7 @@ def test_certificate_json_has_the_documented_keys(small_certificate):
     record = json.loads((out / "certificate.json").read_text())
     for key in (*numerics.CERTIFICATE_KEYS, "files"):
         assert key in record, key
-    assert record["schema"] == "optflow.verification/1"
+    assert record["schema"] == "optimizer-flows.verification/1"
     s = record["settings"]
     for key in ("T", "h", "h_range", "epsilon", "kappa", "curvature", "stability_limit",
                 "solver", "rtol", "atol", "tolerance", "floor", "initialisation"):  # fmt: skip

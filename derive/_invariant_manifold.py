@@ -27,18 +27,18 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from functools import cached_property
 
+from ._conventions import CONVENTIONS
 from ._errors import DeriveError
 from ._flow import (
-    CONVENTIONS,
     ExplicitField,
     ModifiedFlow,
     Term,
     _latex_wrap,
     _sympy_str,
     _wrap,
-    as_recurrence,
     modified_flow,
 )
+from ._optimizers import optimizer as make_optimizer
 from ._recurrence import Recurrence
 from ._render import differential_latex, differential_text, pretty_coefficient
 
@@ -98,7 +98,7 @@ def invariant_manifold(
         (2021); Hairer, Lubich & Wanner, *Geometric Numerical Integration*, 2nd ed.
         (2006), section XV.2 (the underlying one-step method of a multistep method).
     """
-    rec = as_recurrence(optimizer, **params)
+    rec = make_optimizer(optimizer, **params)
     flow = modified_flow(rec, order)
     return InvariantManifold(flow)
 
@@ -434,7 +434,7 @@ class InvariantManifold:
         attraction."""
         import sympy
 
-        from . import __version__
+        from ._version import DISTRIBUTION, __version__
 
         states = []
         for s in self.states:
@@ -471,7 +471,7 @@ class InvariantManifold:
             "reduced_flow": self.flow.to_dict(),
             "attraction": self.attraction.to_dict(),
             "conditions": self.flow.conditions,
-            "toolkit": {"name": "optflow", "version": __version__},
+            "toolkit": {"name": DISTRIBUTION, "version": __version__},
         }
         if loss is not None:
             explicit = self.on(loss, variables)

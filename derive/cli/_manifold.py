@@ -1,16 +1,24 @@
-"""The `derive manifold`, `derive ode` and `derive reproduce` sub-commands.
+"""The `derive manifold` and `derive ode` sub-commands.
 
-Registered by the main command line (`derive._cli`) through `register(subparsers)`.
-Cheap to import: SymPy is imported inside the handlers only, and JAX (through
-`numerics`) only by `derive reproduce`.
+Cheap to import: SymPy is imported inside the handlers only.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 
-__all__ = ["register"]
+from ._arguments import (
+    HelpFormatter,
+    add_format_argument,
+    add_loss_arguments,
+    add_optimizer_arguments,
+    add_order_argument,
+    loss_from_args,
+    optimizer_from_args,
+)
+from ._flow import by_power
+
+__all__ = ["register_manifold", "register_ode"]
 
 _MANIFOLD_DESCRIPTION = """\
 Print the slow invariant manifold of a momentum method (Kovachki & Stuart 2021, third
@@ -60,31 +68,9 @@ examples:
   derive ode heavy-ball --param beta=0.5 --loss "x**4/4 - x**2/2" --vars x
 """
 
-_REPRODUCE_DESCRIPTION = """\
-Reproduce the three results of Kovachki & Stuart, Continuous time analysis of momentum
-methods (JMLR 22, 2021), for heavy ball and Nesterov with fixed momentum on a
-non-convex 2-D loss (double-well):
-  (i)   the time-rescaled gradient flow x' = -grad f/(1-beta): error O(h), slope 1;
-  (ii)  the first-order modified equation (slope 2) and the second-order-in-time
-        equation h(1+beta)/2 x'' + (1-beta) x' [+ h beta H x'] + grad f = 0 (slope 2;
-        and its order-2 version, slope 3);
-  (iii) the exponentially attractive invariant manifold: the distance of the momentum
-        state to the manifold decays like rho^n with rho = beta.
-Writes to --out: errors-<optimizer>.png, attraction.png, results.md (the table of
-fitted slopes and rates next to the theorems' predictions) and results.json; prints
-the table and the CPU time. Needs the 'jax' extra (jax, diffrax, matplotlib).
-"""
 
-
-def register(subparsers) -> None:
-    """Add `manifold`, `ode` and `reproduce` to the `derive` sub-parsers."""
-    from ._cli import (
-        HelpFormatter,
-        add_format_argument,
-        add_optimizer_arguments,
-        add_order_argument,
-    )
-
+def register_manifold(subparsers) -> None:
+    """Add `manifold` to the `derive` sub-parsers."""
     parser = subparsers.add_parser(
         "manifold",
         help="the slow invariant manifold, reduced flow and attraction rate",
@@ -94,10 +80,13 @@ def register(subparsers) -> None:
     )
     add_optimizer_arguments(parser)
     add_order_argument(parser, default=2)
-    _add_loss_arguments(parser)
+    add_loss_arguments(parser)
     add_format_argument(parser)
     parser.set_defaults(handler=_manifold)
 
+
+def register_ode(subparsers) -> None:
+    """Add `ode` to the `derive` sub-parsers."""
     parser = subparsers.add_parser(
         "ode",
         help="the high-resolution (second-order-in-time) modified equation",
@@ -114,70 +103,15 @@ def register(subparsers) -> None:
         default=2,
         help="2: keep x'' (default); 1: the first-order reduction x' = F_h(x)",
     )
-    _add_loss_arguments(parser)
+    add_loss_arguments(parser)
     add_format_argument(parser)
     parser.set_defaults(handler=_ode)
 
-    parser = subparsers.add_parser(
-        "reproduce",
-        help="reproduce a paper's results (kovachki-stuart)",
-        description=_REPRODUCE_DESCRIPTION,
-        formatter_class=HelpFormatter,
-    )
-    parser.add_argument(
-        "paper",
-        choices=("kovachki-stuart",),
-        metavar="PAPER",
-        help="which paper: kovachki-stuart",
-    )
-    parser.add_argument(
-        "--out",
-        metavar="DIR",
-        default="runs/kovachki-stuart",
-        help="output folder (default runs/kovachki-stuart)",
-    )
-    parser.add_argument(
-        "--beta",
-        type=float,
-        default=0.5,
-        help="the momentum of both methods (default 0.5)",
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="fewer step sizes (a smoke test, about half the time)",
-    )
-    parser.set_defaults(handler=_reproduce)
-
-
-def _add_loss_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--loss",
-        metavar="EXPR",
-        help='a concrete loss, e.g. "x**2/2 + y**4"; needs --vars',
-    )
-    parser.add_argument("--vars", metavar="X,Y", help="the loss's variables (e.g. x,y)")
-
-
-def _loss(args):
-    from ._cli import _variables
-    from ._errors import DeriveError
-
-    if (args.loss is None) != (args.vars is None):
-        raise DeriveError(
-            "--loss and --vars go together.",
-            'Give both, e.g. --loss "x**2/2 + y**4" --vars x,y.',
-        )
-    if args.loss is None:
-        return None, None
-    return args.loss, _variables(args.vars)
-
 
 def _manifold(args: argparse.Namespace) -> int:
-    from ._cli import optimizer_from_args
-    from ._invariant import invariant_manifold
+    from .._invariant_manifold import invariant_manifold
 
-    loss, variables = _loss(args)
+    loss, variables = loss_from_args(args)
     result = invariant_manifold(optimizer_from_args(args), args.order)
     if args.format == "json":
         print(result.to_json(loss=loss, variables=variables))
@@ -191,15 +125,14 @@ def _manifold(args: argparse.Namespace) -> int:
         print(f"\non the loss f = {explicit.loss}:")
         for name, comps in explicit.states.items():
             for v, c in zip(explicit.variables, comps, strict=True):
-                print(f"  {name}[{v}] = {_by_power(c)}")
+                print(f"  {name}[{v}] = {by_power(c)}")
     return 0
 
 
 def _ode(args: argparse.Namespace) -> int:
-    from ._cli import optimizer_from_args
-    from ._high_resolution import high_resolution_ode
+    from .._high_resolution import high_resolution_ode
 
-    loss, variables = _loss(args)
+    loss, variables = loss_from_args(args)
     ode = high_resolution_ode(
         optimizer_from_args(args), args.order, time_order=args.time_order
     )
@@ -217,36 +150,3 @@ def _ode(args: argparse.Namespace) -> int:
         for s, c in zip(top, explicit.solved, strict=True):
             print(f"  {s} = {c}")
     return 0
-
-
-def _by_power(expr):
-    import sympy
-
-    return sympy.collect(sympy.expand(expr), sympy.Symbol("h"), sympy.factor)
-
-
-def _reproduce(args: argparse.Namespace) -> int:
-    from ._errors import DeriveError
-
-    if not 0 <= args.beta < 1:
-        raise DeriveError(
-            f"--beta {args.beta} is outside [0, 1).", "Use e.g. --beta 0.5 or 0.9."
-        )
-    try:
-        import numerics  # noqa: F401
-    except ImportError as e:
-        raise DeriveError(
-            f"'derive reproduce' needs JAX, diffrax and matplotlib ({e}).",
-            'Install them with pip install -e ".[jax]".',
-        ) from None
-    from numerics._kovachki_stuart import reproduce_kovachki_stuart
-
-    def progress(message: str) -> None:
-        print(f"  ... {message}", file=sys.stderr, flush=True)
-
-    report = reproduce_kovachki_stuart(
-        out=args.out, beta=args.beta, quick=args.quick, progress=progress
-    )
-    print(report.markdown())
-    print(f"\nwrote {', '.join(str(p) for p in report.files)}")
-    return 0 if report.passed else 1

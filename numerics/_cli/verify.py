@@ -1,8 +1,8 @@
 """The `derive verify` sub-command: show numerically that a modified flow has its order.
 
-Registered by the main command line (`derive._cli`) through `register(subparsers)`.
-This module imports neither JAX nor SymPy: `numerics` (JAX, diffrax) is imported inside
-the handler, so `derive --help` stays fast.
+A plug-in of the `derive` command line (entry point `verify` in the group
+`derive.commands`). This module imports neither JAX nor SymPy: JAX and diffrax are
+imported inside the handler, so `derive --help` stays fast.
 """
 
 from __future__ import annotations
@@ -12,6 +12,17 @@ import os
 import sys
 import time
 from fractions import Fraction
+
+import derive
+from derive import DeriveError
+from derive.cli import (
+    HelpFormatter,
+    add_optimizer_arguments,
+    add_order_argument,
+    optimizer_from_args,
+)
+
+from . import require_jax
 
 __all__ = ["register", "run"]
 
@@ -82,8 +93,6 @@ def _positive(text: str) -> float:
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the `verify` sub-command to an `argparse` sub-parser collection."""
-    from ._cli import HelpFormatter, add_optimizer_arguments, add_order_argument
-
     parser = subparsers.add_parser(
         "verify",
         help="show numerically that the modified flow tracks the iterates at its order",
@@ -177,13 +186,10 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def _recurrence(args: argparse.Namespace):
     """The optimizer; by default heavy ball, and beta = 9/10 when not given."""
-    from ._cli import optimizer_from_args
-    from ._optimizers import BUILTINS
-
     notes = []
     if args.optimizer is None and args.spec is None:
         args.optimizer = DEFAULT_OPTIMIZER
-    if args.optimizer in BUILTINS and args.optimizer != "gd":
+    if args.optimizer in derive.optimizer_names() and args.optimizer != "gd":
         if not any(name == "beta" for name, _ in args.param):
             args.param = [*args.param, ("beta", DEFAULT_BETA)]
             notes.append(
@@ -199,8 +205,6 @@ def _label(text: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run `derive verify` for parsed arguments; returns the exit status."""
-    from ._errors import DeriveError
-
     if args.vars is not None and args.loss is None:
         raise DeriveError(
             "--vars was given without --loss.", 'Add e.g. --loss "x**4 + y**2".'
@@ -212,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
             "Use --model NAME alone (its parameters come from --seed).",
         )
     rec, notes = _recurrence(args)
+    require_jax("verify")
     import numerics  # JAX, diffrax: only now
     from numerics._losses import resolve_loss
 

@@ -1,6 +1,5 @@
 """The `derive codegen` sub-command: write the JAX module of a modified flow.
 
-Registered by the main command line (`derive._cli`) through `register(subparsers)`.
 Nothing heavy is imported until the command runs (no JAX ever, SymPy only inside
 the handler).
 """
@@ -9,6 +8,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+from ._arguments import (
+    HelpFormatter,
+    add_loss_arguments,
+    add_optimizer_arguments,
+    add_order_argument,
+    loss_from_args,
+    optimizer_from_args,
+)
 
 __all__ = ["register", "run"]
 
@@ -50,8 +58,6 @@ def register(subparsers) -> argparse.ArgumentParser:
     OPTIMIZER, `--spec`, `--param` and `--order` are read exactly as by `derive flow`
     (the helpers of `derive._cli`).
     """
-    from ._cli import HelpFormatter, add_optimizer_arguments, add_order_argument
-
     parser = subparsers.add_parser(
         "codegen",
         help="a JAX module (diffrax-ready vector field) for a modified flow",
@@ -61,14 +67,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     )
     add_optimizer_arguments(parser)
     add_order_argument(parser)
-    parser.add_argument(
-        "--loss",
-        metavar="EXPR",
-        help='explicit mode: a concrete loss, e.g. "x**4/4 + y**2/2"; needs --vars',
-    )
-    parser.add_argument(
-        "--vars", metavar="X,Y", help="explicit mode: the loss's variables, in order"
-    )
+    add_loss_arguments(parser, what="explicit mode: ")
     parser.add_argument(
         "--name", metavar="MODULE", help="the module name that load() gives it"
     )
@@ -84,19 +83,12 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run `derive codegen` on parsed arguments; returns the exit status (0)."""
-    from ._cli import _variables, optimizer_from_args
-    from ._codegen import codegen
-    from ._errors import DeriveError
+    from .._codegen import codegen
 
-    if (args.loss is None) != (args.vars is None):
-        raise DeriveError(
-            "--loss and --vars go together (explicit mode).",
-            'Pass both, e.g. --loss "x**4/4 + y**2" --vars x,y, or neither.',
-        )
-    variables = _variables(args.vars) if args.vars is not None else None
+    loss, variables = loss_from_args(args)
     recurrence = optimizer_from_args(args)
     code = codegen(
-        recurrence, args.order, loss=args.loss, variables=variables, name=args.name
+        recurrence, args.order, loss=loss, variables=variables, name=args.name
     )
     if args.output:
         path = code.write(args.output)

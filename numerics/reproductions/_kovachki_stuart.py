@@ -21,9 +21,7 @@ fitted slopes and rates next to the theorems' predictions, and a JSON record.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,13 +31,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._attraction import MeasuredAttraction, attraction
-from ._high_resolution import EquationErrors, equation_errors
-from ._iterates import initial_point, make_runner
-from ._losses import get_loss
-from ._manifold import field_value
-from ._precision import enable_x64
-from ._stability import hessian_eigenvalues
+from .._attraction import MeasuredAttraction, attraction
+from .._high_resolution import EquationErrors, equation_errors
+from .._iterates import initial_point, make_runner
+from .._losses import get_loss
+from .._manifold_start import field_value
+from .._precision import uses_float64
+from .._stability import hessian_eigenvalues
 
 __all__ = ["reproduce_kovachki_stuart", "KovachkiStuartReport"]
 
@@ -182,7 +180,13 @@ class KovachkiStuartReport:
             "",
         ]
 
-    def to_dict(self) -> dict:
+    def figures(self, out: Path) -> list[Path]:
+        """Write the figures into the folder `out`; returns their paths."""
+        self.files = _write(self, Path(out))
+        return list(self.files)
+
+    def to_json(self) -> dict:
+        """The table, settings, measurements and derived equations (`summary.json`)."""
         return {
             "reference": REFERENCE,
             "passed": self.passed,
@@ -273,7 +277,7 @@ def _network_part(methods, beta: float, kappa: float, quick: bool, say) -> tuple
 
     import derive
 
-    from .networks import get_model
+    from ..networks import get_model
 
     options = {k: v for k, v in NETWORK.items() if k != "model"}
     model = get_model(NETWORK["model"], **options)
@@ -360,8 +364,8 @@ def _network_part(methods, beta: float, kappa: float, quick: bool, say) -> tuple
     return rows, errors, att, settings
 
 
+@uses_float64
 def reproduce_kovachki_stuart(
-    out: str | os.PathLike | None = "runs/kovachki-stuart",
     *,
     beta: float = 0.5,
     loss: str = "double-well",
@@ -373,9 +377,6 @@ def reproduce_kovachki_stuart(
 
     **Arguments:**
 
-    - `out`: the output folder (`None`: write nothing): `errors-heavy-ball.png`,
-      `errors-nesterov.png`, `attraction.png`, `network.png`, `results.md`,
-      `results.json`.
     - `beta`: the momentum of both methods (0.5 by default; 0.9 works too, with step
       sizes scaled down by the growth of the flow's coefficients).
     - `loss`: a built-in 2-D loss (default `double-well`, non-convex: the path crosses
@@ -385,21 +386,29 @@ def reproduce_kovachki_stuart(
       teacher-student tanh MLP with 13 parameters; about 15 s on 2 cores).
     - `progress`: called with a short message at each stage.
 
-    **Returns:** a [`KovachkiStuartReport`][numerics.KovachkiStuartReport].
+    **Returns:** a [`KovachkiStuartReport`][numerics.KovachkiStuartReport]; write it
+    with [`write_report`][numerics.reproductions.write_report] (its figures are
+    `errors-heavy-ball.png`, `errors-nesterov.png`, `attraction.png` and
+    `network.png`).
 
     !!! example
         ```python
         >>> import numerics
-        >>> report = numerics.reproduce_kovachki_stuart(None, quick=True)  # doctest: +SKIP
-        >>> report.passed                                                   # doctest: +SKIP
+        >>> report = numerics.reproduce_kovachki_stuart(quick=True)  # doctest: +SKIP
+        >>> report.passed                                             # doctest: +SKIP
         True
 
         ```
     """
     import derive
 
+    if not 0 <= beta < 1:
+        raise derive.DeriveError(
+            f"beta = {beta} is outside [0, 1): the momentum methods have no "
+            "attracting slow manifold there.",
+            "Use e.g. --beta 0.5 or 0.9.",
+        )
     say = progress or (lambda message: None)
-    enable_x64()
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     loss_obj = get_loss(loss)
     x0 = initial_point(loss_obj, None)
@@ -531,7 +540,7 @@ def reproduce_kovachki_stuart(
         rows += net_rows
     t_net = time.perf_counter()
 
-    from ._certificate import environment
+    from .._certificate import environment
 
     report = KovachkiStuartReport(
         rows=rows,
@@ -564,15 +573,6 @@ def reproduce_kovachki_stuart(
         network_errors=net_errors,
         network_attraction=net_att,
     )
-    if out is not None:
-        say(f"writing {out}")
-        _write(report, Path(out))
-        report.timing["total_s"] = time.perf_counter() - start_wall
-        report.timing["cpu_s"] = time.process_time() - start_cpu
-        (Path(out) / "results.md").write_text(report.markdown(), encoding="utf-8")
-        (Path(out) / "results.json").write_text(
-            json.dumps(report.to_dict(), indent=2), encoding="utf-8"
-        )
     return report
 
 
@@ -609,7 +609,7 @@ def _plot_decay(ax, attraction: dict, colours, prediction: str) -> None:
         )
 
 
-def _write(report: KovachkiStuartReport, out: Path) -> None:
+def _write(report: KovachkiStuartReport, out: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -683,7 +683,7 @@ def _write(report: KovachkiStuartReport, out: Path) -> None:
     files.append(path)
     if report.network_errors:
         files.append(_write_network(report, out, plt, colours))
-    report.files = files + [out / "results.md", out / "results.json"]
+    return files
 
 
 def _write_network(report: KovachkiStuartReport, out: Path, plt, colours) -> Path:

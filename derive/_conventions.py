@@ -1,0 +1,13 @@
+"""The conventions every output states: one text, used by every rendering."""
+
+from __future__ import annotations
+
+__all__ = ["CONVENTIONS"]
+
+CONVENTIONS = (
+    "loss f, g = -grad f, step h, time t = n h (x_n ~ x(n h)); the modified flow is "
+    "dx/dt = sum_k h^k F_k(x) with each term coefficient * h^power * F(tree), "
+    "F([]) = g, F([t1,...,tk]) = g^(k)(F(t1),...,F(tk)) (no hidden symmetry factor); "
+    "gradient descent is x+ = x + h g(x)"
+)
+"""The conventions of a modified flow, as stated in every text and JSON output."""
