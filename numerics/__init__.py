@@ -56,6 +56,8 @@ _EXPORTS = {
     "CERTIFICATE_KEYS": "._certificate",
     "Certificate": "._certificate",
     "elementary_differentials": "._differentials",
+    "directional_sharpness": "._hessian",
+    "hessian_vector_product": "._hessian",
     "EquationErrors": "._high_resolution",
     "equation_errors": "._high_resolution",
     "flow_field": "._high_resolution",
@@ -109,6 +111,8 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from ._certificate import CERTIFICATE_KEYS as CERTIFICATE_KEYS
     from ._certificate import Certificate as Certificate
     from ._differentials import elementary_differentials as elementary_differentials
+    from ._hessian import directional_sharpness as directional_sharpness
+    from ._hessian import hessian_vector_product as hessian_vector_product
     from ._high_resolution import EquationErrors as EquationErrors
     from ._high_resolution import equation_errors as equation_errors
     from ._high_resolution import flow_field as flow_field
