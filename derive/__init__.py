@@ -9,6 +9,8 @@ factories [`gd`][derive.gd], [`heavy_ball`][derive.heavy_ball],
 built-ins. The command line is [`derive.cli`][derive.cli].
 """
 
+from typing import TYPE_CHECKING
+
 from ._bseries import BSeries as BSeries
 from ._bseries import compose as compose
 from ._bseries import exponential as exponential
@@ -21,6 +23,7 @@ from ._codegen import codegen as codegen
 from ._codegen import content_hash as content_hash
 from ._codegen import verify_content_hash as verify_content_hash
 from ._coefficients import RationalFunction as RationalFunction
+from ._coefficients import evaluate as evaluate
 from ._conventions import CONVENTIONS as CONVENTIONS
 from ._errors import DeriveError as DeriveError
 from ._flow import ExplicitField as ExplicitField
@@ -48,11 +51,27 @@ from ._recurrence import exact_number as exact_number
 from ._recurrence import trace as trace
 from ._slow_manifold import SlowManifold as SlowManifold
 from ._slow_manifold import solve_manifold as solve_manifold
-from ._spec import SpecError as SpecError
-from ._spec import parse_spec as parse_spec
+from ._text.errors import ParseError as ParseError
+from ._text.spec import SpecError as SpecError
+from ._text.spec import parse_spec as parse_spec
 from ._trees import TreeTable as TreeTable
 from ._trees import parse_tree as parse_tree
 from ._trees import tree_counts as tree_counts
 from ._trees import tree_table as tree_table
 from ._version import DISTRIBUTION as DISTRIBUTION
 from ._version import __version__ as __version__
+
+
+def __getattr__(name: str):
+    # The expression parser needs SymPy; load it on first use so that importing
+    # derive (and the command line's --help) stays fast.
+    if name in ("parse_expression", "parse_number"):
+        from ._text import expression
+
+        return getattr(expression, name)
+    raise AttributeError(f"module 'derive' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from ._text.expression import parse_expression as parse_expression
+    from ._text.expression import parse_number as parse_number

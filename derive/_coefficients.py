@@ -13,12 +13,20 @@ is imported only to print or convert, never to compute.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
 from functools import cache
+from typing import Any
 
 import flint
 
-__all__ = ["Field", "RationalField", "RationalFunctionField", "RationalFunction"]
+__all__ = [
+    "Field",
+    "RationalField",
+    "RationalFunctionField",
+    "RationalFunction",
+    "evaluate",
+]
 
 
 class Field:
@@ -281,3 +289,53 @@ QQ = RationalField()
 def field_for(names: tuple[str, ...]) -> Field:
     """$\\mathbb{Q}$ when `names` is empty, else $\\mathbb{Q}(\\text{names})$."""
     return rational_function_field(tuple(names)) if names else QQ
+
+
+def evaluate(coefficient, values: Mapping[str, Any] | None = None):
+    """An exact coefficient at numbers: the one way from exact to floating point.
+
+    **Arguments:**
+
+    - `coefficient`: a `flint.fmpq`, a [`RationalFunction`][derive.RationalFunction],
+      an `int` or a `Fraction`.
+    - `values`: numbers for the variables of a rational function (hyper-parameters,
+      possibly `h`), by name. Anything with `+`, `*` and `**` works: floats, NumPy or
+      JAX arrays (the result then has their type).
+
+    **Returns:** a float for a constant, else the value computed with `values`.
+
+    **Raises:** `KeyError` naming a variable that has no value.
+
+    !!! example
+        ```python
+        >>> import derive
+        >>> flow = derive.modified_flow(derive.heavy_ball(), order=1)
+        >>> [derive.evaluate(t.coefficient, {"beta": 0.5}) for t in flow.terms]
+        [2.0, -6.0]
+
+        ```
+    """
+    if isinstance(coefficient, RationalFunction):
+        names = coefficient.field.names
+        env = values or {}
+        missing = [n for n in names if n not in env]
+        if missing:
+            raise KeyError(f"no value for {', '.join(missing)}")
+        point = [env[n] for n in names]
+        return _polynomial_value(coefficient.num, point) / _polynomial_value(
+            coefficient.den, point
+        )
+    if isinstance(coefficient, flint.fmpq):
+        return float(Fraction(int(coefficient.p), int(coefficient.q)))
+    return float(coefficient)
+
+
+def _polynomial_value(poly, point: list):
+    total = 0.0
+    for monom, c in poly.to_dict().items():
+        term = float(Fraction(int(c.p), int(c.q)))
+        for v, k in zip(point, monom, strict=True):
+            if k:
+                term = term * v ** int(k)
+        total = total + term
+    return total

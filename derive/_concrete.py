@@ -21,7 +21,7 @@ class ConcreteLoss:
 
     **Arguments:**
 
-    - `loss`: a SymPy expression, or a string parsed safely (see `derive._parse`).
+    - `loss`: a SymPy expression, or a string parsed safely (see `derive._text.expression`).
     - `variables`: the coordinates, as SymPy symbols or names.
     - `parameters`: hyper-parameter names that may appear in the loss. A SymPy loss
       may also contain other symbols (constants such as a curvature `lam`); a string
@@ -69,7 +69,7 @@ class ConcreteLoss:
             )
         syms = {n: sympy.Symbol(n) for n in names}
         if isinstance(loss, str):
-            from ._parse import ParseError, parse_expression
+            from ._text.expression import ParseError, parse_expression
 
             allowed = dict(syms)
             allowed.update({p: sympy.Symbol(p) for p in parameters})

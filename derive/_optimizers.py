@@ -255,7 +255,7 @@ def optimizer(
     if isinstance(definition, str):
         text = definition.strip()
         if is_spec_text(text):
-            from ._spec import parse_spec
+            from ._text.spec import parse_spec
 
             return parse_spec(definition, name=name, **params)
         key = text

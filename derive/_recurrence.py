@@ -30,6 +30,7 @@ import flint
 from ._coefficients import (
     RationalFunction,
     RationalFunctionField,
+    evaluate,
     rational_function_field,
 )
 from ._errors import DeriveError
@@ -100,13 +101,13 @@ class Recurrence:
                 f"no value for the symbolic hyper-parameter(s) {sorted(missing)}.",
                 "Give every symbolic hyper-parameter a number to run the recurrence.",
             )
-        env = [params[n] if n != "h" else h for n in self.field.names]
+        env = {**params, "h": h}
         out = []
         for ins in self.instructions:
             if isinstance(ins, Grad):
                 out.append(("grad", ins.arg))
             else:
-                out.append(("combine", [(v, _evaluate(c, env)) for v, c in ins.terms]))
+                out.append(("combine", [(v, evaluate(c, env)) for v, c in ins.terms]))
         return out
 
     def run(self, state, grad, h, **params):
@@ -160,22 +161,6 @@ class Recurrence:
         for s, o in zip(self.states, self.outputs, strict=True):
             lines.append(f"{s}+ = {names[o]}")
         return "\n".join(lines)
-
-
-def _evaluate(rf: RationalFunction, env: list) -> float:
-    """A rational function at numerical values of its variables, as a float."""
-
-    def poly(p):
-        total = 0.0
-        for monom, c in p.to_dict().items():
-            term = float(c)
-            for v, k in zip(env, monom, strict=True):
-                if k:
-                    term *= v ** int(k)
-            total += term
-        return total
-
-    return poly(rf.num) / poly(rf.den)
 
 
 # ---------------------------------------------------------------------------- tracer
@@ -366,7 +351,7 @@ def exact_number(value) -> Fraction:
     if isinstance(value, flint.fmpq):
         return Fraction(int(value.p), int(value.q))
     if isinstance(value, str):
-        from ._parse import ParseError, parse_number
+        from ._text.expression import ParseError, parse_number
 
         try:
             r = parse_number(value)

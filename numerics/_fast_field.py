@@ -307,7 +307,7 @@ def fast_field(
             return flow.coefficients(args)
 
     elif hasattr(flow, "terms") and hasattr(flow, "field"):
-        from ._manifold_start import field_value
+        from derive import evaluate
 
         terms = [(t.power, t.tree) for t in flow.terms]
         table = {(t.power, t.tree): t.coefficient for t in flow.terms}
@@ -316,7 +316,7 @@ def fast_field(
 
         def coefficients(args):
             env = {n: args[n] for n in names}
-            return {k: field_value(flow.field, c, env) for k, c in table.items()}
+            return {k: evaluate(c, env) for k, c in table.items()}
 
     else:
         raise DeriveError(

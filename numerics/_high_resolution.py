@@ -32,10 +32,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from derive import evaluate
+
 from ._differentials import directional_derivative, elementary_differentials
 from ._integrate import integrate
 from ._iterates import as_recurrence, initial_point, make_runner
-from ._manifold_start import field_value
 from ._order import observed_order
 from ._precision import uses_float64
 from ._pytree import combine, norm
@@ -51,7 +52,7 @@ __all__ = [
 
 def _coefficients(terms, field, params: Mapping, h):
     """Numbers `c * h**power` for exact terms (`.coefficient`, `.power`)."""
-    return [field_value(field, t.coefficient, params) * h**t.power for t in terms]
+    return [evaluate(t.coefficient, params) * h**t.power for t in terms]
 
 
 def _flow_terms(equation):

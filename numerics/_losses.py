@@ -458,8 +458,7 @@ def quadratic(matrix: Sequence[Sequence] = ((1, 0), (0, 10)), *, start=None) -> 
     import numpy as np
     import sympy
 
-    from derive import DeriveError
-    from derive._recurrence import exact_number
+    from derive import DeriveError, exact_number
 
     rows = [list(r) for r in matrix]
     d = len(rows)
@@ -511,7 +510,7 @@ def loss_from_expression(
 ) -> Loss:
     """A loss from mathematical text or a SymPy expression.
 
-    Text is parsed safely by `derive._parse.parse_expression` (a whitelist of numbers,
+    Text is parsed safely by [`derive.parse_expression`][derive.parse_expression] (a whitelist of numbers,
     names, `+ - * / **`, `sin cos tan exp log sqrt tanh ...`; nothing is evaluated by
     Python); the JAX form is `sympy.lambdify` of the same expression with `jax.numpy`.
 
@@ -537,8 +536,7 @@ def loss_from_expression(
     """
     import sympy
 
-    from derive import DeriveError
-    from derive._parse import ParseError, parse_expression
+    from derive import DeriveError, ParseError, parse_expression
 
     if isinstance(variables, str):
         names = [v.strip() for v in variables.split(",") if v.strip()]

@@ -19,39 +19,16 @@ decayed; Hairer, Lubich & Wanner, *Geometric Numerical Integration*, ch. XV; Kov
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from fractions import Fraction
 
 import jax
 import jax.numpy as jnp
 
+from derive import evaluate
+
 from ._differentials import b_series_value, elementary_differentials
 from ._pytree import norm
 
-__all__ = ["ManifoldStart", "field_value"]
-
-
-def field_value(field, c, env: Mapping):
-    """An exact coefficient (`flint.fmpq` or `derive.RationalFunction`) at numbers.
-
-    `env` maps the field's variable names (hyper-parameters, possibly `h`) to numbers
-    or JAX values.
-    """
-    names = getattr(field, "names", ())
-    if not names:
-        return float(Fraction(int(c.p), int(c.q)))
-    values = [env[n] for n in names]
-
-    def poly(p):
-        total = 0.0
-        for monom, coef in p.to_dict().items():
-            term = float(Fraction(int(coef.p), int(coef.q)))
-            for v, k in zip(values, monom, strict=True):
-                if k:
-                    term = term * v ** int(k)
-            total = total + term
-        return total
-
-    return poly(c.num) / poly(c.den)
+__all__ = ["ManifoldStart"]
 
 
 class ManifoldStart:
@@ -113,13 +90,9 @@ class ManifoldStart:
         for j in range(len(self.recurrence.states)):
             if mf.homogeneous:
                 w = mf.weights[j]
-                alpha = (
-                    field_value(mf.field, mf.alpha[j], env) * h ** int(w)
-                    if mf.alpha[j]
-                    else 0.0
-                )
+                alpha = evaluate(mf.alpha[j], env) * h ** int(w) if mf.alpha[j] else 0.0
                 coefs = {
-                    i: field_value(mf.field, mf.psi[j][i], env)
+                    i: evaluate(mf.psi[j][i], env)
                     / table.sigma[i]
                     * h ** int(table.size[i] + w)
                     for i in range(n)
@@ -127,11 +100,9 @@ class ManifoldStart:
                 }
             else:
                 env_h = {**env, "h": h}
-                alpha = (
-                    field_value(mf.field, mf.alpha[j], env_h) if mf.alpha[j] else 0.0
-                )
+                alpha = evaluate(mf.alpha[j], env_h) if mf.alpha[j] else 0.0
                 coefs = {
-                    i: field_value(mf.field, mf.psi[j][i], env_h) / table.sigma[i]
+                    i: evaluate(mf.psi[j][i], env_h) / table.sigma[i]
                     for i in range(n)
                     if j and mf.psi[j][i]
                 }

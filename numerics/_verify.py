@@ -50,6 +50,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from derive import evaluate
+
 from ._certificate import Certificate, environment
 from ._curvature import (
     DENSE_LIMIT,
@@ -61,7 +63,6 @@ from ._curvature import (
 from ._integrate import integrate
 from ._iterates import as_recurrence, initial_point, make_runner
 from ._losses import Loss, resolve_loss
-from ._manifold_start import field_value
 from ._order import local_slopes, observed_order
 from ._precision import uses_float64
 from ._pytree import norm
@@ -83,7 +84,7 @@ def _coefficient_scales(flow, params: Mapping) -> tuple[float, list[float]]:
     sums = [0.0] * (flow.order + 1)
     c0 = 0.0
     for t in flow.terms:
-        value = abs(field_value(flow.field, t.coefficient, params))
+        value = abs(evaluate(t.coefficient, params))
         sums[t.power] += value
         if t.power == 0 and t.tree == "[]":
             c0 = value

@@ -21,8 +21,7 @@ from jax.flatten_util import ravel_pytree  # noqa: E402
 import derive  # noqa: E402
 import numerics._fast_field  # noqa: E402
 import numerics._models  # noqa: E402
-from derive import DeriveError  # noqa: E402
-from numerics._manifold_start import field_value  # noqa: E402
+from derive import DeriveError, evaluate  # noqa: E402
 from numerics.networks import fast_field, get_model  # noqa: E402
 
 PARAMS = {"beta": 0.7}
@@ -75,7 +74,7 @@ def dense_field(flow, loss, x, args, order):
     total = 0.0
     for t in flow.terms:
         if t.power <= order:
-            c = field_value(flow.field, t.coefficient, env)
+            c = evaluate(t.coefficient, env)
             total = total + c * args["h"] ** t.power * F[t.tree]
     return total
 

@@ -1,4 +1,4 @@
-"""Tests of the safe expression parser `derive._parse`."""
+"""Tests of the safe expression parser `derive._text.expression`."""
 
 import doctest
 import pickle
@@ -6,8 +6,8 @@ import pickle
 import pytest
 import sympy
 
-import derive._parse
-from derive._parse import ParseError, parse_expression, parse_number
+import derive._text.expression
+from derive._text.expression import ParseError, parse_expression, parse_number
 
 x, y, beta = sympy.symbols("x y beta", real=True)
 NAMES = {"x": x, "y": y, "beta": beta}
@@ -18,7 +18,7 @@ def parse(text, **kwargs):
 
 
 def test_docstring_examples():
-    result = doctest.testmod(derive._parse)
+    result = doctest.testmod(derive._text.expression)
     assert result.attempted > 0
     assert result.failed == 0
 
@@ -292,11 +292,13 @@ def test_exponent_at_the_limit_is_accepted():
 def test_huge_numbers_are_refused():
     reject("(10**1000)**1000", "the power would create a number", "bits")
     reject("(10**1000 * x)**1000", "the power would create a number")
-    reject("*".join(["(10**1000)**30"] * 20), "the product would create a number")
+    reject("*".join(["(10**1000)**2"] * 20), "the product would create a number")
 
 
 def test_length_and_depth_limits():
-    reject("x+" * 5001 + "x", "characters long", "10000")
+    reject(
+        "x+" * 10_001 + "x", "characters long", "20000"
+    )  # the one limit of every parser
     reject("sin(" * 150 + "x" + ")" * 150, "nested more than 100 levels")
     reject("-" * 3000 + "x", "too long or too deeply nested")
     reject("(" * 300 + "x" + ")" * 300, "not a valid expression")

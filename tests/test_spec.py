@@ -1,4 +1,4 @@
-"""Tests of the text spec language `derive._spec`.
+"""Tests of the text spec language `derive._text.spec`.
 
 Reference values: each spec is compared with the built-in optimizer or with the same
 update written as a Python function and traced (the engine's own reference path), and
@@ -22,7 +22,7 @@ import pytest
 import sympy
 
 import derive
-import derive._spec
+import derive._text.spec
 from derive import DeriveError, SpecError, modified_flow, parse_spec
 from derive._optimizers import heavy_ball_step
 
@@ -58,7 +58,7 @@ def assert_same_flow(a, b, order=3):
 
 
 def test_docstring_examples():
-    result = doctest.testmod(derive._spec)
+    result = doctest.testmod(derive._text.spec)
     assert result.attempted > 0
     assert result.failed == 0
 
@@ -308,7 +308,7 @@ ERRORS = [
         30,
     ),
     ("state x; x = x - h**-1*grad(x)", "exponent -1", 1, 21),
-    ("state x; x = x - h**65*grad(x)", "exponent 65", 1, 21),
+    ("state x; x = x - h**1001*grad(x)", "exponent 1001", 1, 21),
     ("state x; x = x - h*1j*grad(x)", "complex numbers", 1, 20),
     ("state x; x = x - h*True*grad(x)", "constant True", 1, 20),
     ("state x; x = x - None", "constant None", 1, 18),

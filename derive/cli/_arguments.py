@@ -63,7 +63,7 @@ def _parameter(text: str) -> tuple[str, Fraction]:
         raise argparse.ArgumentTypeError(
             f"expected NAME=VALUE such as beta=0.9 or beta=9/10, got {text!r}"
         )
-    from .._parse import ParseError, parse_number
+    from .._text.expression import ParseError, parse_number
 
     try:
         number = parse_number(value)
@@ -285,7 +285,7 @@ def optimizer_from_args(args: argparse.Namespace) -> Recurrence:
         ```
     """
     from .._optimizers import optimizer
-    from .._spec import MAX_LENGTH
+    from .._text.limits import MAX_LENGTH
 
     params: dict[str, Fraction] = {}
     for name, value in args.param:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .._spec import GRAMMAR
+from .._text.spec import GRAMMAR
 from ._arguments import (
     HelpFormatter,
     add_format_argument,
@@ -28,7 +28,7 @@ def register(subparsers) -> None:
         "exact coefficients,\nits modified loss where one exists, and optionally the "
         "explicit field on a loss.\n\n"
         f"{CONVENTIONS_HELP}\n\n{OPTIMIZERS_HELP}\n\nThe spec language (full "
-        f"reference: the docstring of derive._spec):\n{indent(GRAMMAR)}\n\n"
+        f"reference: the docstring of derive._text.spec):\n{indent(GRAMMAR)}\n\n"
         "Output: text (default), latex (an aligned environment to paste), or json "
         "(one object\nwith optimizer, order, conventions, parameters, terms [power, "
         "tree, coefficient,\nlatex], modified_loss and, with --loss, vector_field: "

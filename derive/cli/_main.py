@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from importlib import metadata
 
 from .._errors import DeriveError
-from .._spec import GRAMMAR
+from .._text.spec import GRAMMAR
 from .._version import DISTRIBUTION, __version__, installed_at
 from . import _codegen, _flow, _manifold
 from ._arguments import HelpFormatter

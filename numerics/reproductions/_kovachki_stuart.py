@@ -31,11 +31,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from derive import evaluate
+
 from .._attraction import MeasuredAttraction, attraction
 from .._high_resolution import EquationErrors, equation_errors
 from .._iterates import initial_point, make_runner
 from .._losses import get_loss
-from .._manifold_start import field_value
 from .._precision import uses_float64
 from .._stability import hessian_eigenvalues
 
@@ -256,7 +257,7 @@ def _kappa(flow, params) -> float:
     absolute coefficients of the h^k terms (as in `numerics.verify`)."""
     sums = [0.0] * (flow.order + 1)
     for t in flow.terms:
-        sums[t.power] += abs(field_value(flow.field, t.coefficient, params))
+        sums[t.power] += abs(evaluate(t.coefficient, params))
     ks = [(sums[k] / sums[0]) ** (1 / k) for k in range(1, len(sums)) if sums[k] > 0]
     return max(ks) if ks else 1.0
 

@@ -12,27 +12,19 @@ from __future__ import annotations
 import ast
 import io
 import math
-import re
 import tokenize
 import unicodedata
 from collections.abc import Callable, Mapping
 
 import sympy
 
-from ._syntax import CONSTRUCTS as _CONSTRUCTS
-from ._syntax import OPERATORS as _OPERATORS
+from .errors import ParseError
+from .limits import MAX_BITS, MAX_DEPTH, MAX_EXPONENT, MAX_LENGTH
+from .numbers import decimal_literal
+from .syntax import CONSTRUCTS as _CONSTRUCTS
+from .syntax import OPERATORS as _OPERATORS
 
-MAX_LENGTH = 10_000
-"""Longest accepted input, in characters."""
-
-MAX_DEPTH = 100
-"""Deepest accepted nesting of sub-expressions (parentheses, calls, powers)."""
-
-MAX_EXPONENT = 1000
-"""Largest accepted absolute value of a numerical exponent, in `**` and in literals."""
-
-MAX_BITS = 100_000
-"""Largest accepted size, in bits, of a number built while parsing."""
+__all__ = ["ParseError", "parse_expression", "parse_number"]
 
 _FUNCTIONS: dict[str, tuple[Callable[..., sympy.Expr], tuple[int, ...]]] = {
     "sin": (sympy.sin, (1,)),
@@ -60,71 +52,6 @@ _ALLOWED = (
 
 
 _UNDEFINED = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
-
-_DECIMAL = re.compile(r"(\d*)\.?(\d*)(?:[eE]([+-]?\d+))?")
-
-
-class ParseError(ValueError):
-    """Raised when text is not an expression that `derive` accepts.
-
-    The message names the offending construct, shows the input with a caret under it,
-    and says what is allowed instead.
-
-    **Attributes:**
-
-    - `problem`: what is wrong, in words.
-    - `text`: the input that was being parsed.
-    - `column`: the 1-based column of the offending construct in its line, or `None`
-      when the problem concerns the whole input.
-    - `hint`: how to fix it.
-    """
-
-    def __init__(
-        self,
-        problem: str,
-        text: str,
-        offset: int | None = None,
-        hint: str | None = None,
-    ):
-        self.problem = problem
-        self.text = text
-        self.offset = offset
-        self.hint = hint
-        self.line = self.column = None
-        if offset is not None:
-            before = text[:offset]
-            self.line = before.count("\n") + 1
-            self.column = offset - (before.rfind("\n") + 1) + 1
-        super().__init__(self._message())
-
-    def __reduce__(self):
-        return (type(self), (self.problem, self.text, self.offset, self.hint))
-
-    def _message(self) -> str:
-        if self.column is None:
-            shown = self.text if len(self.text) <= 80 else self.text[:77] + "..."
-            lines = [f"{self.problem}, in {shown!r}"]
-        else:
-            where = f"column {self.column}"
-            if "\n" in self.text:
-                where = f"line {self.line}, {where}"
-            source = self.text.split("\n")[self.line - 1].replace("\t", " ")
-            start = max(0, self.column - 1 - 40)
-            snippet = source[start : start + 80]
-            caret = " " * (self.column - 1 - start) + "^"
-            prefix, suffix = (
-                ("..." if start else ""),
-                ("..." if start + 80 < len(source) else ""),
-            )
-            caret = " " * len(prefix) + caret
-            lines = [
-                f"{self.problem}, at {where}:",
-                f"    {prefix}{snippet}{suffix}",
-                f"    {caret}",
-            ]
-        if self.hint:
-            lines.append(self.hint)
-        return "\n".join(lines)
 
 
 def _size_bits(expr: sympy.Basic) -> int:
@@ -306,17 +233,12 @@ class _Parser:
         if isinstance(value, int):
             return sympy.Integer(value)
         if isinstance(value, float):
-            literal = ast.get_source_segment(self.source, node).replace("_", "")
-            match = _DECIMAL.fullmatch(literal)
-            if match is None:
-                raise self.error(node, f"number {literal!r} is not a decimal literal")
-            if match.group(3) is not None and abs(int(match.group(3))) > MAX_EXPONENT:
-                raise self.error(
-                    node,
-                    f"the exponent of {literal!r} is too large",
-                    f"Exponents are limited to {MAX_EXPONENT} in absolute value.",
-                )
-            return sympy.Rational(literal)
+            literal = ast.get_source_segment(self.source, node) or repr(value)
+            try:
+                exact = decimal_literal(literal)
+            except ValueError as e:
+                raise self.error(node, str(e), None) from None
+            return sympy.Rational(exact.numerator, exact.denominator)
         if isinstance(value, complex):
             raise self.error(node, "complex number ('j' suffix) is not allowed")
         kind = "string" if isinstance(value, str) else type(value).__name__
@@ -455,7 +377,7 @@ def parse_expression(
 
     **Arguments:**
 
-    - `text`: the expression, at most 10,000 characters.
+    - `text`: the expression, at most 20,000 characters.
     - `names`: the identifiers allowed in `text` and the SymPy objects they stand for.
         A name mapped to a SymPy function class (such as `sympy.Function("phi")`) may
         be called. Entries here take precedence over `pi` and `E`.
