@@ -174,6 +174,38 @@ class ModifiedFlow:
                 out[(k - 1, i)] = series[k]
         return out
 
+    def truncate(self, order: int) -> ModifiedFlow:
+        """The same flow through a lower order $p$: the terms up to $h^p$, without
+        deriving anything again (the slow manifold is shared).
+
+        !!! example
+            ```python
+            >>> import derive
+            >>> flow = derive.modified_flow(derive.heavy_ball(), order=3)
+            >>> flow.truncate(1).text(header=False) == derive.modified_flow(
+            ...     derive.heavy_ball(), order=1).text(header=False)
+            True
+
+            ```
+        """
+        if isinstance(order, bool) or not isinstance(order, int):
+            raise DeriveError(f"order must be an integer, got {order!r}.", "")
+        if not 0 <= order <= self.order:
+            raise DeriveError(
+                f"cannot truncate a flow of order {self.order} to order {order}.",
+                f"Use an order from 0 to {self.order}, or derive the flow to a "
+                "higher order.",
+            )
+        out = object.__new__(ModifiedFlow)
+        out.recurrence = self.recurrence
+        out.order = order
+        out.manifold = self.manifold
+        out.table = self.table
+        out.field = self.field
+        out.b = {key: c for key, c in self.b.items() if key[0] <= order}
+        out.terms = [t for t in self.terms if t.power <= order]
+        return out
+
     # ------------------------------------------------------------- views
     def by_power(self) -> dict[int, list[Term]]:
         """Terms grouped by power of $h$ (`{0: [...], 1: [...], ...}`)."""

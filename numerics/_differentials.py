@@ -11,25 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-import jax
+from derive.matrix_free import along, derivatives
 
 from ._pytree import combine
 
 __all__ = ["elementary_differentials", "directional_derivative", "b_series_value"]
 
 
-def directional_derivative(g: Callable, x, directions: list):
-    """$g^{(k)}(x)[v_1, \\dots, v_k]$ by $k$ nested `jax.jvp`s (the $v_i$ are fixed)."""
-    if not directions:
-        return g(x)
-    *inner, last = directions
-    return jax.jvp(lambda z: directional_derivative(g, z, inner), (x,), (last,))[1]
-
-
-def negative_gradient(loss: Callable) -> Callable:
-    """$g = -\\nabla f$ as a function of a pytree."""
-    grad = jax.grad(loss)
-    return lambda z: jax.tree_util.tree_map(lambda v: -v, grad(z))
+def directional_derivative(fn: Callable, x, directions: list):
+    """$\\text{fn}^{(k)}(x)[v_1, \\dots, v_k]$ by $k$ nested `jax.jvp`s (the $v_i$
+    are fixed), with the forward passes of `derive.matrix_free`."""
+    for v in directions:
+        fn = along(fn, v)
+    return fn(x)
 
 
 def elementary_differentials(loss: Callable, x, table, indices: Iterable[int]) -> dict:
@@ -54,13 +48,14 @@ def elementary_differentials(loss: Callable, x, table, indices: Iterable[int]) -
 
         ```
     """
-    g = negative_gradient(loss)
+    g_x, dg = derivatives(loss, x)
     memo: dict[int, object] = {}
 
     def F(i: int):
         got = memo.get(i)
         if got is None:
-            got = directional_derivative(g, x, [F(c) for c in table.children[i]])
+            kids = table.children[i]
+            got = dg(*(F(c) for c in kids)) if kids else g_x
             memo[i] = got
         return got
 

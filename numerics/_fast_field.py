@@ -33,25 +33,13 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from derive.matrix_free import apply_many, derivative_chain, negative_gradient
+
 from ._pytree import combine
 
 __all__ = ["FastField", "fast_field"]
 
 METHODS = ("auto", "jvp", "jet")
-
-
-def _parse(tree: str) -> tuple:
-    from derive import parse_tree
-
-    return parse_tree(tree)
-
-
-def _text(nested: tuple) -> str:
-    return "[" + ",".join(_text(c) for c in nested) + "]"
-
-
-def _canonical(nested: tuple) -> tuple:
-    return tuple(sorted((_canonical(c) for c in nested), key=repr))
 
 
 class FastField:
@@ -66,15 +54,15 @@ class FastField:
     - `method`: `"jvp"` or `"jet"` (after `"auto"` is resolved at the first call).
     """
 
-    def __init__(self, terms, coefficients, loss, order, method, names=()):
-        self.terms = [(p, t) for p, t in terms if p <= order]
+    def __init__(self, terms, coefficients, loss, order, method, table, names=()):
+        self.terms = [(p, i) for p, i in terms if p <= order]
+        self.table = table
         self._coefficients = coefficients
         self.loss = loss
         self.order = order
         self.method = method
         self.names = tuple(names)
         self._jet_checked = False
-        self._nested = {t: _canonical(_parse(t)) for _, t in self.terms}
         self._plan = self._make_plan()
 
     # ------------------------------------------------------------------ plan
@@ -86,35 +74,41 @@ class FastField:
         first, with the directions ordered so that as many prefixes as possible are
         trees that are needed anyway.
         """
-        needed = set()
+        table = self.table
+        children = table.children
+        needed: set[int] = set()
 
-        def visit(t):
-            if t not in needed:
-                needed.add(t)
-                for c in t:
+        def visit(i: int) -> None:
+            if i not in needed:
+                needed.add(i)
+                for c in children[i]:
                     visit(c)
 
-        for t in self._nested.values():
-            visit(t)
-        big = sorted((t for t in needed if len(t) >= 2), key=lambda t: -len(t))
-        done: set = set()
+        for _, i in self.terms:
+            visit(i)
+        big = sorted(
+            (i for i in needed if len(children[i]) >= 2),
+            key=lambda i: (-len(children[i]), i),
+        )
+        done: set[int] = set()
         chains = []
-        for t in big:
-            if t in done:
+        for i in big:
+            if i in done:
                 continue
-            kids = list(t)
             # order: put first the children whose one-child prefix is needed
-            order = sorted(
-                kids,
+            chain = sorted(
+                children[i],
                 key=lambda c: (
-                    0 if (c,) in needed and (c,) not in done else 1,
-                    len(repr(c)),
+                    0
+                    if table.lookup([c]) in needed and table.lookup([c]) not in done
+                    else 1,
+                    table.size[c],
+                    c,
                 ),
             )
-            chain = order
             chains.append(chain)
             for j in range(1, len(chain) + 1):
-                done.add(_canonical(tuple(chain[:j])))
+                done.add(table.lookup(chain[:j]))
         self._needed = needed
         self._chains = chains
         return chains
@@ -124,9 +118,12 @@ class FastField:
         """$F(t)(y)$ for every tree the kept terms need, as `{tree text: pytree}`
         (the texts of the flow's terms, e.g. `"[[],[[]]]"`, and bracket texts for the
         subtrees that are not terms)."""
-        g = _negative_gradient(self.loss)
+        table = self.table
+        children = table.children
+        g = negative_gradient(self.loss)
         g_y, lin = jax.linearize(g, y)
-        F: dict = {(): g_y}
+        leaf = table.lookup([])
+        F: dict = {leaf: g_y}
         needed = self._needed
         pending_chains = list(self._chains)
         if self.method == "jet" and not self._jet_checked:
@@ -141,35 +138,39 @@ class FastField:
                 if all(c in F for c in chain):
                     pending_chains.remove(chain)
                     dirs = [F[c] for c in chain]
-                    if use_jet and all(c == () for c in chain):
+                    if use_jet and all(c == leaf for c in chain):
                         values = _jet_chain(g, y, g_y, len(chain))
                     else:
-                        values = _nested_chain(g, y, dirs)
+                        values = derivative_chain(g, y, dirs)
                     for j, v in enumerate(values, start=1):
-                        F.setdefault(_canonical(tuple(chain[:j])), v)
+                        F.setdefault(table.lookup(chain[:j]), v)
                     progressed = True
             # one-child trees whose child is known: one vmapped linear map
-            ready = [t for t in needed if len(t) == 1 and t not in F and t[0] in F]
-            later = {(c[0],) for c in _first(pending_chains, F)}
-            if progressed or any(t not in later for t in ready):
-                ready = [t for t in ready if t not in later]
+            ready = sorted(
+                i
+                for i in needed
+                if len(children[i]) == 1 and i not in F and children[i][0] in F
+            )
+            later = {table.lookup([c[0]]) for c in _first(pending_chains, F)}
+            if progressed or any(i not in later for i in ready):
+                ready = [i for i in ready if i not in later]
             if ready:
-                values = _apply_many(lin, [F[t[0]] for t in ready])
+                values = apply_many(lin, [F[children[i][0]] for i in ready])
                 for t, v in zip(ready, values, strict=True):
                     F[t] = v
                 progressed = True
             if not progressed:  # pragma: no cover - the plan always progresses
                 raise RuntimeError("fast field: no progress in the evaluation plan")
-        names = {nested: text for text, nested in self._nested.items()}
-        return {names.get(t, _text(t)): F[t] for t in needed}
+        return {table.bracket(i): F[i] for i in needed}
 
     def terms_by_order(self, y, args) -> list:
         """`[F_0(y), ..., F_p(y)]`, the flow being $\\sum_k h^k F_k(y)$."""
         F = self.differentials(y)
         c = self._coefficients(args)
+        bracket = self.table.bracket
         out = []
         for k in range(self.order + 1):
-            parts = [(c[p, t], F[t]) for p, t in self.terms if p == k]
+            parts = [(c[p, bracket(i)], F[bracket(i)]) for p, i in self.terms if p == k]
             if parts:
                 out.append(combine([a for a, _ in parts], [v for _, v in parts]))
             else:
@@ -193,39 +194,6 @@ def _first(chains, F):
     return [c for c in chains if c and c[0] in F]
 
 
-def _negative_gradient(loss: Callable) -> Callable:
-    grad = jax.grad(loss)
-    return lambda z: jax.tree_util.tree_map(jnp.negative, grad(z))
-
-
-def _apply_many(lin: Callable, vectors: list) -> list:
-    if len(vectors) == 1:
-        return [lin(vectors[0])]
-    stacked = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *vectors)
-    out = jax.vmap(lin)(stacked)
-    return [
-        jax.tree_util.tree_map(lambda v, i=i: v[i], out) for i in range(len(vectors))
-    ]
-
-
-def _nested_chain(g: Callable, y, directions: list) -> list:
-    """$[g'(y)v_1, g''(y)[v_1, v_2], \\dots, g^{(k)}(y)[v_1..v_k]]$ in one pass."""
-
-    def level(j):
-        # returns (g^(0)[...], ..., g^(j)(z)[v_1..v_j]) as a tuple
-        if j == 0:
-            return lambda z: (g(z),)
-        inner = level(j - 1)
-
-        def f(z):
-            primal, tangent = jax.jvp(inner, (z,), (directions[j - 1],))
-            return (*primal, tangent[-1])
-
-        return f
-
-    return list(level(len(directions))(y)[1:])
-
-
 def _jet_chain(g: Callable, y, g_y, k: int) -> list:
     """$g^{(j)}(y)[g, \\dots, g]$, $j = 1..k$, from one Taylor-mode pass."""
     from jax.experimental import jet
@@ -241,7 +209,7 @@ def _jet_chain(g: Callable, y, g_y, k: int) -> list:
 
 def _jet_works(loss: Callable, y) -> bool:
     try:
-        g = _negative_gradient(loss)
+        g = negative_gradient(loss)
         shapes = jax.tree_util.tree_map(
             lambda v: jax.ShapeDtypeStruct(jnp.shape(v), jnp.result_type(v)), y
         )
@@ -296,27 +264,29 @@ def fast_field(
 
     if isinstance(flow, derive.Recurrence):
         flow = derive.modified_flow(flow, 1 if order is None else int(order))
-    if hasattr(flow, "load") and hasattr(flow, "source"):
-        flow = flow.load()
-    if hasattr(flow, "TERMS") and hasattr(flow, "coefficients"):
-        terms = [(p, t) for p, t, _ in flow.TERMS]
-        names = tuple(getattr(flow, "SYMBOLIC_PARAMETERS", ()))
-        max_order = flow.ORDER
-
-        def coefficients(args):
-            return flow.coefficients(args)
-
-    elif hasattr(flow, "terms") and hasattr(flow, "field"):
-        from derive import evaluate
-
-        terms = [(t.power, t.tree) for t in flow.terms]
-        table = {(t.power, t.tree): t.coefficient for t in flow.terms}
-        names = tuple(getattr(flow.field, "names", ()))
+    if isinstance(flow, derive.GeneratedCode):
+        flow = flow.flow  # the flow it was generated from: trees stay indices
+    if isinstance(flow, derive.ModifiedFlow):
+        terms = [(t.power, t.index) for t in flow.terms]
+        exact = {(t.power, t.tree): t.coefficient for t in flow.terms}
+        names = tuple(flow.recurrence.parameters)
         max_order = flow.order
+        table = flow.table
 
         def coefficients(args):
             env = {n: args[n] for n in names}
-            return {k: evaluate(c, env) for k, c in table.items()}
+            return {k: derive.evaluate(c, env) for k, c in exact.items()}
+
+    elif hasattr(flow, "TERMS") and hasattr(flow, "coefficients"):
+        # a loaded module: its trees are text, read once into the shared tree table
+        module = flow
+        max_order = module.ORDER
+        table = derive.tree_table(max_order + 1)
+        terms = [(p, table.index_of(t)) for p, t, _ in module.TERMS]
+        names = tuple(getattr(module, "SYMBOLIC_PARAMETERS", ()))
+
+        def coefficients(args):
+            return module.coefficients(args)
 
     else:
         raise DeriveError(
@@ -329,4 +299,4 @@ def fast_field(
     chosen = "jvp" if method == "auto" else method
     if chosen == "jet" and y is not None and not _jet_works(loss, y):
         chosen = "jvp"
-    return FastField(terms, coefficients, loss, order, chosen, names)
+    return FastField(terms, coefficients, loss, order, chosen, table, names)

@@ -205,6 +205,7 @@ def make_runner(
     params: Mapping | None = None,
     init="manifold",
     manifold_nodes: int = 5,
+    manifold=None,
     via: str = "program",
     blowup: float = DEFAULT_BLOWUP,
 ) -> Callable:
@@ -212,7 +213,9 @@ def make_runner(
     `jax.jit` and `jax.vmap`.
 
     `diverged_at` is the first divergent step, or -1. See
-    [`iterates`][numerics.iterates] for the arguments.
+    [`iterates`][numerics.iterates] for the arguments; `manifold` is the
+    recurrence's `derive.SlowManifold` when it is already solved (see
+    [`ManifoldStart`][numerics.ManifoldStart]).
     """
     from derive import DeriveError
 
@@ -223,7 +226,7 @@ def make_runner(
     make_step = _program_step if via == "program" else _function_step
     if isinstance(init, str):
         if init == "manifold":
-            start = ManifoldStart(rec, manifold_nodes, params)
+            start = ManifoldStart(rec, manifold_nodes, params, manifold=manifold)
         elif init == "rest":
             start = ManifoldStart(rec, 0, params)
         else:

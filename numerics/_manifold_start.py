@@ -41,6 +41,10 @@ class ManifoldStart:
       $O(h^{N+1})$. `nodes=0` keeps only $\alpha_j x$: the start "at rest"
       ($x_{-1} = x_0$, zero velocity), off the manifold by $O(h)$.
     - `params`: numbers for the recurrence's symbolic hyper-parameters.
+    - `manifold`: the recurrence's `derive.SlowManifold` when it is already solved
+      on trees with at least `nodes` nodes (e.g. `flow.manifold` of a
+      `derive.ModifiedFlow` of order `nodes - 1` or more); by default it is solved
+      here.
     - `optimal_truncation`: the series is asymptotic in $\\varepsilon = h L \\kappa$
       (see [`verify`][numerics.verify]); with `True` (default) the sum over tree sizes stops
       before the first size whose contribution is larger than the previous one, so
@@ -67,6 +71,7 @@ class ManifoldStart:
         params: Mapping | None = None,
         *,
         optimal_truncation: bool = True,
+        manifold=None,
     ):
         from derive import solve_manifold
 
@@ -78,7 +83,12 @@ class ManifoldStart:
         if m == 1:
             self.manifold = None
             return
-        self.manifold = solve_manifold(recurrence, max(self.nodes, 1))
+        if manifold is not None and manifold.max_nodes >= max(self.nodes, 1):
+            if manifold.recurrence is not recurrence:
+                raise ValueError("the manifold belongs to another recurrence")
+            self.manifold = manifold
+        else:
+            self.manifold = solve_manifold(recurrence, max(self.nodes, 1))
 
     def coefficients(self, h) -> list[tuple[object, dict[int, object]]]:
         """Per state: ($\\alpha_j$ with its power of $h$, {tree: coefficient})."""

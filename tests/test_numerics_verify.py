@@ -244,3 +244,23 @@ def test_docstring_examples():
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.attempted > 0 and result.failed == 0, module.__name__
     np.testing.assert_equal(True, True)
+
+
+def test_verify_derives_once(monkeypatch):
+    """`verify` solves the slow manifold once and passes the flow on: the truncation
+    for the generated module and the manifold start reuse that derivation."""
+    import derive._flow
+    import derive._slow_manifold
+
+    calls = []
+    solve = derive._slow_manifold.solve_manifold
+
+    def counting(rec, max_nodes):
+        calls.append(max_nodes)
+        return solve(rec, max_nodes)
+
+    monkeypatch.setattr(derive._flow, "solve_manifold", counting)
+    monkeypatch.setattr(derive, "solve_manifold", counting)
+    cert = numerics.verify(derive.heavy_ball(0.5), 1, loss="double-well", quick=True)
+    assert cert.passed
+    assert calls == [3]  # order P + 1 = 2: trees with up to 3 nodes, once

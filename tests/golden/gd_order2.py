@@ -18,12 +18,101 @@ Terms (power of h, tree, elementary differential, exact coefficient):
     h^2  [[[]]]   g'g'g     1/3
     h^2  [[],[]]  g''(g,g)  1/12
 
-Content hash: sha256:cfc6547ff26d2014ec91639d6228fd7d808be24681b94f06bf7442fed607381f
+Content hash: sha256:1bf55eebff2ac52f86d371b75e59d1e35cf37c7def9cacfc33969dc5c139bdfd
 (SHA-256 of the UTF-8 text below this docstring, derive.verify_content_hash)
 """
 
+# Matrix-free derivatives: the text of derive.matrix_free, embedded verbatim.
 import jax
 import jax.numpy as jnp
+
+
+def tree_add(*trees):
+    """Leafwise sum of pytrees with the same structure."""
+    return jax.tree_util.tree_map(lambda *leaves: sum(leaves[1:], leaves[0]), *trees)
+
+
+def tree_scale(c, tree):
+    """`c * tree` for a scalar `c`, leafwise."""
+    return jax.tree_util.tree_map(lambda leaf: c * leaf, tree)
+
+
+def tree_zeros_like(tree):
+    """Zeros shaped like `tree`."""
+    return jax.tree_util.tree_map(jnp.zeros_like, tree)
+
+
+def negative_gradient(loss):
+    """`g = -grad(loss)` as a function of a pytree."""
+    grad = jax.grad(loss)
+
+    def g(z):
+        return jax.tree_util.tree_map(jnp.negative, grad(z))
+
+    return g
+
+
+def along(fn, v):
+    """`z -> fn'(z)[v]`: one forward-mode `jax.jvp`."""
+
+    def derivative(z):
+        return jax.jvp(fn, (z,), (v,))[1]
+
+    return derivative
+
+
+def derivatives(loss, y):
+    """`g(y)` and `dg`, with `dg(v_1, ..., v_k)` = g^(k)(y)[v_1, ..., v_k].
+
+    g = -grad(loss) is built once. g'(y)[v] applies one `jax.linearize` of g at y
+    (a forward-over-reverse Hessian-vector product, the forward pass shared by all
+    calls); g^(k) for k >= 2 nests k `jax.jvp`s. No derivative tensor is formed.
+    """
+    g = negative_gradient(loss)
+    g_y, g_prime = jax.linearize(g, y)
+
+    def dg(*directions):
+        if len(directions) == 1:
+            return g_prime(directions[0])
+        fn = g
+        for v in directions:
+            fn = along(fn, v)
+        return fn(y)
+
+    return g_y, dg
+
+
+def derivative_chain(g, y, directions):
+    """[g'(y)[v_1], g''(y)[v_1, v_2], ..., g^(k)(y)[v_1, ..., v_k]] in one pass.
+
+    A nested `jax.jvp` along v_1, ..., v_k returns every prefix at the cost of the
+    top one.
+    """
+
+    def level(j):
+        if j == 0:
+            return lambda z: (g(z),)
+        inner = level(j - 1)
+
+        def f(z):
+            primal, tangent = jax.jvp(inner, (z,), (directions[j - 1],))
+            return (*primal, tangent[-1])
+
+        return f
+
+    return list(level(len(directions))(y)[1:])
+
+
+def apply_many(linear, vectors):
+    """`[linear(v) for v in vectors]` as one `jax.vmap` over the stacked vectors."""
+    if len(vectors) == 1:
+        return [linear(vectors[0])]
+    stacked = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *vectors)
+    out = jax.vmap(linear)(stacked)
+    return [
+        jax.tree_util.tree_map(lambda v, i=i: v[i], out) for i in range(len(vectors))
+    ]
+
 
 OPTIMIZER = "gd"
 ORDER = 2
@@ -39,57 +128,9 @@ TERMS = (
 )
 
 
-def _add(*trees):
-    """Leafwise sum of pytrees with the same structure."""
-    return jax.tree_util.tree_map(lambda *leaves: sum(leaves[1:], leaves[0]), *trees)
-
-
-def _scale(c, tree):
-    """`c * tree` for a scalar `c`, leafwise."""
-    return jax.tree_util.tree_map(lambda leaf: c * leaf, tree)
-
-
-def _zeros_like(tree):
-    return jax.tree_util.tree_map(jnp.zeros_like, tree)
-
-
 def _check_order(order):
     if not 0 <= order <= ORDER:
         raise ValueError(f"order must be between 0 and {ORDER}, got {order}")
-
-
-def _along(fn, v):
-    """`z -> fn'(z)[v]`: one forward-mode `jax.jvp`."""
-
-    def derivative(z):
-        return jax.jvp(fn, (z,), (v,))[1]
-
-    return derivative
-
-
-def _derivatives(loss, y):
-    """`g(y)` and `dg`, with `dg(v_1, ..., v_k)` = g^(k)(y)[v_1, ..., v_k].
-
-    g = -grad(loss) is built once. g'(y)[v] applies one `jax.linearize` of g at y
-    (a forward-over-reverse Hessian-vector product, the forward pass shared by all
-    calls); g^(k) for k >= 2 nests k `jax.jvp`s. No derivative tensor is formed.
-    """
-    grad = jax.grad(loss)
-
-    def g(z):
-        return jax.tree_util.tree_map(jnp.negative, grad(z))
-
-    g_y, g_prime = jax.linearize(g, y)
-
-    def dg(*directions):
-        if len(directions) == 1:
-            return g_prime(directions[0])
-        fn = g
-        for v in directions:
-            fn = _along(fn, v)
-        return fn(y)
-
-    return g_y, dg
 
 
 def coefficients(args):
@@ -120,7 +161,7 @@ def F_gpp_g_g(dg, g):
 
 def _differentials(loss, y, order=ORDER):
     """F(tree) at y for each tree the terms through `order` need, once."""
-    g, dg = _derivatives(loss, y)
+    g, dg = derivatives(loss, y)
     F = {"[]": g}
     if order >= 1:
         F["[[]]"] = F_gpg(dg, F["[]"])
@@ -140,8 +181,8 @@ def terms_by_order(loss, y, args, order=ORDER):
     c = coefficients(args)
     out = []
     for k in range(order + 1):
-        parts = [_scale(c[p, tree], F[tree]) for p, tree, _ in TERMS if p == k]
-        out.append(_add(*parts) if parts else _zeros_like(y))
+        parts = [tree_scale(c[p, tree], F[tree]) for p, tree, _ in TERMS if p == k]
+        out.append(tree_add(*parts) if parts else tree_zeros_like(y))
     return out
 
 
@@ -150,7 +191,7 @@ def _flow(loss, y, args, order):
     h = args["h"]
     total = F[order]
     for term in reversed(F[:order]):  # Horner: F_0 + h (F_1 + h (F_2 + ...))
-        total = _add(term, _scale(h, total))
+        total = tree_add(term, tree_scale(h, total))
     return total
 
 

@@ -1,0 +1,185 @@
+"""The explicit mode of `codegen`: the field on one concrete loss, in `jax.numpy`.
+
+The field comes from [`ModifiedFlow.on`][derive.ModifiedFlow.on]; the common
+subexpressions of all its components are computed once (`sympy.cse`). Meant for small
+models and for checking the matrix-free module: its size grows quickly with the order.
+"""
+
+from __future__ import annotations
+
+import keyword
+
+from .matrix_free import constants
+from .python import (
+    LINE_LENGTH,
+    assignment,
+    expression_printer,
+    literal,
+    quote,
+    spaced,
+)
+
+__all__ = ["explicit_body"]
+
+
+_RESERVED = {
+    "state", "args", "order", "jnp", "jax", "t", "y", "h", "k", "F", "loss", "field",
+    "term", "total", "ORDER", "LOSS", "VARIABLES", "TERMS",
+}  # fmt: skip
+
+
+def explicit_body(flow, loss, variables):
+    """(module body, header lines, (loss text, variable names))."""
+    import sympy
+
+    explicit = flow.on(loss, variables)
+    concrete = explicit.concrete
+    names = [v.name for v in explicit.variables]
+    params = list(flow.recurrence.parameters)
+    local = _local_names([*names, *params])
+    rename = {sympy.Symbol(n): sympy.Symbol(local[n]) for n in [*names, *params]}
+    # per power of h: sum of coefficient * F(tree), components in the variables
+    coefficient = [t.sympy for t in flow.terms]
+    orders = []
+    for k in range(flow.order + 1):
+        comps = [sympy.Integer(0)] * len(names)
+        for t, c in zip(flow.terms, coefficient, strict=True):
+            if t.power != k:
+                continue
+            F = concrete.differential(flow.table, t.index)
+            comps = [a + c * f for a, f in zip(comps, F, strict=True)]
+        orders.append([c.xreplace(rename) for c in comps])
+    flat = [c for comps in orders for c in comps]
+    exclude = set(rename.values()) | {sympy.Symbol(r) for r in _RESERVED}
+    replacements, reduced = sympy.cse(
+        flat, symbols=sympy.numbered_symbols("s", exclude=exclude), order="none"
+    )
+    printer = expression_printer()
+    loss_expr = explicit.loss.xreplace(rename)
+    loss_params = [p for p in params if sympy.Symbol(p) in explicit.loss.free_symbols]
+    unpack = _unpack_line([local[n] for n in names])
+    lines = ["", "import jax.numpy as jnp", *constants(flow)]
+    lines[lines.index("TERMS = (") - 1 : lines.index("TERMS = (")] = [
+        f"LOSS = {quote(sympy.sstr(explicit.loss))}",
+        f"VARIABLES = {literal(tuple(names))}",
+        "",
+        "# (power of h, tree, elementary differential) of each term",
+    ]
+    lines += [
+        "",
+        "",
+        "def _check_order(order):",
+        "    if not 0 <= order <= ORDER:",
+        '        raise ValueError(f"order must be between 0 and {ORDER}, got {order}")',
+        "",
+        "",
+        "def _stack(components, state):",
+        "    return jnp.stack([jnp.zeros_like(state[0]) + c for c in components])",
+        "",
+        "",
+        *_loss_function(loss_expr, loss_params, local, unpack, printer),
+        "",
+        "",
+        "def terms_by_order(state, args, order=ORDER):",
+        '    """[F_0, ..., F_order] at `state` (1-D arrays): dx/dt = sum h^k F_k."""',
+        "    _check_order(order)",
+        f"    {unpack}",
+    ]
+    if params:  # one assignment: every right side is read before any name is bound
+        lines.append(
+            f"    {', '.join(local[p] for p in params)} = "
+            + ", ".join(f'args["{p}"]' for p in params)
+        )
+    if not params:
+        lines.append("    del args  # every parameter has a value")
+    for sym, expr in replacements:
+        lines += assignment("    ", str(sym), spaced(printer.doprint(expr)))
+    d = len(names)
+    for k in range(flow.order + 1):
+        comps = [spaced(printer.doprint(e)) for e in reduced[k * d : (k + 1) * d]]
+        lines += _list_assignment(f"F_{k}", comps)
+    lines += [
+        "    F = [" + ", ".join(f"F_{k}" for k in range(flow.order + 1)) + "]",
+        "    return [_stack(F_k, state) for F_k in F[: order + 1]]",
+        "",
+        "",
+        "def _flow(state, args, order):",
+        "    F = terms_by_order(state, args, order)",
+        '    h = args["h"]',
+        "    total = F[order]",
+        "    for term in reversed(F[:order]):  # Horner: F_0 + h (F_1 + h (F_2 + ...))",
+        "        total = term + h * total",
+        "    return total",
+        "",
+        "",
+        "def make_vector_field(order=ORDER):",
+        '    """The flow truncated at `order`, as `field(t, y, args)` (y: 1-D)."""',
+        "    _check_order(order)",
+        "",
+        "    def field(t, y, args):",
+        "        return _flow(y, args, order)",
+        "",
+        "    return field",
+        "",
+        "",
+        "def vector_field(t, y, args):",
+        '    """The flow through ORDER, `(t, y, args)`; y: 1-D array of VARIABLES."""',
+        "    return _flow(y, args, ORDER)",
+    ]
+    extra = [
+        f"Loss: {sympy.sstr(explicit.loss)}",
+        f"Variables: {', '.join(names)} (the state is a 1-D array in this order)",
+    ]
+    return "\n".join(lines) + "\n", extra, (sympy.sstr(explicit.loss), names)
+
+
+def _loss_function(expr, params, local, unpack, printer) -> list[str]:
+    if not params:
+        return [
+            "def loss(state):",
+            '    """The loss LOSS at `state`, a 1-D array of VARIABLES."""',
+            f"    {unpack}",
+            *assignment("    ", "value", spaced(printer.doprint(expr))),
+            "    return value",
+        ]
+    return [
+        "def loss(state, args):",
+        '    """The loss LOSS at `state` (1-D array of VARIABLES) and `args`."""',
+        f"    {unpack}",
+        f"    {', '.join(local[p] for p in params)} = "
+        + ", ".join(f'args["{p}"]' for p in params),
+        *assignment("    ", "value", spaced(printer.doprint(expr))),
+        "    return value",
+    ]
+
+
+def _list_assignment(target: str, items: list[str]) -> list[str]:
+    """`target = [a, b, ...]`, one item per line when the line would be too long."""
+    line = f"    {target} = [{', '.join(items)}]"
+    if len(line) <= LINE_LENGTH:
+        return [line]
+    out = [f"    {target} = ["]
+    for item in items:
+        out += assignment("        ", "", item, suffix=",", separator="")
+    return [*out, "    ]"]
+
+
+def _local_names(names: list[str]) -> dict[str, str]:
+    """Python names for loss variables and parameters that clash with nothing."""
+    out: dict[str, str] = {}
+    taken = set(names)
+    for n in names:
+        py = n if not n.startswith("_") else "v" + n
+        while py in _RESERVED or keyword.iskeyword(py) or (py != n and py in taken):
+            py += "_"
+        taken.add(py)
+        out[n] = py
+    return out
+
+
+def _unpack_line(names: list[str]) -> str:
+    if len(names) == 1:
+        return f"{names[0]} = state[0]"
+    return (
+        ", ".join(names) + " = " + ", ".join(f"state[{i}]" for i in range(len(names)))
+    )
