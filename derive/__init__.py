@@ -11,6 +11,7 @@ built-ins. The command line is [`derive.cli`][derive.cli].
 
 from typing import TYPE_CHECKING
 
+from ._attraction import Attraction as Attraction
 from ._bseries import BSeries as BSeries
 from ._bseries import compose as compose
 from ._bseries import exponential as exponential
@@ -31,11 +32,10 @@ from ._flow import ModifiedFlow as ModifiedFlow
 from ._flow import ModifiedLoss as ModifiedLoss
 from ._flow import Term as Term
 from ._flow import modified_flow as modified_flow
+from ._high_resolution import EquationTerm as EquationTerm
 from ._high_resolution import ExplicitODE as ExplicitODE
 from ._high_resolution import HighResolutionODE as HighResolutionODE
-from ._high_resolution import ODETerm as ODETerm
 from ._high_resolution import high_resolution_ode as high_resolution_ode
-from ._invariant_manifold import Attraction as Attraction
 from ._invariant_manifold import ExplicitManifold as ExplicitManifold
 from ._invariant_manifold import InvariantManifold as InvariantManifold
 from ._invariant_manifold import ManifoldState as ManifoldState

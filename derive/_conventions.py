@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CONVENTIONS"]
+__all__ = ["CONVENTIONS", "ODE_CONVENTIONS"]
 
 CONVENTIONS = (
     "loss f, g = -grad f, step h, time t = n h (x_n ~ x(n h)); the modified flow is "
@@ -11,3 +11,10 @@ CONVENTIONS = (
     "gradient descent is x+ = x + h g(x)"
 )
 """The conventions of a modified flow, as stated in every text and JSON output."""
+
+ODE_CONVENTIONS = (
+    "x' = dx/dt, x'' = d^2x/dt^2, x^(k) the k-th time derivative; grad f(x) the "
+    "gradient, H(x)[u] = D^2f(x)[u] the Hessian applied to u, D^kf(x)[u, ..., v] the "
+    "k-th derivative of f applied to k - 1 vectors; time t = n h (x_n ~ x(n h))"
+)
+"""The notation of high-resolution equations, stated in their outputs."""

@@ -13,13 +13,8 @@ from ._errors import DeriveError
 from ._modified_loss import GradientTest, gradient_test
 from ._optimizers import optimizer as make_optimizer
 from ._recurrence import Recurrence
-from ._render import (
-    differential_latex,
-    differential_text,
-    pretty_coefficient,
-    scalar_latex,
-    scalar_text,
-)
+from ._render import flow as _render_flow
+from ._render.coefficients import coefficient_expr
 from ._series_h import h_series
 from ._slow_manifold import SlowManifold, solve_manifold
 from ._trees import TreeTable
@@ -49,8 +44,9 @@ class Term:
 
     @cached_property
     def sympy(self):
-        """The coefficient as a factored SymPy expression (see `pretty_coefficient`)."""
-        return pretty_coefficient(self.field.to_sympy(self.coefficient))
+        """The coefficient as a factored SymPy expression, as papers print it
+        (factors like $1 - \\beta$, the sign in front)."""
+        return coefficient_expr(self.coefficient)
 
 
 def modified_flow(
@@ -275,146 +271,25 @@ class ModifiedFlow:
 
     # ------------------------------------------------------------- renderings
     def coefficient_text(self, term: Term) -> str:
-        return _sympy_str(term.sympy)
+        """The exact coefficient of a term as SymPy text."""
+        return _render_flow.coefficient_text(term)
 
     def text(self, header: bool = True) -> str:
-        """Readable text: one line per power of $h$."""
-        lines = []
-        if header:
-            lines += self._header_lines()
-        groups = self.by_power()
-        for k in range(self.order + 1):
-            parts = []
-            for t in groups[k]:
-                c = self.coefficient_text(t)
-                name = differential_text(self.table, t.index)
-                if c == "1":
-                    parts.append(name)
-                elif c == "-1":
-                    parts.append("-" + name)
-                else:
-                    parts.append(f"{_wrap(c)} {name}")
-            body = " + ".join(parts) if parts else "0"
-            body = body.replace("+ -", "- ")
-            hk = "" if k == 0 else ("h * " if k == 1 else f"h^{k} * ")
-            if k == 0:
-                line = f"dx/dt = {hk}{body}"
-            else:
-                line = f"      + {hk}({body})"
-            lines.append(line)
-        if header:
-            ml = self.modified_loss
-            if ml.through_order >= 0:
-                lines.append(
-                    f"modified loss through order {ml.through_order}: {ml.text}"
-                )
-            else:
-                lines.append("modified loss: none (the leading term is not a gradient)")
-            if ml.through_order < self.order:
-                lines.append(
-                    f"the h^{ml.through_order + 1} term is not a gradient field "
-                    "(non-gradient remainder from that order on)"
-                )
-            if self.conditions:
-                lines.append("valid for: " + ", ".join(self.conditions))
-        return "\n".join(lines)
-
-    def _header_lines(self) -> list[str]:
-        params = ", ".join(f"{k} = {v}" for k, v in self.parameters.items()) or "none"
-        return [
-            f"Modified flow of {self.recurrence.name} through order {self.order} "
-            f"(parameters: {params})",
-            f"conventions: {CONVENTIONS}",
-        ]
+        """Readable text: one line per power of $h$, then the modified loss (or where
+        it stops) and the conditions of validity."""
+        return _render_flow.flow_text(self, header)
 
     def latex(self) -> str:
-        """LaTeX for the modified equation (an `align*`-ready right-hand side)."""
-        import sympy
-
-        rows = []
-        for k, terms in self.by_power().items():
-            parts = []
-            for t in terms:
-                c = sympy.latex(t.sympy)
-                name = differential_latex(self.table, t.index)
-                if c == "1":
-                    parts.append(name)
-                elif c == "-1":
-                    parts.append("-" + name)
-                else:
-                    parts.append(f"{_latex_wrap(c)}\\, {name}")
-            if not parts:
-                continue
-            body = " + ".join(parts).replace("+ -", "- ")
-            hk = "" if k == 0 else ("h" if k == 1 else f"h^{{{k}}}")
-            rows.append(body if k == 0 else f"{hk}\\left({body}\\right)")
-        body = " \\\\\n&\\quad + ".join(rows)
-        return "\\begin{aligned}\n\\dot x &= " + body + "\n\\end{aligned}"
+        """LaTeX for the modified equation (an `aligned` block)."""
+        return _render_flow.flow_latex(self)
 
     def term_latex(self, term: Term) -> str:
-        import sympy
-
-        c = sympy.latex(term.sympy)
-        hk = (
-            ""
-            if term.power == 0
-            else ("h\\," if term.power == 1 else f"h^{{{term.power}}}\\,")
-        )
-        body = f"{hk}{differential_latex(self.table, term.index)}"
-        if c in ("1", "-1"):
-            return body if c == "1" else "-" + body
-        return f"{_latex_wrap(c)}\\, {body}"
+        """One term in LaTeX."""
+        return _render_flow.term_latex(self.table, term)
 
     def to_dict(self, loss=None, variables=None) -> dict:
         """The JSON record (see the CLI contract in the README)."""
-        from ._version import DISTRIBUTION, __version__
-
-        ml = self.modified_loss
-        record = {
-            "optimizer": self.recurrence.name,
-            "order": self.order,
-            "conventions": CONVENTIONS,
-            "parameters": self.parameters,
-            "states": list(self.recurrence.states),
-            "terms": [
-                {
-                    "power": t.power,
-                    "tree": t.tree,
-                    "differential": differential_text(self.table, t.index),
-                    "coefficient": self.coefficient_text(t),
-                    "latex": self.term_latex(t),
-                }
-                for t in self.terms
-            ],
-            "modified_loss": None
-            if ml.through_order < 0
-            else {
-                "through_order": ml.through_order,
-                "expression": ml.text,
-                "latex": ml.latex,
-            },
-            "gradient_orders": [t.is_gradient for t in self.gradient_tests],
-            "conditions": self.conditions,
-            "toolkit": {"name": DISTRIBUTION, "version": __version__},
-        }
-        if self.recurrence.source:
-            record["spec"] = self.recurrence.source
-        if loss is not None:
-            field = self.on(loss, variables)
-            record["loss"] = {
-                "expression": str(field.loss),
-                "variables": [str(v) for v in field.variables],
-            }
-            record["vector_field"] = [_sympy_str(e) for e in field.components]
-            # names to declare as symbols when parsing the strings back (SymPy's parser
-            # would otherwise read e.g. `beta` or `gamma` as special functions)
-            record["symbols"] = [str(v) for v in field.variables] + [
-                "h",
-                *self.recurrence.parameters,
-            ]
-            if ml.through_order >= 0:
-                record["modified_loss"]["explicit"] = _sympy_str(ml.on(loss, variables))
-        return record
+        return _render_flow.flow_record(self, loss, variables)
 
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(**kwargs), indent=2)
@@ -558,58 +433,15 @@ class ModifiedLoss:
         self.through_order = through_order
         self.parts = list(parts)
 
-    def _pieces(self, latex: bool):
-        table = self.flow.table
-        out = []
-        for k, test in enumerate(self.parts):
-            inner = []
-            for rep, c in test.potential:
-                cs = pretty_coefficient(self.flow.field.to_sympy(c))
-                name = scalar_latex(table, rep) if latex else scalar_text(table, rep)
-                inner.append((cs, name))
-            out.append((k, inner))
-        return out
-
     @property
     def text(self) -> str:
-        rows = []
-        for k, inner in self._pieces(False):
-            parts = []
-            for c, name in inner:
-                s = _sympy_str(c)
-                parts.append(
-                    name
-                    if s == "1"
-                    else ("-" + name if s == "-1" else f"{_wrap(s)} {name}")
-                )
-            if not parts:
-                continue
-            body = " + ".join(parts).replace("+ -", "- ")
-            rows.append(
-                body if k == 0 else (f"h*({body})" if k == 1 else f"h^{k}*({body})")
-            )
-        return " + ".join(rows) if rows else "0"
+        """The modified loss as text (`f + h*(1/4 |grad f|^2)`)."""
+        return _render_flow.loss_text(self)
 
     @property
     def latex(self) -> str:
-        import sympy
-
-        rows = []
-        for k, inner in self._pieces(True):
-            parts = []
-            for c, name in inner:
-                s = sympy.latex(c)
-                parts.append(
-                    name
-                    if s == "1"
-                    else ("-" + name if s == "-1" else f"{_latex_wrap(s)}\\, {name}")
-                )
-            if not parts:
-                continue
-            body = " + ".join(parts).replace("+ -", "- ")
-            hk = "" if k == 0 else ("h" if k == 1 else f"h^{{{k}}}")
-            rows.append(body if k == 0 else f"{hk}\\left({body}\\right)")
-        return "\\tilde f = " + " + ".join(rows)
+        """The modified loss as LaTeX (`\\tilde f = ...`)."""
+        return _render_flow.loss_latex(self)
 
     def on(self, loss, variables):
         """The modified loss as an explicit SymPy expression for a concrete loss."""
@@ -636,36 +468,3 @@ def _output_field(mf: SlowManifold):
     from ._coefficients import field_for
 
     return mf.field if mf.homogeneous else field_for(mf.recurrence.parameters)
-
-
-def _sympy_str(expr) -> str:
-    import sympy
-
-    return sympy.sstr(expr)
-
-
-def _wrap(s: str) -> str:
-    """Parenthesise a coefficient that is a sum, so `c F(t)` reads unambiguously."""
-    body = s[1:] if s.startswith("-") else s
-    if _top_level_sum(body):
-        return f"-({body})" if s.startswith("-") else f"({s})"
-    return s
-
-
-def _top_level_sum(s: str) -> bool:
-    depth = 0
-    for k, ch in enumerate(s):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch in "+-" and depth == 0 and k > 0 and s[k - 1] not in "*/^(e":
-            return True
-    return False
-
-
-def _latex_wrap(c: str) -> str:
-    stripped = c[1:] if c.startswith("-") else c
-    if _top_level_sum(stripped.replace("{", "(").replace("}", ")")):
-        return f"\\left({c}\\right)"
-    return c

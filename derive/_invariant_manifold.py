@@ -27,22 +27,11 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from functools import cached_property
 
-from ._conventions import CONVENTIONS
-from ._errors import DeriveError
-from ._flow import (
-    ExplicitField,
-    ModifiedFlow,
-    Term,
-    _latex_wrap,
-    _sympy_str,
-    _wrap,
-    modified_flow,
-)
+from ._attraction import Attraction, attraction_of
+from ._flow import ExplicitField, ModifiedFlow, Term, modified_flow
 from ._optimizers import optimizer as make_optimizer
 from ._recurrence import Recurrence
-from ._render import differential_latex, differential_text, pretty_coefficient
-
-_THIN = "\\,"
+from ._render import manifold as _render_manifold
 
 __all__ = [
     "invariant_manifold",
@@ -122,19 +111,6 @@ class ManifoldState:
     field: object = dataclass_field(repr=False)
     table: object = dataclass_field(repr=False, default=None)
 
-    def _alpha_parts(self, latex: bool) -> list[str]:
-        import sympy
-
-        out = []
-        sep = "\\," if latex else " "
-        for k, c in self.alpha:
-            cs = pretty_coefficient(self.field.to_sympy(c))
-            s = sympy.latex(cs) if latex else _sympy_str(cs)
-            hk = _h_power(k, latex)
-            coef = "" if s == "1" else (_latex_wrap(s) if latex else _wrap(s)) + sep
-            out.append((hk + sep if hk else "") + coef + "x")
-        return out
-
     def by_power(self) -> dict[int, list[Term]]:
         out: dict[int, list[Term]] = {}
         for t in self.terms:
@@ -143,123 +119,11 @@ class ManifoldState:
 
     def text(self, table=None) -> str:
         """`name = alpha x + h * (...) + ...`, one line per power of $h$."""
-        table = table or self.table
-        rows = self._alpha_parts(False)
-        for k, terms in sorted(self.by_power().items()):
-            body = _terms_text(terms, table)
-            rows.append(body if k == 0 else f"{_h_power(k, False)} * ({body})")
-        head = f"{self.name} = "
-        pad = " " * (len(head) - 2)
-        lines = [head + (rows[0] if rows else "0")]
-        lines += [f"{pad}+ {row}" for row in rows[1:]]
-        return "\n".join(lines)
+        return _render_manifold.state_text(self, table or self.table)
 
     def latex(self, table=None) -> str:
         """LaTeX: `x_{\\mathrm{prev}} &= x + h\\left(...\\right) + ...`."""
-        import sympy
-
-        table = table or self.table
-        rows = self._alpha_parts(True)
-        for k, terms in sorted(self.by_power().items()):
-            parts = []
-            for t in terms:
-                c = sympy.latex(t.sympy)
-                name = differential_latex(table, t.index)
-                parts.append(
-                    name
-                    if c == "1"
-                    else ("-" + name if c == "-1" else f"{_latex_wrap(c)}\\, {name}")
-                )
-            body = " + ".join(parts).replace("+ -", "- ")
-            rows.append(body if k == 0 else f"{_h_power(k, True)}\\left({body}\\right)")
-        body = " \\\\\n&\\quad + ".join(rows) if rows else "0"
-        return f"{_latex_name(self.name)} &= " + body
-
-
-@dataclass
-class Attraction:
-    """How fast the manifold attracts: the parasitic characteristic roots.
-
-    **Attributes:**
-
-    - `matrix`: $M_0$, the linear part of the state update at $h = 0$ (SymPy matrix).
-    - `polynomial`: its characteristic polynomial in $\\zeta$ (SymPy, factored).
-    - `parasitic_roots`: the roots other than the principal root 1, with
-      multiplicity (exact SymPy expressions; `CRootOf` where no radicals exist).
-    - `per_step`: $\\rho = \\max |\\zeta|$ over the parasitic roots (SymPy; `None`
-      without auxiliary states): a deviation from the manifold shrinks by about
-      $\\rho$ per step.
-    - `per_unit_time`: $\\log \\rho / h$: deviations decay like
-      $e^{t \\log \\rho / h}$ in time $t = n h$ (SymPy, in `h`).
-    - `attracting`: `True`/`False` at numerical parameters, `None` when symbolic.
-    - `condition`: where symbolic, the condition for attraction (text).
-    - `statement`: one sentence saying all this.
-    """
-
-    matrix: object
-    polynomial: object
-    parasitic_roots: list
-    per_step: object
-    per_unit_time: object
-    attracting: bool | None
-    condition: str | None
-    statement: str
-
-    def polynomial_text(self) -> str:
-        """The characteristic polynomial as a product over its roots, as text."""
-        import sympy
-
-        if sympy.degree(sympy.expand(self.polynomial), sympy.Symbol("zeta")) != (
-            len(self.parasitic_roots) + 1
-        ):
-            return _sympy_str(self.polynomial)
-        factors = ["(zeta - 1)"]
-        for r in self.parasitic_roots:
-            text = _sympy_str(r)
-            if r == 0:
-                factors.append("zeta")
-            elif r.is_number and r.is_real and r < 0:
-                factors.append(f"(zeta + {_sympy_str(-r)})")
-            else:
-                factors.append(f"(zeta - {_wrap(text)})")
-        return "*".join(factors)
-
-    def per_step_value(self, **params) -> float:
-        """$\\rho$ as a float at numerical values of symbolic parameters."""
-        return float(_substitute(self.per_step, params))
-
-    def per_unit_time_value(self, h: float, **params) -> float:
-        """$\\log \\rho / h$ as a float at a step size and parameter values."""
-        import math
-
-        rho = self.per_step_value(**params)
-        return -math.inf if rho == 0 else math.log(rho) / h
-
-    def to_dict(self) -> dict:
-        import sympy
-
-        def s(e):
-            return None if e is None else _sympy_str(e)
-
-        rho = self.per_step
-        numeric = (
-            rho is not None and not rho.free_symbols and bool(rho.is_number)
-        ) or False
-        return {
-            "matrix_at_h0": [[s(e) for e in row] for row in self.matrix.tolist()],
-            "characteristic_polynomial": self.polynomial_text(),
-            "principal_root": "1",
-            "parasitic_roots": [s(r) for r in self.parasitic_roots],
-            "per_step": s(rho),
-            "per_step_value": float(rho) if numeric else None,
-            "per_unit_time": s(self.per_unit_time),
-            "per_unit_time_latex": None
-            if self.per_unit_time is None
-            else sympy.latex(self.per_unit_time),
-            "attracting": self.attracting,
-            "condition": self.condition,
-            "statement": self.statement,
-        }
+        return _render_manifold.state_latex(self, table or self.table)
 
 
 @dataclass
@@ -358,131 +222,21 @@ class InvariantManifold:
     @cached_property
     def attraction(self) -> Attraction:
         """The parasitic roots of $M_0$ and the rates they give."""
-        return _attraction(self)
+        return attraction_of(self.recurrence, self.manifold)
 
     # ------------------------------------------------------------- renderings
-    def _header_lines(self) -> list[str]:
-        params = ", ".join(f"{k} = {v}" for k, v in self.flow.parameters.items())
-        return [
-            f"Invariant (slow) manifold of {self.recurrence.name} through order "
-            f"{self.order} (parameters: {params or 'none'})",
-            f"conventions: {CONVENTIONS}",
-        ]
-
     def text(self, header: bool = True) -> str:
         """The states on the manifold, the reduced flow and the attraction, as text."""
-        lines = self._header_lines() if header else []
-        if self.states:
-            lines.append(
-                f"on the manifold (trees with up to {self.order + 1} nodes; "
-                f"error O(h^{self.order + 2}) for previous iterates):"
-            )
-            for s in self.states:
-                lines += ["  " + row for row in s.text(self.table).splitlines()]
-        else:
-            lines.append(
-                "no auxiliary states: the manifold is the whole space (a one-step "
-                "method)."
-            )
-        lines.append("reduced flow on the manifold (the modified flow):")
-        lines += [
-            "  " + row for row in self.flow.text(header=False).splitlines() if row
-        ]
-        a = self.attraction
-        lines.append("attraction:")
-        lines.append(
-            "  linear part of the update at h = 0: "
-            + _sympy_str(a.matrix.tolist())
-            + f"; characteristic polynomial {a.polynomial_text()}"
-        )
-        if a.parasitic_roots:
-            lines.append(
-                "  principal root 1; parasitic root(s): "
-                + ", ".join(_sympy_str(r) for r in a.parasitic_roots)
-            )
-            lines.append(
-                f"  per step: {_sympy_str(a.per_step)}; per unit time: "
-                f"{_sympy_str(a.per_unit_time)} (deviations ~ exp(t log(rho)/h), "
-                "t = n h)"
-            )
-        lines.append("  " + a.statement)
-        if self.flow.conditions:
-            lines.append("valid for: " + ", ".join(self.flow.conditions))
-        return "\n".join(lines)
+        return _render_manifold.manifold_text(self, header)
 
     def latex(self) -> str:
         """An `aligned` block: the states, the reduced flow and the attraction rate."""
-        import sympy
-
-        rows = [s.latex(self.table) for s in self.states]
-        out = []
-        if rows:
-            out.append("\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}")
-        out.append(self.flow.latex())
-        a = self.attraction
-        if a.parasitic_roots:
-            roots = ", ".join(sympy.latex(r) for r in a.parasitic_roots)
-            out.append(
-                f"\\zeta \\in \\{{{roots}\\}}, \\quad \\rho = "
-                f"{sympy.latex(a.per_step)}, \\quad "
-                f"\\frac{{\\log \\rho}}{{h}} = {sympy.latex(a.per_unit_time)}"
-            )
-        return "\n".join(out)
+        return _render_manifold.manifold_latex(self)
 
     def to_dict(self, loss=None, variables=None) -> dict:
         """The JSON record: states, reduced flow (the `derive flow` record) and
         attraction."""
-        import sympy
-
-        from ._version import DISTRIBUTION, __version__
-
-        states = []
-        for s in self.states:
-            states.append(
-                {
-                    "name": s.name,
-                    "alpha": [
-                        {"power": k, "coefficient": _sympy_str(s.field.to_sympy(c))}
-                        for k, c in s.alpha
-                    ],
-                    "terms": [
-                        {
-                            "power": t.power,
-                            "tree": t.tree,
-                            "differential": differential_text(self.table, t.index),
-                            "coefficient": _sympy_str(t.sympy),
-                            "latex": f"{_latex_wrap(sympy.latex(t.sympy))}\\, "
-                            f"{_h_power(t.power, True)}"
-                            f"{_THIN if t.power else ''}"
-                            f"{differential_latex(self.table, t.index)}",
-                        }
-                        for t in s.terms
-                    ],
-                    "text": s.text(self.table),
-                    "latex": s.latex(self.table),
-                }
-            )
-        record = {
-            "optimizer": self.recurrence.name,
-            "order": self.order,
-            "conventions": CONVENTIONS,
-            "parameters": self.flow.parameters,
-            "states": states,
-            "reduced_flow": self.flow.to_dict(),
-            "attraction": self.attraction.to_dict(),
-            "conditions": self.flow.conditions,
-            "toolkit": {"name": DISTRIBUTION, "version": __version__},
-        }
-        if loss is not None:
-            explicit = self.on(loss, variables)
-            record["loss"] = {
-                "expression": str(explicit.loss),
-                "variables": [str(v) for v in explicit.variables],
-            }
-            record["explicit_states"] = {
-                k: [_sympy_str(e) for e in v] for k, v in explicit.states.items()
-            }
-        return record
+        return _render_manifold.manifold_record(self, loss, variables)
 
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(**kwargs), indent=2)
@@ -525,195 +279,3 @@ class InvariantManifold:
                 comps = [e + c * f for e, f in zip(comps, F, strict=True)]
             states[s.name] = [sympy.expand(e) for e in comps]
         return ExplicitManifold(cl.loss, cl.variables, states, self.flow.on(cl, None))
-
-
-# ------------------------------------------------------------------ attraction
-
-
-def _attraction(im: InvariantManifold) -> Attraction:
-    import sympy
-
-    rec = im.recurrence
-    M0 = im.manifold.linear_part
-    if M0 is None:
-        raise DeriveError(
-            f"the update of {rec.name!r} has a coefficient with a pole at h = 0, so its "
-            "linear part at h = 0 (and the attraction rate) is undefined.",
-            "Write the update with coefficients that are polynomial in h.",
-        )
-    K = im.manifold.field if im.manifold.homogeneous else None
-    from ._coefficients import field_for
-
-    K = K or field_for(rec.parameters)
-    m = len(rec.states)
-    M = sympy.Matrix(m, m, lambda i, j: K.to_sympy(M0[i][j]) if M0[i][j] else 0)
-    zeta = sympy.Symbol("zeta")
-    poly = sympy.factor(M.charpoly(zeta).as_expr())
-    quotient, remainder = sympy.div(sympy.expand(poly), zeta - 1, zeta)
-    if sympy.simplify(remainder) != 0:  # pragma: no cover - excluded by _analyse
-        raise DeriveError(
-            f"the linear part of {rec.name!r} at h = 0 has no eigenvalue 1.", ""
-        )
-    roots = _roots(sympy.expand(quotient), zeta)
-    if len(roots) == m - 1:  # the characteristic polynomial is monic: show its roots
-        poly = sympy.Mul(zeta - 1, *(zeta - r for r in roots), evaluate=False)
-    if not roots:
-        return Attraction(
-            M,
-            poly,
-            [],
-            None,
-            None,
-            True,
-            None,
-            "no parasitic roots: the only state is the position, the manifold is the "
-            "whole space.",
-        )
-    if any(sympy.simplify(r - 1) == 0 for r in roots):  # pragma: no cover
-        raise DeriveError(
-            f"{rec.name!r} has a double characteristic root at 1: no slow manifold.", ""
-        )
-    h = sympy.Symbol("h")
-    mods = [sympy.Abs(r) for r in roots]
-    symbolic = any(r.free_symbols for r in roots)
-    if symbolic:
-        unique = list(dict.fromkeys(mods))
-        rho = unique[0] if len(unique) == 1 else sympy.Max(*unique)
-        condition = _condition(roots)
-        attracting = None
-        statement = (
-            f"attracting where {condition}; not attracting where a parasitic root has "
-            "modulus >= 1."
-        )
-    else:
-        values = [sympy.nsimplify(sympy.Abs(sympy.N(r, 30))) for r in roots]
-        exact = [sympy.simplify(a) for a in mods]
-        rho = max(
-            zip(values, exact, strict=True), key=lambda p: float(sympy.N(p[0], 30))
-        )[1]
-        rho_value = float(sympy.N(rho, 30))
-        condition = None
-        attracting = rho_value < 1
-        if attracting:
-            statement = (
-                "attracting: every parasitic root has modulus < 1 (largest "
-                f"{_sympy_str(rho)} per step)"
-            )
-        else:
-            bad = [
-                _sympy_str(r)
-                for r, a in zip(roots, mods, strict=True)
-                if float(sympy.N(a, 30)) >= 1
-            ]
-            statement = (
-                "NOT attracting: the parasitic root(s) "
-                + ", ".join(bad)
-                + f" have modulus >= 1 (largest {rho_value:.6g}); deviations from "
-                "the manifold do not decay, so iterates started off it need not "
-                "approach it (the manifold and the modified flow still exist as "
-                "formal series)."
-            )
-    per_time = sympy.log(rho) / h if rho != 0 else -sympy.oo
-    if rho == 0:
-        statement = statement[:-1] + (
-            "; with roots 0 the linearised deviation vanishes after a few steps)"
-        )
-    return Attraction(
-        M, poly, roots, rho, per_time, attracting, condition, statement.rstrip(".")
-    )
-
-
-def _roots(poly, zeta) -> list:
-    """Roots with multiplicity: radicals where SymPy finds them, else `CRootOf`."""
-    import sympy
-
-    degree = sympy.degree(poly, zeta)
-    if degree <= 0:
-        return []
-    found = sympy.roots(poly, zeta)
-    out = []
-    for r, mult in found.items():
-        out += [sympy.factor(r)] * mult
-    if len(out) == degree:
-        return out
-    P = sympy.Poly(poly, zeta)
-    if P.free_symbols - {zeta}:
-        raise DeriveError(
-            "the characteristic polynomial of the update has no roots in radicals "
-            "with symbolic parameters.",
-            "Give the hyper-parameters numerical values (--param NAME=VALUE).",
-        )
-    return list(P.all_roots())
-
-
-def _condition(roots) -> str:
-    """Where |root| < 1 for every parasitic root, as text (real parameters)."""
-    import sympy
-
-    parts = []
-    for r in dict.fromkeys(roots):
-        syms = sorted(r.free_symbols, key=lambda s: s.name)
-        text = None
-        if len(syms) == 1:
-            s = syms[0]
-            real = sympy.Symbol(s.name, real=True)
-            try:
-                cond = sympy.reduce_inequalities(sympy.Abs(r.subs(s, real)) < 1, [real])
-                text = _interval_text(cond.as_set(), s.name)
-            except (NotImplementedError, ValueError, TypeError, AttributeError):
-                text = None
-        parts.append(text or f"|{_sympy_str(r)}| < 1")
-    return " and ".join(parts)
-
-
-def _interval_text(region, name: str) -> str | None:
-    import sympy
-
-    pieces = region.args if isinstance(region, sympy.Union) else (region,)
-    out = []
-    for iv in pieces:
-        if not isinstance(iv, sympy.Interval):
-            return None
-        lo = (
-            ""
-            if iv.start == -sympy.oo
-            else f"{iv.start} {'<' if iv.left_open else '<='} "
-        )
-        hi = "" if iv.end == sympy.oo else f" {'<' if iv.right_open else '<='} {iv.end}"
-        out.append(f"{lo}{name}{hi}")
-    return " or ".join(out)
-
-
-# ------------------------------------------------------------------ helpers
-
-
-def _substitute(expr, params: dict):
-    import sympy
-
-    return expr.subs({sympy.Symbol(k): sympy.nsimplify(v) for k, v in params.items()})
-
-
-def _h_power(k: int, latex: bool) -> str:
-    if k == 0:
-        return ""
-    if k == 1:
-        return "h"
-    return f"h^{{{k}}}" if latex else f"h^{k}"
-
-
-def _latex_name(name: str) -> str:
-    if "_" in name:
-        base, sub = name.split("_", 1)
-        return f"{base}_{{\\mathrm{{{sub}}}}}"
-    return name
-
-
-def _terms_text(terms: list[Term], table) -> str:
-    parts = []
-    for t in terms:
-        c = _sympy_str(t.sympy)
-        name = differential_text(table, t.index)
-        parts.append(
-            name if c == "1" else ("-" + name if c == "-1" else f"{_wrap(c)} {name}")
-        )
-    return " + ".join(parts).replace("+ -", "- ")

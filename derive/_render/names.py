@@ -13,7 +13,7 @@ $|\\nabla f|^2$ and the path on three vertices $\\nabla f^\\top \\nabla^2 f\\, \
 
 from __future__ import annotations
 
-from ._trees import TreeTable
+from .._trees import TreeTable
 
 __all__ = ["differential_text", "differential_latex", "scalar_text", "scalar_latex"]
 
@@ -103,63 +103,3 @@ def scalar_latex(table: TreeTable, i: int) -> str:
     return (
         f"\\nabla^{{{len(kids)}}} f(" + ", ".join(_glatex(table, k) for k in kids) + ")"
     )
-
-
-def pretty_coefficient(expr):
-    """A coefficient in the form papers use: factored, with factors like $1 - \\beta$
-    (positive constant term) instead of $\\beta - 1$, and the sign in front.
-
-    The result is an unevaluated SymPy expression equal to `expr`; `str` of it parses
-    back (with `locals={"beta": Symbol("beta")}`, since SymPy's parser reads `beta` as
-    the beta function otherwise).
-
-    !!! example
-        ```python
-        >>> import sympy
-        >>> from derive._render import pretty_coefficient
-        >>> b = sympy.Symbol("beta")
-        >>> str(pretty_coefficient((b + 1) / (2 * (b - 1) ** 3)))
-        '-(beta + 1)/(2*(1 - beta)**3)'
-
-        ```
-    """
-    import sympy as sp
-
-    expr = sp.factor(sp.together(expr))
-    if not expr.free_symbols:
-        return expr
-    num, den = sp.fraction(expr)
-    cn, fn = sp.factor_list(num)
-    cd, fd = sp.factor_list(den)
-    coeff = sp.Rational(cn) / sp.Rational(cd)
-
-    def normalise(factors):
-        nonlocal coeff
-        out = []
-        for base, e in factors:
-            const = base.as_coeff_Add()[0]
-            if const < 0 or (const == 0 and sp.Poly(base).LC() < 0):
-                base = sp.expand(-base)
-                coeff *= (-1) ** e
-            out.append(sp.Pow(base, e))
-        return out
-
-    numer = sp.Mul(*normalise(fn))
-    denom = sp.Mul(*normalise(fd))
-    magnitude = abs(coeff)
-    res = sp.Mul(magnitude, numer, sp.Pow(denom, -1))
-    if isinstance(res, sp.Add):  # a rational times a single sum got distributed
-        inner = (
-            sp.Mul(magnitude.p, numer, evaluate=False) if magnitude.p != 1 else numer
-        )
-        res = (
-            sp.Mul(
-                inner, sp.Pow(magnitude.q * denom, -1, evaluate=False), evaluate=False
-            )
-            if (magnitude.q != 1 or denom != 1)
-            else inner
-        )
-    if isinstance(res, sp.Pow) and res.exp.is_negative and res.exp != -1:
-        # 1/(1 - beta)**3 rather than (1 - beta)**(-3)
-        res = sp.Pow(sp.Pow(res.base, -res.exp), -1, evaluate=False)
-    return sp.Mul(-1, res, evaluate=False) if coeff < 0 else res

@@ -1,0 +1,88 @@
+"""The pieces every text and LaTeX rendering is made of, on SymPy's printers.
+
+A term is a coefficient (a SymPy expression from
+[`coefficient_expr`][derive._render.coefficients.coefficient_expr]) times a name (an
+elementary differential, a scalar invariant, a monomial); whether the coefficient needs
+parentheses is read from the expression's structure, never from the printed string.
+"""
+
+from __future__ import annotations
+
+from .coefficients import is_sum
+
+__all__ = [
+    "text",
+    "latex",
+    "scaled_text",
+    "scaled_latex",
+    "signed_sum",
+    "h_power_text",
+    "h_power_latex",
+]
+
+
+def text(expr) -> str:
+    """SymPy's string printer (`str` that parses back)."""
+    import sympy
+
+    return sympy.sstr(expr)
+
+
+def latex(expr) -> str:
+    """SymPy's LaTeX printer."""
+    import sympy
+
+    return sympy.latex(expr)
+
+
+def _wrapped(expr, printer, left: str, right: str) -> str:
+    if not is_sum(expr):
+        return printer(expr)
+    if expr.is_Add:
+        return f"{left}{printer(expr)}{right}"
+    return f"-{left}{printer(expr.args[1])}{right}"
+
+
+def scaled_text(coefficient, name: str) -> str:
+    """`c name` as text: `name`, `-name`, `2 name`, `(1 - beta) name`.
+
+    !!! example
+        ```python
+        >>> import sympy
+        >>> from derive._render.printers import scaled_text
+        >>> b = sympy.Symbol("beta")
+        >>> scaled_text(1 - b, "g'g"), scaled_text(sympy.Integer(-1), "g")
+        ("(1 - beta) g'g", '-g')
+
+        ```
+    """
+    if coefficient == 1:
+        return name
+    if coefficient == -1:
+        return "-" + name
+    return f"{_wrapped(coefficient, text, '(', ')')} {name}"
+
+
+def scaled_latex(coefficient, name: str) -> str:
+    """`c name` as LaTeX, the coefficient in `\\left(...\\right)` when it is a sum."""
+    if coefficient == 1:
+        return name
+    if coefficient == -1:
+        return "-" + name
+    shown = _wrapped(coefficient, latex, "\\left(", "\\right)")
+    return f"{shown}\\, {name}"
+
+
+def signed_sum(parts: list[str]) -> str:
+    """Terms joined by ` + `, with `+ -x` written `- x`."""
+    return " + ".join(parts).replace("+ -", "- ") if parts else "0"
+
+
+def h_power_text(k: int) -> str:
+    """`""`, `h`, `h^2`, ..."""
+    return "" if k == 0 else ("h" if k == 1 else f"h^{k}")
+
+
+def h_power_latex(k: int) -> str:
+    """`""`, `h`, `h^{2}`, ..."""
+    return "" if k == 0 else ("h" if k == 1 else f"h^{{{k}}}")
