@@ -27,6 +27,7 @@ from ._coefficients import RationalFunction as RationalFunction
 from ._coefficients import evaluate as evaluate
 from ._conventions import CONVENTIONS as CONVENTIONS
 from ._errors import DeriveError as DeriveError
+from ._exact import exact_number as exact_number
 from ._flow import ExplicitField as ExplicitField
 from ._flow import ModifiedFlow as ModifiedFlow
 from ._flow import ModifiedLoss as ModifiedLoss
@@ -47,13 +48,12 @@ from ._optimizers import optimizer as optimizer
 from ._optimizers import optimizer_names as optimizer_names
 from ._optimizers import runge_kutta as runge_kutta
 from ._recurrence import Recurrence as Recurrence
-from ._recurrence import exact_number as exact_number
-from ._recurrence import trace as trace
 from ._slow_manifold import SlowManifold as SlowManifold
 from ._slow_manifold import solve_manifold as solve_manifold
 from ._text.errors import ParseError as ParseError
 from ._text.spec import SpecError as SpecError
 from ._text.spec import parse_spec as parse_spec
+from ._trace import trace as trace
 from ._trees import TreeTable as TreeTable
 from ._trees import parse_tree as parse_tree
 from ._trees import tree_counts as tree_counts

@@ -12,7 +12,9 @@ import inspect
 from collections.abc import Callable, Sequence
 
 from ._errors import DeriveError
-from ._recurrence import Recurrence, exact_number, trace
+from ._exact import exact_number
+from ._recurrence import Recurrence
+from ._trace import trace
 
 __all__ = [
     "optimizer",

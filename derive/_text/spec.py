@@ -65,7 +65,8 @@ import re
 import unicodedata
 
 from .._errors import DeriveError
-from .._recurrence import Recurrence, trace
+from .._recurrence import Recurrence
+from .._trace import trace
 from .limits import MAX_LENGTH
 from .spec_program import (
     SpecError,

@@ -9,7 +9,8 @@ from fractions import Fraction
 
 from .._coefficients import RationalFunction
 from .._errors import DeriveError
-from .._recurrence import _Affine, exact_number
+from .._exact import exact_number
+from .._trace import Affine as _Affine
 from .limits import MAX_BITS, MAX_DEGREE
 from .spec_program import (
     _ARITHMETIC,

@@ -31,14 +31,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derive import evaluate
-
 from .._attraction import MeasuredAttraction, attraction
 from .._high_resolution import EquationErrors, equation_errors
 from .._iterates import initial_point, make_runner
 from .._losses import get_loss
 from .._precision import uses_float64
 from .._stability import hessian_eigenvalues
+from .._verify.plan import coefficient_scales, kappa_of
 
 __all__ = ["reproduce_kovachki_stuart", "KovachkiStuartReport"]
 
@@ -253,13 +252,8 @@ class KovachkiStuartReport:
 
 
 def _kappa(flow, params) -> float:
-    """Growth of the flow's coefficients: max_k (B_k/B_0)^(1/k), B_k the sum of the
-    absolute coefficients of the h^k terms (as in `numerics.verify`)."""
-    sums = [0.0] * (flow.order + 1)
-    for t in flow.terms:
-        sums[t.power] += abs(evaluate(t.coefficient, params))
-    ks = [(sums[k] / sums[0]) ** (1 / k) for k in range(1, len(sums)) if sums[k] > 0]
-    return max(ks) if ks else 1.0
+    """Growth of the flow's coefficients, as in `numerics.verify`."""
+    return kappa_of(coefficient_scales(flow, params)[1])
 
 
 def _curvature(rec, loss, x0, h: float, n: int, stride: int = 1) -> float:

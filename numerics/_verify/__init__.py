@@ -1,0 +1,12 @@
+"""`verify`: show numerically that a generated modified flow tracks the iterates.
+
+One concept per module: `plan` (horizon, step sizes, curvature), `run` (iterates and
+flows), `fit` (slopes and verdicts), `record` (the certificate's record), `certify`
+(`verify`, the entry point that ties them together).
+"""
+
+from .certify import DEFAULT_LOSS as DEFAULT_LOSS
+from .certify import DEFAULT_TOLERANCE as DEFAULT_TOLERANCE
+from .certify import verify as verify
+
+__all__ = ["DEFAULT_LOSS", "DEFAULT_TOLERANCE", "verify"]

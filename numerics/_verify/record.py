@@ -1,0 +1,132 @@
+"""The record of an order test: everything needed to judge and reproduce it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from derive import CONVENTIONS
+
+from .._certificate import environment
+from .plan import Plan
+
+__all__ = ["verification_record", "SCHEMA"]
+
+SCHEMA = "optimizer-flows.verification/1"
+"""The schema tag of verification records (`certificate.json`)."""
+
+
+def describe_optimizer(rec, params: Mapping) -> dict:
+    exact = {k: str(v) for k, v in rec.values.items()}
+    exact.update({p: p for p in rec.parameters})
+    return {
+        "name": rec.name,
+        "description": rec.description,
+        "states": list(rec.states),
+        "parameters": exact,
+        "numeric_parameters": dict(params),
+        "program": rec.pretty(),
+        "spec": rec.source,
+    }
+
+
+def step_records(plan: Plan, status, diverged_at, flow_steps) -> list[dict]:
+    """One entry per step size: $h$, $\\varepsilon$, steps, status and why."""
+    out = []
+    for k, h in enumerate(plan.h):
+        item = {
+            "h": float(h),
+            "epsilon": float(h * plan.L * plan.kappa),
+            "steps": int(plan.steps[k]),
+            "status": status[k],
+            "flow_steps": int(flow_steps[k]),
+        }
+        if status[k] == "unstable":
+            item["detail"] = (
+                f"h = {h:.6g} >= the linear stability limit {plan.limit:.6g} at the "
+                f"top curvature {plan.pilot['top']:.6g}"
+            )
+            d = int(diverged_at[k])
+            item["diverged_at_step"] = d if d >= 0 else None
+        elif status[k] == "diverged":
+            item["diverged_at_step"] = int(diverged_at[k])
+            item["detail"] = f"iterates blew up at step {int(diverged_at[k])}"
+        elif status[k] == "flow failed":
+            item["detail"] = (
+                "the flow could not be integrated (step budget or non-finite)"
+            )
+        out.append(item)
+    return out
+
+
+def verification_record(
+    *,
+    rec,
+    num: Mapping,
+    order: int,
+    loss_record: dict,
+    x0,
+    code,
+    plan: Plan,
+    steps: list[dict],
+    results: list[dict],
+    settings: Mapping,
+    timing: Mapping,
+) -> dict:
+    """The certificate's record (schema [`SCHEMA`][numerics._verify.record.SCHEMA])."""
+    P = order
+    loss_record = dict(loss_record)
+    loss_record["x0"] = np.asarray(ravel_pytree(x0)[0]).tolist()
+    return {
+        "schema": SCHEMA,
+        "passed": all(r["passed"] for r in results),
+        "optimizer": describe_optimizer(rec, num),
+        "order": P,
+        "conventions": CONVENTIONS,
+        "loss": loss_record,
+        "flow": {
+            "module": code.name,
+            "mode": code.mode,
+            "sha256": code.sha256,
+            "content_sha256": code.content_hash,
+            "terms": [
+                {
+                    "power": t.power,
+                    "tree": t.tree,
+                    "coefficient": code.flow.coefficient_text(t),
+                }
+                for t in code.flow.terms
+            ],
+        },
+        "settings": {
+            "T": plan.T,
+            "horizon_gradient_flow_time": plan.horizon,
+            "h": [float(h) for h in plan.h],
+            "h_range": [float(plan.h.min()), float(plan.h.max())],
+            "h_choice": plan.chosen,
+            "epsilon": plan.epsilon(),
+            "leading_coefficient": plan.c0,
+            "kappa": plan.kappa,
+            "curvature": {
+                "max_abs": plan.L,
+                "top": plan.pilot["top"],
+                "bottom": plan.pilot["bottom"],
+                "along": "leading-order flow from x0 on [0, T]",
+            },
+            "stability_limit": None if not math.isfinite(plan.limit) else plan.limit,
+            "initialisation": (
+                f"slow manifold, trees up to {P + 2} nodes (off by O(h^{P + 3}))"
+                if len(rec.states) > 1
+                else "x0 (one-step method)"
+            ),
+            **settings,
+            "error": "max over n h <= T of the Euclidean norm |x_n - x(n h)|",
+        },
+        "step_sizes": steps,
+        "results": results,
+        "environment": environment(),
+        "timing_s": dict(timing),
+    }
