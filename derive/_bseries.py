@@ -18,10 +18,10 @@ the Lie derivative (HLW Lemma IX.9.1), the exponential (exact flow) and the loga
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from ._coefficients import QQ, Field
-from ._trees import TreeTable, tree_table
+from ._coefficients import QQ, Coefficient, ExactNumber, Field
+from ._trees import NestedTree, TreeTable, tree_table
 
 __all__ = [
     "BSeries",
@@ -59,12 +59,20 @@ class BSeries:
 
     __slots__ = ("coefficients", "max_nodes", "empty", "field", "table")
 
-    def __init__(self, coefficients, max_nodes: int, empty=0, field: Field = QQ):
+    def __init__(
+        self,
+        coefficients: Sequence[Coefficient | ExactNumber]
+        | Mapping[str | NestedTree | int, Coefficient | ExactNumber],
+        max_nodes: int,
+        empty: Coefficient | ExactNumber = 0,
+        field: Field = QQ,
+    ):
         self.table: TreeTable = tree_table(max_nodes)
         self.max_nodes = max_nodes
         self.field = field
         n = len(self.table.up_to(max_nodes))
-        if isinstance(coefficients, dict):
+        coef: list[Coefficient]
+        if isinstance(coefficients, Mapping):
             coef = [field.zero] * n
             for key, value in coefficients.items():
                 i = self.table.index_of(key) if isinstance(key, str | tuple) else key
@@ -74,13 +82,13 @@ class BSeries:
             coef = [field.convert(c) for c in list(coefficients)[:n]]
             coef += [field.zero] * (n - len(coef))
         self.coefficients = coef
-        self.empty = field.convert(empty)
+        self.empty: Coefficient = field.convert(empty)
 
-    def __getitem__(self, tree) -> object:
+    def __getitem__(self, tree: str | NestedTree | int) -> Coefficient:
         i = self.table.index_of(tree) if isinstance(tree, str | tuple) else tree
         return self.coefficients[i]
 
-    def items(self):
+    def items(self) -> list[tuple[str, Coefficient]]:
         """`(bracket, coefficient)` for the nonzero coefficients, by tree index."""
         return [
             (self.table.bracket(i), c)
@@ -88,12 +96,12 @@ class BSeries:
             if not self.field.is_zero(c)
         ]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         body = ", ".join(f"{t}: {c}" for t, c in self.items())
         return f"BSeries(empty={self.empty}, {{{body}}})"
 
 
-def _like(a: BSeries, coef: list, empty) -> BSeries:
+def _like(a: BSeries, coef: list[Coefficient], empty: Coefficient) -> BSeries:
     out = BSeries.__new__(BSeries)
     out.table, out.max_nodes, out.field = a.table, a.max_nodes, a.field
     out.coefficients, out.empty = coef, empty
@@ -108,8 +116,13 @@ def _check(a: BSeries, b: BSeries) -> None:
 
 
 def compose_coefficients(
-    table: TreeTable, n: int, inner: Sequence, outer: Sequence, outer_empty, zero
-) -> list:
+    table: TreeTable,
+    n: int,
+    inner: Sequence[Coefficient],
+    outer: Sequence[Coefficient],
+    outer_empty: Coefficient,
+    zero: Coefficient,
+) -> list[Coefficient]:
     """Coefficients of $B(b, B(a, y))$ for trees `0..n-1` (HLW Theorem III.1.10).
 
     `inner` is $a$ (with $a(\\emptyset) = 1$), `outer` is $b$.
@@ -192,7 +205,9 @@ def inverse(a: BSeries) -> BSeries:
     return _like(a, b, a.field.one)
 
 
-def insertion_coefficient(table: TreeTable, i: int, arg: Sequence, one):
+def insertion_coefficient(
+    table: TreeTable, i: int, arg: Sequence[Coefficient], one: Coefficient
+) -> Coefficient:
     """Coefficient of tree `i` in $g(B(a, y))$ with $a(\\emptyset) = 1$: $\\prod_k a(t_k)$
     over the children $t_k$ of the tree (HLW Lemma III.1.9)."""
     c = one
@@ -270,8 +285,13 @@ def exponential(b: BSeries) -> BSeries:
 
 
 def logarithm_coefficients(
-    table: TreeTable, n: int, a: Sequence, zero, one, convert: Callable
-) -> list:
+    table: TreeTable,
+    n: int,
+    a: Sequence[Coefficient],
+    zero: Coefficient,
+    one: Coefficient,
+    convert: Callable[[int], Coefficient],
+) -> list[Coefficient]:
     """The modified field $b = \\log a$ on trees `0..n-1` for a one-step map $a$.
 
     Solves $a = e + b + \\sum_{j \\ge 2} \\partial_b^{j-1} b / j!$ tree by tree
@@ -280,9 +300,9 @@ def logarithm_coefficients(
     """
     size = table.size
     inv_fact = [convert(1) / math.factorial(j) for j in range(table.max_nodes + 2)]
-    b: list = [zero] * n
+    b: list[Coefficient] = [zero] * n
     # D[j][i] for j >= 2; D[1] is b itself
-    D: list[list] = [b, b] + [[zero] * n for _ in range(table.max_nodes)]
+    D: list[list[Coefficient]] = [b, b] + [[zero] * n for _ in range(table.max_nodes)]
     for i in range(n):
         cuts = table.edge_cuts(i)
         acc = a[i]

@@ -13,14 +13,19 @@ is imported only to print or convert, never to compute.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 import flint
 
+if TYPE_CHECKING:
+    import sympy
+
 __all__ = [
+    "Coefficient",
+    "ExactNumber",
     "Field",
     "RationalField",
     "RationalFunctionField",
@@ -30,28 +35,53 @@ __all__ = [
 
 
 class Field:
-    """A coefficient field. Subclasses define `zero`, `one`, `convert` and `to_sympy`."""
+    """The field exact coefficients live in: $\\mathbb{Q}$ or
+    $\\mathbb{Q}(p_1, \\dots, p_k)$.
+
+    The two kinds are the rationals (elements `flint.fmpq`, no `names`) and the
+    rational functions of the variables `names` (elements
+    [`RationalFunction`][derive.RationalFunction]); both give `zero`, `one`, `convert`
+    (from exact numbers and from each other's elements) and `to_sympy`. A
+    [`Term`][derive.Term] carries the field of its coefficient.
+
+    !!! example
+        ```python
+        >>> import derive
+        >>> flow = derive.modified_flow(derive.heavy_ball(), order=1)
+        >>> field = flow.terms[1].field
+        >>> field.names, field.to_sympy(field.one / 3)
+        (('beta',), 1/3)
+
+        ```
+    """
 
     names: tuple[str, ...] = ()
+    zero: Coefficient
+    one: Coefficient
 
-    def is_zero(self, x) -> bool:
+    def is_zero(self, x: Coefficient) -> bool:
         return x == 0
 
-    def convert(self, value):  # pragma: no cover - abstract
+    def convert(
+        self, value: Coefficient | ExactNumber
+    ) -> Coefficient:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def to_sympy(self, x):  # pragma: no cover - abstract
+    def to_sympy(self, x: Coefficient) -> sympy.Expr:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
 class RationalField(Field):
     """The rationals, as `flint.fmpq`."""
 
-    def __init__(self):
+    zero: flint.fmpq
+    one: flint.fmpq
+
+    def __init__(self) -> None:
         self.zero = flint.fmpq(0)
         self.one = flint.fmpq(1)
 
-    def convert(self, value) -> flint.fmpq:
+    def convert(self, value: Coefficient | ExactNumber) -> flint.fmpq:
         if isinstance(value, flint.fmpq):
             return value
         if isinstance(value, int):
@@ -64,12 +94,13 @@ class RationalField(Field):
             return value.constant_value()
         raise TypeError(f"cannot convert {value!r} to a rational number")
 
-    def to_sympy(self, x):
+    def to_sympy(self, x: Coefficient) -> sympy.Expr:
         import sympy
 
-        return sympy.Rational(int(x.p), int(x.q))
+        q = self.convert(x)
+        return sympy.Rational(int(q.p), int(q.q))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "QQ"
 
 
@@ -79,7 +110,14 @@ class RationalFunction:
 
     __slots__ = ("num", "den", "field")
 
-    def __init__(self, num, den, field: RationalFunctionField, *, reduce: bool = True):
+    def __init__(
+        self,
+        num: flint.fmpq_mpoly,
+        den: flint.fmpq_mpoly,
+        field: RationalFunctionField,
+        *,
+        reduce: bool = True,
+    ):
         if reduce:
             if den.is_zero():
                 raise ZeroDivisionError("division by zero in a rational function")
@@ -102,15 +140,14 @@ class RationalFunction:
         self.field = field
 
     # --- helpers
-    def _coerce(self, other):
+    def _coerce(self, other: object) -> RationalFunction | None:
         if isinstance(other, RationalFunction):
             if other.field is not self.field:
                 return self.field.convert(other)
             return other
-        try:
-            return self.field.convert(other)
-        except TypeError:
+        if not isinstance(other, int | Fraction | flint.fmpq):
             return None
+        return self.field.convert(other)
 
     def is_constant(self) -> bool:
         return self.num.is_constant() and self.den.is_constant()
@@ -126,7 +163,7 @@ class RationalFunction:
         return self.num.is_zero()
 
     # --- arithmetic
-    def __add__(self, other):
+    def __add__(self, other: Operand) -> RationalFunction:
         o = self._coerce(other)
         if o is None:
             return NotImplemented
@@ -142,22 +179,22 @@ class RationalFunction:
 
     __radd__ = __add__
 
-    def __neg__(self):
+    def __neg__(self) -> RationalFunction:
         return RationalFunction(-self.num, self.den, self.field, reduce=False)
 
-    def __sub__(self, other):
+    def __sub__(self, other: Operand) -> RationalFunction:
         o = self._coerce(other)
         if o is None:
             return NotImplemented
         return self + (-o)
 
-    def __rsub__(self, other):
+    def __rsub__(self, other: Operand) -> RationalFunction:
         o = self._coerce(other)
         if o is None:
             return NotImplemented
         return o + (-self)
 
-    def __mul__(self, other):
+    def __mul__(self, other: Operand) -> RationalFunction:
         o = self._coerce(other)
         if o is None:
             return NotImplemented
@@ -169,7 +206,7 @@ class RationalFunction:
 
     __rmul__ = __mul__
 
-    def __truediv__(self, other):
+    def __truediv__(self, other: Operand) -> RationalFunction:
         o = self._coerce(other)
         if o is None:
             return NotImplemented
@@ -177,32 +214,32 @@ class RationalFunction:
             raise ZeroDivisionError(f"division by zero: ({self}) / ({o})")
         return RationalFunction(self.num * o.den, self.den * o.num, self.field)
 
-    def __rtruediv__(self, other):
+    def __rtruediv__(self, other: Operand) -> RationalFunction:
         o = self._coerce(other)
         if o is None:
             return NotImplemented
         return o / self
 
-    def __pow__(self, n):
+    def __pow__(self, n: int) -> RationalFunction:
         if not isinstance(n, int):
             return NotImplemented
         if n < 0:
             return self.field.one / (self**-n)
         return RationalFunction(self.num**n, self.den**n, self.field, reduce=False)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         o = self._coerce(other)
         if o is None:
             return NotImplemented
         return self.num == o.num and self.den == o.den
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash((str(self.num), str(self.den)))
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return not self.num.is_zero()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self.den.is_one():
             return f"{self.num}"
         return f"({self.num})/({self.den})"
@@ -210,6 +247,9 @@ class RationalFunction:
 
 class RationalFunctionField(Field):
     """$\\mathbb{Q}(p_1, \\dots, p_k)$ for the named variables `names`."""
+
+    zero: RationalFunction
+    one: RationalFunction
 
     def __init__(self, names: tuple[str, ...]):
         self.names = tuple(names)
@@ -223,10 +263,12 @@ class RationalFunctionField(Field):
         g = self.ctx.gens()[self.names.index(name)]
         return RationalFunction(g, self.poly_one, self, reduce=False)
 
-    def from_polys(self, num, den) -> RationalFunction:
+    def from_polys(
+        self, num: flint.fmpq_mpoly, den: flint.fmpq_mpoly
+    ) -> RationalFunction:
         return RationalFunction(num, den, self)
 
-    def convert(self, value) -> RationalFunction:
+    def convert(self, value: Coefficient | ExactNumber) -> RationalFunction:
         if isinstance(value, RationalFunction):
             if value.field is self:
                 return value
@@ -243,12 +285,12 @@ class RationalFunctionField(Field):
             return self.convert(flint.fmpq(value.numerator, value.denominator))
         raise TypeError(f"cannot convert {value!r} to a rational function")
 
-    def _embed(self, poly, names):
+    def _embed(self, poly: flint.fmpq_mpoly, names: Sequence[str]) -> flint.fmpq_mpoly:
         missing = [n for n in names if n not in self.names]
         if missing:
             raise TypeError(f"variables {missing} are not in the field {self.names}")
         pos = [self.names.index(n) for n in names]
-        out = {}
+        out: dict[tuple[int, ...], flint.fmpq] = {}
         for monom, c in poly.to_dict().items():
             e = [0] * len(self.names)
             for i, k in zip(pos, monom, strict=True):
@@ -256,12 +298,13 @@ class RationalFunctionField(Field):
             out[tuple(e)] = c
         return self.ctx.from_dict(out)
 
-    def to_sympy(self, x: RationalFunction):
+    def to_sympy(self, x: Coefficient) -> sympy.Expr:
         import sympy
 
+        x = self.convert(x)
         syms = [sympy.Symbol(n) for n in self.names]
 
-        def poly(p):
+        def poly(p: flint.fmpq_mpoly) -> sympy.Expr:
             expr = sympy.Integer(0)
             for monom, c in p.to_dict().items():
                 term = sympy.Rational(int(c.p), int(c.q))
@@ -273,7 +316,7 @@ class RationalFunctionField(Field):
 
         return poly(x.num) / poly(x.den)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"QQ({', '.join(self.names)})"
 
 
@@ -284,6 +327,19 @@ def rational_function_field(names: tuple[str, ...]) -> RationalFunctionField:
 
 
 QQ = RationalField()
+"""The field of rationals, $\\mathbb{Q}$: coefficients of flows whose hyper-parameters
+all have values."""
+
+Coefficient: TypeAlias = flint.fmpq | RationalFunction
+"""An exact coefficient: a `flint.fmpq` (a rational number), or a
+[`RationalFunction`][derive.RationalFunction] of the symbolic hyper-parameters (and,
+inside the engine, of `h`)."""
+
+ExactNumber: TypeAlias = int | Fraction | flint.fmpq
+"""An exact rational constant, as every field converts it."""
+
+Operand: TypeAlias = RationalFunction | int | Fraction | flint.fmpq
+"""What arithmetic with a [`RationalFunction`][derive.RationalFunction] accepts."""
 
 
 def field_for(names: tuple[str, ...]) -> Field:
@@ -291,7 +347,21 @@ def field_for(names: tuple[str, ...]) -> Field:
     return rational_function_field(tuple(names)) if names else QQ
 
 
-def evaluate(coefficient, values: Mapping[str, Any] | None = None):
+@overload
+def evaluate(
+    coefficient: flint.fmpq | int | Fraction, values: Mapping[str, Any] | None = None
+) -> float: ...
+
+
+@overload
+def evaluate(
+    coefficient: Coefficient, values: Mapping[str, Any] | None = None
+) -> Any: ...
+
+
+def evaluate(
+    coefficient: Coefficient | int | Fraction, values: Mapping[str, Any] | None = None
+) -> Any:
     """An exact coefficient at numbers: the one way from exact to floating point.
 
     **Arguments:**
@@ -330,8 +400,8 @@ def evaluate(coefficient, values: Mapping[str, Any] | None = None):
     return float(coefficient)
 
 
-def _polynomial_value(poly, point: list):
-    total = 0.0
+def _polynomial_value(poly: flint.fmpq_mpoly, point: Sequence[Any]) -> Any:
+    total: Any = 0.0
     for monom, c in poly.to_dict().items():
         term = float(Fraction(int(c.p), int(c.q)))
         for v, k in zip(point, monom, strict=True):

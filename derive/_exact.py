@@ -4,6 +4,7 @@ shortest decimal: `0.9` is $9/10$), fractions, strings and SymPy numbers."""
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import TYPE_CHECKING, Any
 
 import flint
 
@@ -13,10 +14,13 @@ from ._coefficients import (
 )
 from ._errors import DeriveError
 
+if TYPE_CHECKING:
+    import sympy
+
 __all__ = ["exact_number", "to_field"]
 
 
-def exact_number(value) -> Fraction:
+def exact_number(value: object) -> Fraction:
     """An exact rational from an int, float, Fraction, decimal string or SymPy number.
 
     Floats are read from their shortest decimal representation, so `0.9` gives 9/10.
@@ -51,14 +55,16 @@ def exact_number(value) -> Fraction:
         except ParseError as e:
             raise DeriveError(str(e), "") from None
         return Fraction(int(r.p), int(r.q))
+    # SymPy and NumPy numbers, recognised by module so neither is imported here
     mod = type(value).__module__
+    number: Any = value
     if mod.startswith("sympy"):
-        if getattr(value, "is_Rational", False):
-            return Fraction(int(value.p), int(value.q))
-        if getattr(value, "is_Float", False):
-            return Fraction(str(value))
+        if getattr(number, "is_Rational", False):
+            return Fraction(int(number.p), int(number.q))
+        if getattr(number, "is_Float", False):
+            return Fraction(str(number))
     if mod.startswith("numpy"):
-        return exact_number(value.item())
+        return exact_number(number.item())
     raise DeriveError(
         f"{value!r} is not an exact number.",
         "Give an int, a float, a Fraction or '1/2'.",
@@ -66,7 +72,7 @@ def exact_number(value) -> Fraction:
 
 
 def to_field(
-    value, field: RationalFunctionField, what: str = "a value"
+    value: object, field: RationalFunctionField, what: str = "a value"
 ) -> RationalFunction:
     """Convert a number, field element or SymPy rational expression into `field`."""
     if isinstance(value, RationalFunction):
@@ -85,7 +91,9 @@ def to_field(
     return field.convert(q)
 
 
-def _sympy_to_field(expr, field: RationalFunctionField, what: str) -> RationalFunction:
+def _sympy_to_field(
+    expr: sympy.Expr, field: RationalFunctionField, what: str
+) -> RationalFunction:
     import sympy
 
     syms = {s.name for s in expr.free_symbols}
@@ -105,7 +113,7 @@ def _sympy_to_field(expr, field: RationalFunctionField, what: str) -> RationalFu
         )
     num, den = sympy.fraction(sympy.together(expr))
 
-    def poly(p):
+    def poly(p: sympy.Expr) -> flint.fmpq_mpoly:
         P = sympy.Poly(p, *gens, domain="QQ")
         return field.ctx.from_dict(
             {m: flint.fmpq(int(c.p), int(c.q)) for m, c in P.terms()}

@@ -10,13 +10,17 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Callable, Sequence
+from fractions import Fraction
+from typing import Any, TypeAlias
 
 from ._errors import DeriveError
 from ._exact import exact_number
 from ._recurrence import Recurrence
-from ._trace import trace
+from ._trace import trace, trace_function
 
 __all__ = [
+    "OptimizerDefinition",
+    "UpdateFunction",
     "optimizer",
     "optimizer_names",
     "gd",
@@ -29,23 +33,37 @@ __all__ = [
 ]
 
 
-def gradient_descent_step(x, *, grad, h):
+UpdateFunction: TypeAlias = Callable[..., Any]
+"""An update rule as a plain Python function `def step(x, ..., *, grad, h, ...)`:
+positional arguments are the states (position first), `grad`, `h` and the
+hyper-parameters keyword-only; it returns the new position or a tuple of new states
+(see [`trace`][derive.trace]). The same function runs on symbolic values (traced) and on
+arrays (the numerics)."""
+
+OptimizerDefinition: TypeAlias = str | UpdateFunction | Recurrence
+"""Anything [`optimizer`][derive.optimizer] turns into a recurrence: a built-in name, a
+text spec, an update function, or a [`Recurrence`][derive.Recurrence]."""
+
+Grad: TypeAlias = Callable[[Any], Any]
+
+
+def gradient_descent_step(x: Any, *, grad: Grad, h: Any) -> Any:
     """Gradient descent: $x_{n+1} = x_n - h \\nabla f(x_n) = x_n + h g(x_n)$."""
     return x - h * grad(x)
 
 
-def heavy_ball_step(x, x_prev, *, grad, h, beta):
+def heavy_ball_step(x: Any, x_prev: Any, *, grad: Grad, h: Any, beta: Any) -> Any:
     """Polyak's heavy ball: $x_{n+1} = x_n + \\beta (x_n - x_{n-1}) - h \\nabla f(x_n)$."""
     return x + beta * (x - x_prev) - h * grad(x)
 
 
-def nesterov_step(x, x_prev, *, grad, h, beta):
+def nesterov_step(x: Any, x_prev: Any, *, grad: Grad, h: Any, beta: Any) -> Any:
     """Nesterov: $y_n = x_n + \\beta (x_n - x_{n-1})$, $x_{n+1} = y_n - h \\nabla f(y_n)$."""
     y = x + beta * (x - x_prev)
     return y - h * grad(y)
 
 
-def _check_beta(beta):
+def _check_beta(beta: object) -> Fraction | None:
     if beta is None:
         return None
     b = exact_number(beta)
@@ -73,7 +91,7 @@ def gd() -> Recurrence:
     return trace(gradient_descent_step, name="gd", description="gradient descent")
 
 
-def heavy_ball(beta=None) -> Recurrence:
+def heavy_ball(beta: object = None) -> Recurrence:
     """Heavy ball $x_{n+1} = x_n + \\beta (x_n - x_{n-1}) + h g(x_n)$.
 
     **Arguments:**
@@ -99,7 +117,7 @@ def heavy_ball(beta=None) -> Recurrence:
     )
 
 
-def nesterov(beta=None) -> Recurrence:
+def nesterov(beta: object = None) -> Recurrence:
     """Nesterov's accelerated gradient with fixed momentum $\\beta$:
     $y_n = x_n + \\beta (x_n - x_{n-1})$, $x_{n+1} = y_n + h g(y_n)$.
 
@@ -117,7 +135,7 @@ def nesterov(beta=None) -> Recurrence:
 
 
 def runge_kutta(
-    A: Sequence[Sequence], b: Sequence, name: str = "runge-kutta"
+    A: Sequence[Sequence[object]], b: Sequence[object], name: str = "runge-kutta"
 ) -> Recurrence:
     """An explicit Runge-Kutta method applied to the gradient flow $\\dot x = g(x)$.
 
@@ -160,8 +178,8 @@ def runge_kutta(
                     "Only explicit tableaux (strictly lower-triangular A) are supported.",
                 )
 
-    def step(x, *, grad, h):
-        ks = []
+    def step(x: Any, *, grad: Grad, h: Any) -> Any:
+        ks: list[Any] = []
         for i in range(s):
             y = x
             for j in range(i):
@@ -206,7 +224,11 @@ def is_spec_text(text: str) -> bool:
 
 
 def optimizer(
-    definition: str | Callable | Recurrence, /, *, name: str | None = None, **params
+    definition: OptimizerDefinition,
+    /,
+    *,
+    name: str | None = None,
+    **params: object,
 ) -> Recurrence:
     """An optimizer as a [`Recurrence`][derive.Recurrence], from any of its definitions.
 
@@ -294,7 +316,7 @@ def optimizer(
             rec = dataclasses.replace(rec, name=name)
         return rec
     if callable(definition):
-        return trace(definition, name=name, **params)
+        return trace_function(definition, name, params)
     raise DeriveError(
         f"{definition!r} is not an optimizer.",
         "Pass a built-in name such as 'heavy-ball', a text spec, a Python function "

@@ -8,25 +8,27 @@ functions and text specs become a [`Recurrence`][derive.Recurrence] through the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 from ._coefficients import (
+    RationalFunction,
     RationalFunctionField,
     evaluate,
 )
 from ._errors import DeriveError
 
-__all__ = ["Combine", "Grad", "Recurrence"]
+__all__ = ["Combine", "Grad", "Recurrence", "NumericInstruction"]
 
 
 @dataclass(frozen=True)
 class Combine:
     """A new value $\\sum_k c_k v_k$: `terms` are `(value index, coefficient)` pairs."""
 
-    terms: tuple[tuple[int, Any], ...]
+    terms: tuple[tuple[int, RationalFunction], ...]
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,13 @@ class Grad:
     """A new value $\\nabla f(v)$ for the value with index `arg` (note: $\\nabla f = -g$)."""
 
     arg: int
+
+
+NumericInstruction: TypeAlias = (
+    tuple[Literal["grad"], int] | tuple[Literal["combine"], list[tuple[int, Any]]]
+)
+"""One instruction with numbers for coefficients: `("grad", value index)` or
+`("combine", [(value index, number), ...])`."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,16 +73,16 @@ class Recurrence:
     field: RationalFunctionField
     instructions: tuple[Combine | Grad, ...]
     outputs: tuple[int, ...]
-    function: Callable | None = None
+    function: Callable[..., Any] | None = None
     source: str | None = None
     description: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = dataclass_field(default_factory=dict)
 
     @property
     def n_grad_calls(self) -> int:
         return sum(isinstance(i, Grad) for i in self.instructions)
 
-    def coefficient_values(self, h, **params) -> list:
+    def coefficient_values(self, h: Any, **params: Any) -> list[NumericInstruction]:
         """The program with every coefficient evaluated at numbers (floats allowed).
 
         Returns a list parallel to `instructions`: `("grad", arg)` or
@@ -86,7 +95,7 @@ class Recurrence:
                 "Give every symbolic hyper-parameter a number to run the recurrence.",
             )
         env = {**params, "h": h}
-        out = []
+        out: list[NumericInstruction] = []
         for ins in self.instructions:
             if isinstance(ins, Grad):
                 out.append(("grad", ins.arg))
@@ -94,7 +103,13 @@ class Recurrence:
                 out.append(("combine", [(v, evaluate(c, env)) for v, c in ins.terms]))
         return out
 
-    def run(self, state, grad, h, **params):
+    def run(
+        self,
+        state: Sequence[Any],
+        grad: Callable[[Any], Any],
+        h: Any,
+        **params: Any,
+    ) -> tuple[Any, ...]:
         """One step of the recurrence on numbers or arrays.
 
         **Arguments:**
@@ -119,12 +134,12 @@ class Recurrence:
             raise DeriveError(
                 f"{len(values)} state values for the states {list(self.states)}.", ""
             )
-        for kind, data in program:
-            if kind == "grad":
-                values.append(grad(values[data]))
+        for ins in program:
+            if ins[0] == "grad":
+                values.append(grad(values[ins[1]]))
             else:
                 acc = None
-                for v, c in data:
+                for v, c in ins[1]:
                     term = c * values[v]
                     acc = term if acc is None else acc + term
                 values.append(acc)

@@ -6,28 +6,40 @@ coefficient of a tree is an exact rational function of $h$ that has to be expand
 
 from __future__ import annotations
 
-from ._coefficients import RationalFunction, field_for
+import flint
+
+from ._coefficients import (
+    Coefficient,
+    Field,
+    RationalFunction,
+    RationalFunctionField,
+    field_for,
+)
 from ._errors import DeriveError
 
 __all__ = ["h_series"]
 
 
-def _split(poly, names, hi, target):
+def _split(
+    poly: flint.fmpq_mpoly, names: tuple[str, ...], hi: int, target: Field
+) -> dict[int, Coefficient]:
     """Polynomial in (params, h) -> {h power: element of target}."""
     keep = [i for i in range(len(names)) if i != hi]
-    parts: dict[int, dict] = {}
+    parts: dict[int, dict[tuple[int, ...], flint.fmpq]] = {}
     for monom, c in poly.to_dict().items():
         parts.setdefault(monom[hi], {})[tuple(monom[i] for i in keep)] = c
-    out = {}
+    out: dict[int, Coefficient] = {}
     for k, d in parts.items():
-        if target.names:
+        if isinstance(target, RationalFunctionField):
             out[k] = target.from_polys(target.ctx.from_dict(d), target.poly_one)
         else:
             out[k] = target.convert(next(iter(d.values())))
     return out
 
 
-def h_series(rf: RationalFunction, params: tuple[str, ...], upto: int) -> list:
+def h_series(
+    rf: RationalFunction, params: tuple[str, ...], upto: int
+) -> list[Coefficient]:
     """Coefficients of $h^0, \\dots, h^{\\text{upto}}$ of `rf`, over $\\mathbb{Q}(\\text{params})$.
 
     Raises [`DeriveError`][derive.DeriveError] when `rf` has a pole at $h = 0$.
@@ -45,7 +57,7 @@ def h_series(rf: RationalFunction, params: tuple[str, ...], upto: int) -> list:
             "Write coefficients as polynomials in h, e.g. x - h*grad(x).",
         )
     inv = target.one / d0
-    out = []
+    out: list[Coefficient] = []
     for k in range(upto + 1):
         c = num.get(k, target.zero)
         for j in range(1, k + 1):

@@ -20,9 +20,9 @@ defines the full state update.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from fractions import Fraction
-from typing import Any
+from typing import Any, NoReturn
 
 from ._coefficients import (
     RationalFunction,
@@ -33,7 +33,7 @@ from ._errors import DeriveError
 from ._exact import exact_number, to_field
 from ._recurrence import Combine, Grad, Recurrence
 
-__all__ = ["trace", "Affine"]
+__all__ = ["trace", "trace_function", "Affine"]
 
 
 class _Builder:
@@ -43,7 +43,7 @@ class _Builder:
         self.n_values = len(states)
         self.instructions: list[Combine | Grad] = []
 
-    def scalar(self, value, what: str):
+    def scalar(self, value: object, what: str) -> RationalFunction:
         return to_field(value, self.field, what)
 
     def materialize(self, a: Affine) -> int:
@@ -54,7 +54,7 @@ class _Builder:
         self.n_values += 1
         return self.n_values - 1
 
-    def grad(self, arg) -> Affine:
+    def grad(self, arg: object) -> Affine:
         if not isinstance(arg, Affine) or arg.builder is not self:
             raise DeriveError(
                 f"grad was called with {_show(arg)}, which is not a combination of the "
@@ -73,7 +73,7 @@ class _Builder:
         return Affine({self.n_values - 1: self.field.one}, self)
 
 
-def _show(value) -> str:
+def _show(value: object) -> str:
     """A short readable form of a traced value for error messages."""
     if isinstance(value, Fraction):
         return str(value)
@@ -82,7 +82,7 @@ def _show(value) -> str:
     return repr(value)
 
 
-def _nonlinear(op: str):
+def _nonlinear(op: str) -> NoReturn:
     raise DeriveError(
         f"nonlinear use of a state ({op}): an optimizer may only form affine "
         "combinations of its states and call grad on them.",
@@ -97,11 +97,11 @@ class Affine:
     __slots__ = ("terms", "builder")
     __array_ufunc__ = None  # keep NumPy from trying to broadcast over it
 
-    def __init__(self, terms: dict[int, Any], builder: _Builder):
+    def __init__(self, terms: dict[int, RationalFunction], builder: _Builder):
         self.terms = terms
         self.builder = builder
 
-    def _combine(self, other, sign: int):
+    def _combine(self, other: object, sign: int) -> Affine:
         if isinstance(other, Affine):
             if other.builder is not self.builder:
                 raise DeriveError("values from two different traces were mixed.", "")
@@ -117,25 +117,25 @@ class Affine:
             "Remove the constant term (the method must commute with translations).",
         )
 
-    def __add__(self, other):
+    def __add__(self, other: object) -> Affine:
         return self._combine(other, +1)
 
-    def __radd__(self, other):
+    def __radd__(self, other: object) -> Affine:
         return self._combine(other, +1)
 
-    def __sub__(self, other):
+    def __sub__(self, other: object) -> Affine:
         return self._combine(other, -1)
 
-    def __rsub__(self, other):
+    def __rsub__(self, other: object) -> Affine:
         return (-self)._combine(other, +1)
 
-    def __neg__(self):
+    def __neg__(self) -> Affine:
         return Affine({i: -c for i, c in self.terms.items()}, self.builder)
 
-    def __pos__(self):
+    def __pos__(self) -> Affine:
         return self
 
-    def __mul__(self, other):
+    def __mul__(self, other: object) -> Affine:
         if isinstance(other, Affine):
             _nonlinear("product of two states")
         c = self.builder.scalar(other, "a coefficient")
@@ -143,7 +143,7 @@ class Affine:
 
     __rmul__ = __mul__
 
-    def __truediv__(self, other):
+    def __truediv__(self, other: object) -> Affine:
         if isinstance(other, Affine):
             _nonlinear("division by a state")
         c = self.builder.scalar(other, "a divisor")
@@ -154,19 +154,19 @@ class Affine:
             )
         return self * (self.builder.field.one / c)
 
-    def __rtruediv__(self, other):
+    def __rtruediv__(self, other: object) -> NoReturn:
         _nonlinear("division by a state")
 
-    def __pow__(self, other):
+    def __pow__(self, other: object) -> NoReturn:
         _nonlinear("power of a state")
 
-    def __rpow__(self, other):
+    def __rpow__(self, other: object) -> NoReturn:
         _nonlinear("a state in an exponent")
 
-    def __matmul__(self, other):
+    def __matmul__(self, other: object) -> NoReturn:
         _nonlinear("matrix product of states")
 
-    def _compare(self, other):
+    def _compare(self, other: object) -> NoReturn:
         raise DeriveError(
             "the optimizer compares or branches on its state; a recurrence for the "
             "modified flow must be the same straight-line program at every step.",
@@ -175,25 +175,25 @@ class Affine:
 
     __lt__ = __le__ = __gt__ = __ge__ = _compare
 
-    def __bool__(self):
+    def __bool__(self) -> NoReturn:
         self._compare(None)
 
-    def __float__(self):
+    def __float__(self) -> NoReturn:
         _nonlinear("conversion of a state to a number")
 
-    def __array__(self, *args, **kwargs):
+    def __array__(self, *args: object, **kwargs: object) -> NoReturn:
         _nonlinear(
             "conversion of a state to an array (use only +, -, * and / on states)"
         )
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<symbolic state combination {self.terms}>"
 
 
 # ---------------------------------------------------------------------------- tracing
 
 
-def _signature(fn: Callable) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _signature(fn: Callable[..., Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -226,12 +226,12 @@ def _signature(fn: Callable) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def trace(
-    fn: Callable,
+    fn: Callable[..., Any],
     name: str | None = None,
     *,
     description: str = "",
     source: str | None = None,
-    **params,
+    **params: object,
 ) -> Recurrence:
     """Trace an optimizer written as a plain Python function into a [`Recurrence`][derive.Recurrence].
 
@@ -260,6 +260,19 @@ def trace(
 
         ```
     """
+    return trace_function(fn, name, params, description=description, source=source)
+
+
+def trace_function(
+    fn: Callable[..., Any],
+    name: str | None,
+    params: Mapping[str, object],
+    *,
+    description: str = "",
+    source: str | None = None,
+) -> Recurrence:
+    """[`trace`][derive.trace] with the hyper-parameter values in a mapping, so that a
+    hyper-parameter may be called `description` or `source`."""
     states, declared = _signature(fn)
     for s in (*states, *declared):
         if s in ("h", "grad") or s.startswith("_"):
@@ -276,7 +289,9 @@ def trace(
     field_ = rational_function_field((*symbolic, "h"))
     builder = _Builder(states, field_)
     args = [Affine({i: field_.one}, builder) for i in range(len(states))]
-    kwargs = {p: field_.convert(v) for p, v in values.items()}
+    kwargs: dict[str, RationalFunction | Callable[[object], Affine]] = {
+        p: field_.convert(v) for p, v in values.items()
+    }
     kwargs.update({p: field_.gen(p) for p in symbolic})
     kwargs["h"] = field_.gen("h")
     kwargs["grad"] = builder.grad
@@ -303,8 +318,10 @@ def trace(
     )
 
 
-def _outputs(result, builder: _Builder, states: tuple[str, ...]) -> tuple[int, ...]:
-    def check(v, what):
+def _outputs(
+    result: object, builder: _Builder, states: tuple[str, ...]
+) -> tuple[int, ...]:
+    def check(v: object, what: str) -> Affine:
         if isinstance(v, Affine):
             return v
         raise DeriveError(

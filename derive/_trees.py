@@ -17,9 +17,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from functools import cache
+from typing import NoReturn, TypeAlias
 
-__all__ = ["TreeTable", "tree_table", "parse_tree", "tree_counts"]
+__all__ = ["TreeTable", "tree_table", "parse_tree", "tree_counts", "NestedTree"]
+
+NestedTree: TypeAlias = tuple["NestedTree", ...]
+"""A rooted tree as nested tuples of its children (a leaf is `()`)."""
 
 
 class TreeTable:
@@ -79,7 +84,7 @@ class TreeTable:
         self._index[kids] = idx
         return idx
 
-    def _forests(self, total: int, limit: int):
+    def _forests(self, total: int, limit: int) -> Iterator[tuple[int, ...]]:
         """Non-decreasing tuples of tree indices `< limit` whose sizes sum to `total`."""
         if total == 0:
             yield ()
@@ -108,7 +113,7 @@ class TreeTable:
             self.extend(n)
         return range(sum(len(s) for s in self._by_size[: n + 1]))
 
-    def lookup(self, kids) -> int:
+    def lookup(self, kids: Iterable[int]) -> int:
         """Index of the tree whose children are the multiset `kids` of indices."""
         key = tuple(sorted(kids))
         try:
@@ -118,12 +123,12 @@ class TreeTable:
             self.extend(n)
             return self._index[key]
 
-    def index_of(self, tree: str | tuple) -> int:
+    def index_of(self, tree: str | NestedTree) -> int:
         """Index of a tree given in bracket notation or as nested tuples."""
         if isinstance(tree, str):
             tree = parse_tree(tree)
 
-        def walk(t):
+        def walk(t: NestedTree) -> int:
             return self.lookup(walk(c) for c in t)
 
         return walk(tree)
@@ -136,7 +141,7 @@ class TreeTable:
             self._bracket[i] = s
         return s
 
-    def nested(self, i: int) -> tuple:
+    def nested(self, i: int) -> NestedTree:
         """Tree `i` as nested tuples (a leaf is `()`)."""
         return tuple(self.nested(c) for c in self.children[i])
 
@@ -166,7 +171,7 @@ class TreeTable:
         cached = self._edge_cuts.get(i)
         if cached is not None:
             return cached
-        acc: Counter = Counter()
+        acc: Counter[tuple[int, int]] = Counter()
         kids = self.children[i]
         for child, mult in Counter(kids).items():
             rest = list(kids)
@@ -192,25 +197,24 @@ class TreeTable:
         if cached is not None:
             return cached
         # options for one child c: cut it off whole, or keep it and cut inside it
-        acc: Counter = Counter()
-        per_child = []
+        acc: Counter[tuple[int, tuple[int, ...]]] = Counter()
+        per_child: list[list[tuple[list[int], list[int], int]]] = []
         for child, mult in Counter(self.children[i]).items():
-            opts = [(None, (child,), 1)] + [
-                (r, p, m) for (r, p, m) in self.admissible_cuts(child)
-            ]
+            opts: list[tuple[int | None, tuple[int, ...], int]] = [(None, (child,), 1)]
+            opts += self.admissible_cuts(child)
             # multisets of size `mult` drawn from the options, with multinomial weights
             choices = []
-            for combo in itertools.combinations_with_replacement(
+            for picks in itertools.combinations_with_replacement(
                 range(len(opts)), mult
             ):
                 weight = math.factorial(mult)
-                for _, k in Counter(combo).items():
+                for _, k in Counter(picks).items():
                     weight //= math.factorial(k)
-                for o in combo:
+                for o in picks:
                     weight *= opts[o][2]
-                roots = [opts[o][0] for o in combo if opts[o][0] is not None]
-                forest = [p for o in combo for p in opts[o][1]]
-                choices.append((roots, forest, weight))
+                kept = [k for k in (opts[o][0] for o in picks) if k is not None]
+                cut = [p for o in picks for p in opts[o][1]]
+                choices.append((kept, cut, weight))
             per_child.append(choices)
         for combo in itertools.product(*per_child):
             roots: list[int] = []
@@ -262,7 +266,7 @@ def tree_counts(max_nodes: int) -> list[int]:
     return [len(table.of_size(n)) for n in range(1, max_nodes + 1)]
 
 
-def parse_tree(text: str) -> tuple:
+def parse_tree(text: str) -> NestedTree:
     """Parse nested-bracket notation (`[]`, `[[],[[]]]`) into nested tuples.
 
     Raises `ValueError` with the position of the problem on malformed input.
@@ -278,18 +282,18 @@ def parse_tree(text: str) -> tuple:
     s = "".join(text.split())
     pos = 0
 
-    def fail(msg: str):
+    def fail(msg: str) -> NoReturn:
         raise ValueError(
             f"malformed tree {text!r}: {msg} at position {pos}; write a leaf as [] and a "
             "node with children t1,...,tk as [t1,...,tk], e.g. [[],[[]]]"
         )
 
-    def node():
+    def node() -> NestedTree:
         nonlocal pos
         if pos >= len(s) or s[pos] != "[":
             fail("expected '['")
         pos += 1
-        kids = []
+        kids: list[NestedTree] = []
         if pos < len(s) and s[pos] == "]":
             pos += 1
             return ()

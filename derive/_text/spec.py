@@ -66,7 +66,7 @@ import unicodedata
 
 from .._errors import DeriveError
 from .._recurrence import Recurrence
-from .._trace import trace
+from .._trace import trace_function
 from .limits import MAX_LENGTH
 from .spec_program import (
     SpecError,
@@ -99,7 +99,7 @@ bound to its name. Example, heavy ball in velocity form:
 # ---------------------------------------------------------------------- public
 
 
-def parse_spec(text: str, name: str | None = None, **params) -> Recurrence:
+def parse_spec(text: str, name: str | None = None, **params: object) -> Recurrence:
     """Parse a text spec of an optimizer into a [`Recurrence`][derive.Recurrence].
 
     The spec language is documented in `derive._text.spec` (and by `derive flow --help`):
@@ -182,4 +182,4 @@ def parse_spec(text: str, name: str | None = None, **params) -> Recurrence:
         )
     values = {p: params.get(p, default) for p, default in program.params.items()}
     step = _Step(program, name or "spec", values)
-    return trace(step, name=name or "spec", source=text, **values)
+    return trace_function(step, name or "spec", values, source=text)
