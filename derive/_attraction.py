@@ -9,10 +9,17 @@ the manifold shrinks like $\\rho^n$, $\\rho$ the largest parasitic modulus
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ._coefficients import field_for
 from ._errors import DeriveError
 from ._render import manifold as _render_manifold
+
+if TYPE_CHECKING:
+    import sympy
+
+    from ._recurrence import Recurrence
+    from ._slow_manifold import SlowManifold
 
 __all__ = ["Attraction", "attraction_of"]
 
@@ -37,11 +44,11 @@ class Attraction:
     - `statement`: one sentence saying all this.
     """
 
-    matrix: object
-    polynomial: object
-    parasitic_roots: list
-    per_step: object
-    per_unit_time: object
+    matrix: sympy.Matrix
+    polynomial: sympy.Expr
+    parasitic_roots: list[sympy.Expr]
+    per_step: sympy.Expr | None
+    per_unit_time: sympy.Expr | None
     attracting: bool | None
     condition: str | None
     statement: str
@@ -50,23 +57,23 @@ class Attraction:
         """The characteristic polynomial as a product over its roots, as text."""
         return _render_manifold.polynomial_text(self)
 
-    def per_step_value(self, **params) -> float:
+    def per_step_value(self, **params: float) -> float:
         """$\\rho$ as a float at numerical values of symbolic parameters."""
         return float(_substitute(self.per_step, params))
 
-    def per_unit_time_value(self, h: float, **params) -> float:
+    def per_unit_time_value(self, h: float, **params: float) -> float:
         """$\\log \\rho / h$ as a float at a step size and parameter values."""
         import math
 
         rho = self.per_step_value(**params)
         return -math.inf if rho == 0 else math.log(rho) / h
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The `attraction` entry of a manifold's JSON record."""
         return _render_manifold.attraction_record(self)
 
 
-def attraction_of(rec, manifold) -> Attraction:
+def attraction_of(rec: Recurrence, manifold: SlowManifold) -> Attraction:
     """The parasitic roots of the update's linear part at $h = 0$ and the rates they
     give, for a recurrence and its `SlowManifold`."""
     import sympy
@@ -159,7 +166,7 @@ def attraction_of(rec, manifold) -> Attraction:
     )
 
 
-def _roots(poly, zeta) -> list:
+def _roots(poly: sympy.Expr, zeta: sympy.Symbol) -> list[sympy.Expr]:
     """Roots with multiplicity: radicals where SymPy finds them, else `CRootOf`."""
     import sympy
 
@@ -182,7 +189,7 @@ def _roots(poly, zeta) -> list:
     return list(P.all_roots())
 
 
-def _condition(roots) -> str:
+def _condition(roots: list[sympy.Expr]) -> str:
     """Where |root| < 1 for every parasitic root, as text (real parameters)."""
     import sympy
 
@@ -202,7 +209,7 @@ def _condition(roots) -> str:
     return " and ".join(parts)
 
 
-def _interval_text(region, name: str) -> str | None:
+def _interval_text(region: sympy.Set, name: str) -> str | None:
     import sympy
 
     pieces = region.args if isinstance(region, sympy.Union) else (region,)
@@ -223,7 +230,7 @@ def _interval_text(region, name: str) -> str | None:
 # ------------------------------------------------------------------ helpers
 
 
-def _substitute(expr, params: dict):
+def _substitute(expr: sympy.Expr, params: dict[str, float]) -> sympy.Expr:
     import sympy
 
     return expr.subs({sympy.Symbol(k): sympy.nsimplify(v) for k, v in params.items()})

@@ -347,6 +347,14 @@ def field_for(names: tuple[str, ...]) -> Field:
     return rational_function_field(tuple(names)) if names else QQ
 
 
+def as_rational_function(x: Coefficient) -> RationalFunction:
+    """`x` itself, checked to be a [`RationalFunction`][derive.RationalFunction] (an
+    element of a field with variables)."""
+    if not isinstance(x, RationalFunction):
+        raise TypeError(f"expected a rational function, got {x!r}")
+    return x
+
+
 @overload
 def evaluate(
     coefficient: flint.fmpq | int | Fraction, values: Mapping[str, Any] | None = None

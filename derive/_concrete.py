@@ -8,12 +8,25 @@ directions and substituted afterwards, so the directions are never differentiate
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeAlias
+
 import sympy
 
 from ._errors import DeriveError
 from ._trees import TreeTable
 
-__all__ = ["ConcreteLoss"]
+__all__ = ["ConcreteLoss", "LossExpression", "Variables"]
+
+LossExpression: TypeAlias = str | sympy.Expr
+"""A concrete loss: a SymPy expression, or a string parsed safely."""
+
+Variables: TypeAlias = str | Sequence[str | sympy.Symbol]
+"""The coordinates of a concrete loss: `"x,y"`, names or SymPy symbols."""
+
+
+# k -> (the k-th derivative with placeholder directions, the directions)
+_Cache: TypeAlias = dict[int, tuple[list[sympy.Expr], list[list[sympy.Symbol]]]]
 
 
 class ConcreteLoss:
@@ -40,7 +53,12 @@ class ConcreteLoss:
         ```
     """
 
-    def __init__(self, loss, variables, parameters: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        loss: LossExpression,
+        variables: Variables,
+        parameters: tuple[str, ...] = (),
+    ):
         if isinstance(variables, str):
             variables = [v.strip() for v in variables.split(",") if v.strip()]
         # a SymPy loss may carry constants of its own (e.g. lam in lam*x**2/2); a string
@@ -92,11 +110,13 @@ class ConcreteLoss:
         self.variables = [syms[n] for n in names]
         self.gradient = [sympy.diff(loss, v) for v in self.variables]
         self.field = [-d for d in self.gradient]  # g = -grad f
-        self._multi: dict[int, tuple[list, list]] = {}
-        self._fmulti: dict[int, tuple[sympy.Expr, list]] = {}
-        self._F: dict[int, list] = {}
+        self._multi: _Cache = {}
+        self._fmulti: _Cache = {}
+        self._F: dict[int, list[sympy.Expr]] = {}
 
-    def _derivative(self, base: list, k: int, cache: dict):
+    def _derivative(
+        self, base: list[sympy.Expr], k: int, cache: _Cache
+    ) -> tuple[list[sympy.Expr], list[list[sympy.Symbol]]]:
         """`base^(k)(u_1, ..., u_k)` with placeholder directions u."""
         got = cache.get(k)
         if got is not None:
@@ -117,14 +137,16 @@ class ConcreteLoss:
         cache[k] = (expr, dirs)
         return cache[k]
 
-    def _apply(self, base: list, args: list[list], cache: dict) -> list:
+    def _apply(
+        self, base: list[sympy.Expr], args: list[list[sympy.Expr]], cache: _Cache
+    ) -> list[sympy.Expr]:
         expr, dirs = self._derivative(base, len(args), cache)
         sub = {}
         for u, a in zip(dirs, args, strict=True):
             sub.update(dict(zip(u, a, strict=True)))
         return [e.xreplace(sub) for e in expr]
 
-    def differential(self, table: TreeTable, i: int) -> list:
+    def differential(self, table: TreeTable, i: int) -> list[sympy.Expr]:
         """$F(t)$ for tree `i` of `table`, one expression per variable."""
         got = self._F.get(i)
         if got is None:

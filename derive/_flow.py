@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from ._bseries import logarithm_coefficients
+from ._coefficients import Coefficient, Field
 from ._conventions import CONVENTIONS
 from ._errors import DeriveError
 from ._modified_loss import GradientTest, gradient_test
-from ._optimizers import optimizer as make_optimizer
+from ._optimizers import OptimizerDefinition, optimizer_from
 from ._recurrence import Recurrence
 from ._render import flow as _render_flow
 from ._render.coefficients import coefficient_expr
 from ._series_h import h_series
 from ._slow_manifold import SlowManifold, solve_manifold
 from ._trees import TreeTable
+
+if TYPE_CHECKING:
+    import sympy
+
+    from ._concrete import ConcreteLoss, LossExpression, Variables
 
 __all__ = [
     "modified_flow",
@@ -39,18 +46,18 @@ class Term:
     power: int
     tree: str
     index: int
-    coefficient: object
-    field: object
+    coefficient: Coefficient
+    field: Field
 
     @cached_property
-    def sympy(self):
+    def sympy(self) -> sympy.Expr:
         """The coefficient as a factored SymPy expression, as papers print it
         (factors like $1 - \\beta$, the sign in front)."""
         return coefficient_expr(self.coefficient)
 
 
 def modified_flow(
-    optimizer: Recurrence | Callable, order: int, **params
+    optimizer: OptimizerDefinition, order: int, **params: object
 ) -> ModifiedFlow:
     """The modified flow $\\dot x = F_0(x) + h F_1(x) + \\dots + h^p F_p(x)$ of an optimizer.
 
@@ -86,7 +93,7 @@ def modified_flow(
         ch. IX (modified equations) and XV (multistep methods);
         Kovachki & Stuart, *Continuous time analysis of momentum methods*, JMLR 22 (2021).
     """
-    rec = make_optimizer(optimizer, **params)
+    rec = optimizer_from(optimizer, params)
     if isinstance(order, bool) or not isinstance(order, int):
         raise DeriveError(
             f"order must be an integer, got {order!r}.", "Use e.g. order=2."
@@ -142,14 +149,14 @@ class ModifiedFlow:
         self.terms: list[Term] = terms
 
     # ------------------------------------------------------------- coefficients
-    def _field_coefficients(self) -> dict[tuple[int, int], object]:
+    def _field_coefficients(self) -> dict[tuple[int, int], Coefficient]:
         """$b(t)$ ($\\sigma$-normalised) of the modified field, keyed by (power, tree)."""
         mf = self.manifold
         n = len(self.table.up_to(self.order + 1))
         K = mf.field
         b = logarithm_coefficients(self.table, n, mf.phi, K.zero, K.one, K.convert)
         size = self.table.size
-        out: dict[tuple[int, int], object] = {}
+        out: dict[tuple[int, int], Coefficient] = {}
         if mf.homogeneous:
             for i in range(n):
                 out[(size[i] - 1, i)] = b[i]
@@ -287,15 +294,21 @@ class ModifiedFlow:
         """One term in LaTeX."""
         return _render_flow.term_latex(self.table, term)
 
-    def to_dict(self, loss=None, variables=None) -> dict:
+    def to_dict(
+        self, loss: LossExpression | None = None, variables: Variables | None = None
+    ) -> dict[str, Any]:
         """The JSON record (see the CLI contract in the README)."""
         return _render_flow.flow_record(self, loss, variables)
 
-    def to_json(self, **kwargs) -> str:
-        return json.dumps(self.to_dict(**kwargs), indent=2)
+    def to_json(
+        self, loss: LossExpression | None = None, variables: Variables | None = None
+    ) -> str:
+        return json.dumps(self.to_dict(loss, variables), indent=2)
 
     # ------------------------------------------------------------- concrete loss
-    def on(self, loss, variables) -> ExplicitField:
+    def on(
+        self, loss: LossExpression | ConcreteLoss, variables: Variables | None
+    ) -> ExplicitField:
         """The explicit vector field for a concrete SymPy loss.
 
         **Arguments:**
@@ -321,8 +334,8 @@ class ModifiedFlow:
 
         cl = (
             loss
-            if hasattr(loss, "differential")
-            else ConcreteLoss(loss, variables, self.recurrence.parameters)
+            if isinstance(loss, ConcreteLoss)
+            else ConcreteLoss(loss, variables or (), self.recurrence.parameters)
         )
         h = sympy.Symbol("h")
         d = len(cl.variables)
@@ -340,7 +353,9 @@ class ModifiedFlow:
         return ExplicitField(cl.loss, cl.variables, comps, cl, powers)
 
 
-def manifold_states(flow: ModifiedFlow, loss, variables) -> dict[str, list]:
+def manifold_states(
+    flow: ModifiedFlow, loss: LossExpression, variables: Variables
+) -> dict[str, list[sympy.Expr]]:
     """The optimizer's states on the slow manifold for a concrete loss.
 
     State $j$ is $\\alpha_j x + \\sum_t h^{|t| + w_j} \\psi_j(t)/\\sigma(t) F(t)(x)$ on the
@@ -409,13 +424,13 @@ class ExplicitField:
     `components[i]` is $\\sum_k h^k$ `by_power[k][i]`; neither is expanded.
     """
 
-    loss: object
-    variables: list
-    components: list
-    concrete: object
-    by_power: list
+    loss: sympy.Expr
+    variables: list[sympy.Symbol]
+    components: list[sympy.Expr]
+    concrete: ConcreteLoss
+    by_power: list[list[sympy.Expr]]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[sympy.Expr]:
         return iter(self.components)
 
 
@@ -443,7 +458,7 @@ class ModifiedLoss:
         """The modified loss as LaTeX (`\\tilde f = ...`)."""
         return _render_flow.loss_latex(self)
 
-    def on(self, loss, variables):
+    def on(self, loss: LossExpression, variables: Variables) -> sympy.Expr:
         """The modified loss as an explicit SymPy expression for a concrete loss."""
         import sympy
 
@@ -460,11 +475,13 @@ class ModifiedLoss:
         return sympy.expand(total)
 
 
-def _tree_sized(b: dict, table: TreeTable, n: int) -> dict:
+def _tree_sized(
+    b: dict[int, Coefficient], table: TreeTable, n: int
+) -> dict[int, Coefficient]:
     return {i: c for i, c in b.items() if table.size[i] == n}
 
 
-def _output_field(mf: SlowManifold):
+def _output_field(mf: SlowManifold) -> Field:
     from ._coefficients import field_for
 
     return mf.field if mf.homogeneous else field_for(mf.recurrence.parameters)

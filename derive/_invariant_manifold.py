@@ -22,16 +22,22 @@ $\\rho = |\\beta|$.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from ._attraction import Attraction, attraction_of
+from ._coefficients import Coefficient, Field
 from ._flow import ExplicitField, ModifiedFlow, Term, modified_flow
-from ._optimizers import optimizer as make_optimizer
-from ._recurrence import Recurrence
+from ._optimizers import OptimizerDefinition, optimizer_from
 from ._render import manifold as _render_manifold
+from ._trees import TreeTable
+
+if TYPE_CHECKING:
+    import sympy
+
+    from ._concrete import LossExpression, Variables
 
 __all__ = [
     "invariant_manifold",
@@ -43,7 +49,7 @@ __all__ = [
 
 
 def invariant_manifold(
-    optimizer: Recurrence | Callable, order: int, **params
+    optimizer: OptimizerDefinition, order: int, **params: object
 ) -> InvariantManifold:
     """The slow invariant manifold of an optimizer, its reduced flow and attraction.
 
@@ -87,7 +93,7 @@ def invariant_manifold(
         (2021); Hairer, Lubich & Wanner, *Geometric Numerical Integration*, 2nd ed.
         (2006), section XV.2 (the underlying one-step method of a multistep method).
     """
-    rec = make_optimizer(optimizer, **params)
+    rec = optimizer_from(optimizer, params)
     flow = modified_flow(rec, order)
     return InvariantManifold(flow)
 
@@ -106,10 +112,10 @@ class ManifoldState:
     """
 
     name: str
-    alpha: list
+    alpha: list[tuple[int, Coefficient]]
     terms: list[Term]
-    field: object = dataclass_field(repr=False)
-    table: object = dataclass_field(repr=False, default=None)
+    field: Field = dataclass_field(repr=False)
+    table: TreeTable | None = dataclass_field(repr=False, default=None)
 
     def by_power(self) -> dict[int, list[Term]]:
         out: dict[int, list[Term]] = {}
@@ -117,13 +123,19 @@ class ManifoldState:
             out.setdefault(t.power, []).append(t)
         return out
 
-    def text(self, table=None) -> str:
+    def text(self, table: TreeTable | None = None) -> str:
         """`name = alpha x + h * (...) + ...`, one line per power of $h$."""
-        return _render_manifold.state_text(self, table or self.table)
+        return _render_manifold.state_text(self, self._table(table))
 
-    def latex(self, table=None) -> str:
+    def latex(self, table: TreeTable | None = None) -> str:
         """LaTeX: `x_{\\mathrm{prev}} &= x + h\\left(...\\right) + ...`."""
-        return _render_manifold.state_latex(self, table or self.table)
+        return _render_manifold.state_latex(self, self._table(table))
+
+    def _table(self, table: TreeTable | None) -> TreeTable:
+        found = table or self.table
+        if found is None:
+            raise ValueError(f"no tree table to name the terms of {self.name}")
+        return found
 
 
 @dataclass
@@ -135,9 +147,9 @@ class ExplicitManifold:
     [`ExplicitField`][derive.ExplicitField].
     """
 
-    loss: object
-    variables: list
-    states: dict
+    loss: sympy.Expr
+    variables: list[sympy.Symbol]
+    states: dict[str, list[sympy.Expr]]
     flow: ExplicitField
 
 
@@ -233,15 +245,19 @@ class InvariantManifold:
         """An `aligned` block: the states, the reduced flow and the attraction rate."""
         return _render_manifold.manifold_latex(self)
 
-    def to_dict(self, loss=None, variables=None) -> dict:
+    def to_dict(
+        self, loss: LossExpression | None = None, variables: Variables | None = None
+    ) -> dict[str, Any]:
         """The JSON record: states, reduced flow (the `derive flow` record) and
         attraction."""
         return _render_manifold.manifold_record(self, loss, variables)
 
-    def to_json(self, **kwargs) -> str:
-        return json.dumps(self.to_dict(**kwargs), indent=2)
+    def to_json(
+        self, loss: LossExpression | None = None, variables: Variables | None = None
+    ) -> str:
+        return json.dumps(self.to_dict(loss, variables), indent=2)
 
-    def on(self, loss, variables) -> ExplicitManifold:
+    def on(self, loss: LossExpression, variables: Variables) -> ExplicitManifold:
         """The states on the manifold and the reduced flow for a concrete loss.
 
         **Arguments:**

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+from ._coefficients import Coefficient
 from ._trees import TreeTable
 
 __all__ = ["free_tree_class", "GradientTest", "gradient_test"]
@@ -72,12 +73,12 @@ class GradientTest:
 
     n: int
     is_gradient: bool
-    potential: tuple
+    potential: tuple[tuple[int, Coefficient], ...]
     obstruction: int | None
 
 
 def gradient_test(
-    table: TreeTable, n: int, b: dict[int, object], zero, to_exact=None
+    table: TreeTable, n: int, b: dict[int, Coefficient], zero: Coefficient
 ) -> GradientTest:
     """Decide whether $\\sum_{|t|=n} b(t)/\\sigma(t) F(t)$ is a gradient (see module doc).
 

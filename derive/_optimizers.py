@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any, TypeAlias
 
@@ -22,6 +22,7 @@ __all__ = [
     "OptimizerDefinition",
     "UpdateFunction",
     "optimizer",
+    "optimizer_from",
     "optimizer_names",
     "gd",
     "heavy_ball",
@@ -266,6 +267,18 @@ def optimizer(
 
         ```
     """
+    return optimizer_from(definition, params, name=name)
+
+
+def optimizer_from(
+    definition: OptimizerDefinition,
+    params: Mapping[str, object],
+    *,
+    name: str | None = None,
+) -> Recurrence:
+    """[`optimizer`][derive.optimizer] with the hyper-parameter values in a mapping
+    (what the functions that take `**params` pass on; a hyper-parameter may then be
+    called `name`)."""
     if isinstance(definition, Recurrence):
         if params:
             raise DeriveError(

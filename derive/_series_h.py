@@ -11,8 +11,8 @@ import flint
 from ._coefficients import (
     Coefficient,
     Field,
-    RationalFunction,
     RationalFunctionField,
+    as_rational_function,
     field_for,
 )
 from ._errors import DeriveError
@@ -38,12 +38,14 @@ def _split(
 
 
 def h_series(
-    rf: RationalFunction, params: tuple[str, ...], upto: int
+    coefficient: Coefficient, params: tuple[str, ...], upto: int
 ) -> list[Coefficient]:
-    """Coefficients of $h^0, \\dots, h^{\\text{upto}}$ of `rf`, over $\\mathbb{Q}(\\text{params})$.
+    """Coefficients of $h^0, \\dots, h^{\\text{upto}}$ of `coefficient`, a rational
+    function over $\\mathbb{Q}(\\text{params}, h)$, over $\\mathbb{Q}(\\text{params})$.
 
-    Raises [`DeriveError`][derive.DeriveError] when `rf` has a pole at $h = 0$.
+    Raises [`DeriveError`][derive.DeriveError] when it has a pole at $h = 0$.
     """
+    rf = as_rational_function(coefficient)
     target = field_for(params)
     names = rf.field.names
     hi = names.index("h")

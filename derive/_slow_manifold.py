@@ -25,7 +25,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._coefficients import Field, RationalFunction, field_for
+import flint
+
+from ._coefficients import (
+    Coefficient,
+    Field,
+    RationalFunction,
+    RationalFunctionField,
+    as_rational_function,
+    field_for,
+)
 from ._errors import DeriveError
 from ._recurrence import Grad, Recurrence
 from ._trees import TreeTable, tree_table
@@ -58,11 +67,11 @@ class SlowManifold:
     field: Field
     homogeneous: bool
     weights: list[int]
-    alpha: list
-    phi: list
-    psi: list[list]
-    determinant: object
-    linear_part: list[list] | None  # M at h = 0 over Q(parameters); see below
+    alpha: list[Coefficient]
+    phi: list[Coefficient]
+    psi: list[list[Coefficient]]
+    determinant: Coefficient
+    linear_part: list[list[Coefficient]] | None  # M at h = 0 over Q(parameters)
 
 
 # ------------------------------------------------------------------------ analysis
@@ -73,7 +82,7 @@ def _h_degrees(rf: RationalFunction) -> tuple[int, int] | None:
     names = rf.field.names
     hi = names.index("h")
 
-    def degs(p):
+    def degs(p: flint.fmpq_mpoly) -> set[int]:
         return {m[hi] for m in p.monoms()}
 
     dn, dd = degs(rf.num), degs(rf.den)
@@ -84,23 +93,22 @@ def _h_degrees(rf: RationalFunction) -> tuple[int, int] | None:
     return (next(iter(dn)) - next(iter(dd)), 0)
 
 
-def _at_h(rf: RationalFunction, target: Field, h_value=1):
+def _at_h(rf: RationalFunction, target: Field, h_value: int = 1) -> Coefficient:
     """Evaluate `rf` (over parameters + h) at h = `h_value`, into `target`."""
     names = rf.field.names
     hi = names.index("h")
     keep = [i for i in range(len(names)) if i != hi]
 
-    def collapse(p):
-        out: dict = {}
+    def collapse(p: flint.fmpq_mpoly) -> dict[tuple[int, ...], flint.fmpq | int]:
+        out: dict[tuple[int, ...], flint.fmpq | int] = {}
         for monom, c in p.to_dict().items():
             key = tuple(monom[i] for i in keep)
             out[key] = out.get(key, 0) + c * (h_value ** monom[hi])
         return out
 
     num, den = collapse(rf.num), collapse(rf.den)
-    if not target.names:
-        from flint import fmpq
-
+    if not isinstance(target, RationalFunctionField):
+        fmpq = flint.fmpq
         n = sum((fmpq(c) for c in num.values()), fmpq(0))
         d = sum((fmpq(c) for c in den.values()), fmpq(0))
         if d == 0:
@@ -113,10 +121,10 @@ def _at_h(rf: RationalFunction, target: Field, h_value=1):
 class _Weights:
     """Union-find with offsets for the h-weights of states (-1 is the absolute node)."""
 
-    def __init__(self):
-        self.parent: dict = {}
+    def __init__(self) -> None:
+        self.parent: dict[int, tuple[int, int]] = {}
 
-    def find(self, v):
+    def find(self, v: int) -> tuple[int, int]:
         if v == -1:
             return (-1, 0)
         p, off = self.parent.get(v, (v, 0))
@@ -126,7 +134,7 @@ class _Weights:
         self.parent[v] = (root, off + o2)
         return (root, off + o2)
 
-    def unify(self, a, b) -> bool:
+    def unify(self, a: tuple[int, int], b: tuple[int, int]) -> bool:
         """Impose w(a.var) + a.off == w(b.var) + b.off; False on conflict."""
         (va, oa), (vb, ob) = a, b
         ra, xa = self.find(va)
@@ -139,13 +147,15 @@ class _Weights:
         self.parent[ra] = (rb, ob - oa)
         return True
 
-    def value(self, v) -> int:
+    def value(self, v: int) -> int:
         """The weight of `v`: its offset from the absolute node, or from its own
         root when nothing ties it to h (a free root has weight 0)."""
         return self.find(v)[1]
 
 
-def _analyse(rec: Recurrence):
+def _analyse(
+    rec: Recurrence,
+) -> tuple[list[list[RationalFunction]], list[RationalFunction], bool, list[int]]:
     """x-weights alpha (exact, with h), linear maps W, and the homogeneity weights."""
     F = rec.field
     m = len(rec.states)
@@ -184,7 +194,7 @@ def _analyse(rec: Recurrence):
 
     # homogeneity weights
     wts = _Weights()
-    wexpr: list = [None] + [(j, 0) for j in range(1, m)]
+    wexpr: list[tuple[int, int] | None] = [None] + [(j, 0) for j in range(1, m)]
     homogeneous = True
     for ins in rec.instructions:
         if isinstance(ins, Grad):
@@ -193,24 +203,24 @@ def _analyse(rec: Recurrence):
                 homogeneous = False
             wexpr.append((-1, -1))
             continue
-        cand = None
+        cand: tuple[int, int] | None = None
         for v, c in ins.terms:
-            if wexpr[v] is None:
+            wv = wexpr[v]
+            if wv is None:
                 continue
             d = _h_degrees(c)
             if d is None:
                 homogeneous = False
                 continue
-            e = (wexpr[v][0], wexpr[v][1] + d[0])
+            e = (wv[0], wv[1] + d[0])
             if cand is None:
                 cand = e
             elif not wts.unify(cand, e):
                 homogeneous = False
         wexpr.append(cand)
     for j, out in enumerate(rec.outputs):
-        if wexpr[out] is not None and not wts.unify(
-            wexpr[out], (j, 0) if j else (-1, 0)
-        ):
+        wout = wexpr[out]
+        if wout is not None and not wts.unify(wout, (j, 0) if j else (-1, 0)):
             homogeneous = False
         if j and alpha[j]:
             d = _h_degrees(alpha[j])
@@ -220,14 +230,18 @@ def _analyse(rec: Recurrence):
     return W, alpha, homogeneous, weights
 
 
-def _solve_alpha(rec: Recurrence, W) -> list:
+def _solve_alpha(
+    rec: Recurrence, W: list[list[RationalFunction]]
+) -> list[RationalFunction]:
     F = rec.field
     m = len(rec.states)
     # unknowns alpha_1..alpha_{m-1}; equations j = 0..m-1:
     # sum_{k>=1} W[out_j][k] alpha_k - [j>=1] alpha_j = [j == 0] - W[out_j][0]
-    rows = []
+    rows: list[list[Coefficient]] = []
     for j, out in enumerate(rec.outputs):
-        row = [W[out][k] - (F.one if k == j else F.zero) for k in range(1, m)]
+        row: list[Coefficient] = [
+            W[out][k] - (F.one if k == j else F.zero) for k in range(1, m)
+        ]
         rhs = (F.one if j == 0 else F.zero) - W[out][0]
         rows.append(row + [rhs])
     sol, consistent, unique = _gauss(rows, m - 1, F)
@@ -246,10 +260,12 @@ def _solve_alpha(rec: Recurrence, W) -> list:
             "Make every auxiliary state forget its past (a momentum factor |beta| < 1), "
             "or remove the state.",
         )
-    return [F.one, *sol]
+    return [F.one, *(as_rational_function(a) for a in sol)]
 
 
-def _gauss(rows: list[list], n: int, F):
+def _gauss(
+    rows: list[list[Coefficient]], n: int, F: Field
+) -> tuple[list[Coefficient], bool, bool]:
     """Solve an augmented system exactly; return (solution, consistent, unique)."""
     rows = [list(r) for r in rows]
     piv_cols = []
@@ -275,7 +291,7 @@ def _gauss(rows: list[list], n: int, F):
     return sol, consistent, unique
 
 
-def _determinant(mat: list[list], F):
+def _determinant(mat: list[list[Coefficient]], F: Field) -> Coefficient:
     """Exact determinant by fraction-free-free Gaussian elimination (small matrices)."""
     a = [list(r) for r in mat]
     n = len(a)
@@ -296,7 +312,7 @@ def _determinant(mat: list[list], F):
     return det
 
 
-def _inverse(mat: list[list], F):
+def _inverse(mat: list[list[Coefficient]], F: Field) -> list[list[Coefficient]]:
     n = len(mat)
     rows = [
         list(r) + [F.one if i == j else F.zero for j in range(n)]
@@ -328,26 +344,21 @@ def solve_manifold(rec: Recurrence, max_nodes: int) -> SlowManifold:
         raise DeriveError(f"max_nodes must be positive, got {max_nodes}.", "")
     W, alpha, homogeneous, weights = _analyse(rec)
     m = len(rec.states)
-    if homogeneous:
-        K = field_for(rec.parameters)
+    K: Field = field_for(rec.parameters) if homogeneous else rec.field
 
-        def conv(c):
-            return _at_h(c, K)
-    else:
-        K = rec.field
-
-        def conv(c):
-            return c
+    def conv(c: RationalFunction) -> Coefficient:
+        return _at_h(c, K) if homogeneous else c
 
     zero, one = K.zero, K.one
     Wk = [[conv(c) if c else zero for c in row] for row in W]
     alphak = [conv(a) if a else zero for a in alpha]
-    instr = []
+    # per instruction: the argument of a gradient call, or the terms of a combination
+    instr: list[int | list[tuple[int, Coefficient]]] = []
     for ins in rec.instructions:
         if isinstance(ins, Grad):
-            instr.append((True, ins.arg, None))
+            instr.append(ins.arg)
         else:
-            instr.append((False, None, [(v, conv(c)) for v, c in ins.terms]))
+            instr.append([(v, conv(c)) for v, c in ins.terms])
 
     # L z = rhs, z = (phi(t), psi_1(t), ...); see the module docstring
     out0 = rec.outputs[0]
@@ -362,12 +373,13 @@ def solve_manifold(rec: Recurrence, max_nodes: int) -> SlowManifold:
     det = _determinant(L, K)
     singular = not det
     if not singular and not homogeneous:
+        det_h = as_rational_function(det)  # over Q(parameters, h)
         try:
-            _at_h(det, field_for(rec.parameters), 0)
+            _at_h(det_h, field_for(rec.parameters), 0)
         except ZeroDivisionError:
             singular = True
         else:
-            singular = not _at_h(det, field_for(rec.parameters), 0)
+            singular = not _at_h(det_h, field_for(rec.parameters), 0)
     if singular:
         raise DeriveError(
             f"the recurrence {rec.name!r} has no slow manifold at these parameters "
@@ -388,11 +400,11 @@ def solve_manifold(rec: Recurrence, max_nodes: int) -> SlowManifold:
     for i in range(n):
         kids = children[i]
         known = [zero] * nvals
-        for pos, (is_grad, arg, terms) in enumerate(instr):
+        for pos, ins_k in enumerate(instr):
             v = m + pos
-            if is_grad:
+            if isinstance(ins_k, int):
                 c = -one
-                col = full[arg]
+                col = full[ins_k]
                 for k in kids:
                     c = c * col[k]
                     if not c:
@@ -400,7 +412,7 @@ def solve_manifold(rec: Recurrence, max_nodes: int) -> SlowManifold:
                 known[v] = c
             else:
                 acc = zero
-                for u, c in terms:
+                for u, c in ins_k:
                     if known[u]:
                         acc = acc + c * known[u]
                 known[v] = acc
@@ -409,12 +421,12 @@ def solve_manifold(rec: Recurrence, max_nodes: int) -> SlowManifold:
             cuts = table.admissible_cuts(i)
             phi = full[out0]
             for j in active:
-                psi = full[j]
+                psi_j = full[j]
                 r = zero
                 for root, forest, mult in cuts:
                     if root == i:
                         continue
-                    term = psi[root]
+                    term = psi_j[root]
                     if not term:
                         continue
                     for p in forest:
@@ -455,7 +467,9 @@ def solve_manifold(rec: Recurrence, max_nodes: int) -> SlowManifold:
     )
 
 
-def _linear_part_at_zero(rec: Recurrence, W) -> list[list] | None:
+def _linear_part_at_zero(
+    rec: Recurrence, W: list[list[RationalFunction]]
+) -> list[list[Coefficient]] | None:
     """The state update's linear part at $h = 0$, over Q(parameters).
 
     `W` is over Q(parameters, h); entries are evaluated at h = 0 (not at h = 1, where
@@ -468,7 +482,7 @@ def _linear_part_at_zero(rec: Recurrence, W) -> list[list] | None:
     m = len(rec.states)
     out = []
     for j in range(m):
-        row = []
+        row: list[Coefficient] = []
         for k in range(m):
             c = W[rec.outputs[j]][k]
             if not c:

@@ -11,25 +11,45 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from typing import Literal, TypeAlias
 
-from .._coefficients import field_for
+from .._coefficients import Coefficient, field_for
 from .._errors import DeriveError
 from .._recurrence import Grad, Recurrence
 from .._series_h import h_series
 
-__all__ = ["Algebra", "X", "VELOCITY", "ACCELERATION", "GRADIENT"]
+__all__ = [
+    "Algebra",
+    "Monomial",
+    "Series",
+    "X",
+    "VELOCITY",
+    "ACCELERATION",
+    "GRADIENT",
+]
+
+Monomial: TypeAlias = (
+    tuple[Literal["d"], int] | tuple[Literal["f"], tuple["Monomial", ...]]
+)
+"""`("d", j)`, the j-th time derivative of x, or `("f", args)`, D^{k+1} f(x)[args]."""
+
+Series: TypeAlias = dict[tuple[int, Monomial], Coefficient]
+"""`{(power of h, monomial): coefficient}`."""
 
 # A monomial is ("d", j): the j-th time derivative of x (j = 0 is x itself), or
 # ("f", args): D^{k+1} f(x)[args], args a sorted tuple of k monomials ("f", ()) is
 # grad f(x). A series is {(power of h, monomial): coefficient in Q(parameters)}.
-X = ("d", 0)
-VELOCITY = ("d", 1)
-ACCELERATION = ("d", 2)
-GRADIENT = ("f", ())
+X: Monomial = ("d", 0)
+VELOCITY: Monomial = ("d", 1)
+ACCELERATION: Monomial = ("d", 2)
+GRADIENT: Monomial = ("f", ())
 
 
-def _f(args) -> tuple:
+def _f(args: tuple[Monomial, ...]) -> Monomial:
     return ("f", tuple(sorted(args)))
+
+
+_Memo: TypeAlias = dict[tuple[Monomial, int], Series]
 
 
 class Algebra:
@@ -63,12 +83,19 @@ class Algebra:
             )
         self.R = dict(self.S)
         del self.R[(0, VELOCITY)]
-        self._X: dict = {}
-        self._reduced: dict = {}
-        self._busy: set = set()
+        self._X: dict[tuple[int, int], Series] = {}
+        self._reduced: dict[tuple[Monomial, int], Series] = {}
+        self._busy: set[tuple[int, int]] = set()
 
     # ------------------------------------------------------------- basic series
-    def add_into(self, out: dict, series: dict, scale=None, shift: int = 0, N=None):
+    def add_into(
+        self,
+        out: Series,
+        series: Series,
+        scale: Coefficient | None = None,
+        shift: int = 0,
+        N: int | None = None,
+    ) -> Series:
         for (k, m), c in series.items():
             k2 = k + shift
             if N is not None and k2 > N:
@@ -80,15 +107,17 @@ class Algebra:
         return out
 
     @staticmethod
-    def clean(series: dict) -> dict:
+    def clean(series: Series) -> Series:
         return {k: c for k, c in series.items() if c}
 
-    def f_apply(self, args: list[dict], N: int) -> dict:
+    def f_apply(self, args: list[Series], N: int) -> Series:
         """$D^{k+1} f(x)[s_1, \\dots, s_k]$ for series $s_i$, truncated after $h^N$."""
-        out: dict = {}
+        out: Series = {}
         items = [list(a.items()) for a in args]
 
-        def walk(i, power, coef, chosen):
+        def walk(
+            i: int, power: int, coef: Coefficient, chosen: tuple[Monomial, ...]
+        ) -> None:
             if i == len(items):
                 key = (power, _f(chosen))
                 got = out.get(key)
@@ -101,7 +130,7 @@ class Algebra:
         walk(0, 0, self.one, ())
         return self.clean(out)
 
-    def gradient_at(self, delta: dict, N: int) -> dict:
+    def gradient_at(self, delta: Series, N: int) -> Series:
         """$\\nabla f(x + \\delta) = \\sum_k D^{k+1} f(x)[\\delta^k]/k!$, $\\delta = O(h)$."""
         out: dict = {}
         for k in range(N + 1):
@@ -111,7 +140,7 @@ class Algebra:
             self.add_into(out, part, scale=self.K.convert(1) / math.factorial(k))
         return self.clean(out)
 
-    def time_derivative(self, series: dict, N: int) -> dict:
+    def time_derivative(self, series: Series, N: int) -> Series:
         out: dict = {}
         for (k, m), c in series.items():
             if k > N:
@@ -124,10 +153,10 @@ class Algebra:
         return self.clean(out)
 
     # ------------------------------------------------------------- the equation
-    def _equation(self, N: int) -> dict:
+    def _equation(self, N: int) -> Series:
         rec = self.rec
         K = self.K
-        values: list[dict] = []
+        values: list[Series] = []
         for j in range(len(rec.states)):  # x(t - j h)
             values.append(
                 {
@@ -140,14 +169,14 @@ class Algebra:
             if isinstance(ins, Grad):
                 values.append(self.gradient_at(self._displacement(values[ins.arg]), N))
                 continue
-            acc: dict = {}
+            acc: Series = {}
             for v, c in ins.terms:
                 series = h_series(c, self.params, N)
                 for a, ca in enumerate(series):
                     if ca:
                         self.add_into(acc, values[v], scale=ca, shift=a, N=N)
             values.append(self.clean(acc))
-        E = {(i, ("d", i)): K.one / math.factorial(i) for i in range(N + 1)}
+        E: Series = {(i, ("d", i)): K.one / math.factorial(i) for i in range(N + 1)}
         self.add_into(E, values[rec.outputs[0]], scale=-self.one)
         E = self.clean(E)
         if any(m == X for _, m in E):
@@ -159,7 +188,7 @@ class Algebra:
             )
         return E
 
-    def _displacement(self, point: dict) -> dict:
+    def _displacement(self, point: Series) -> Series:
         weight = point.get((0, X), self.zero)
         others = [k for (k, m) in point if m == X and k != 0]
         if weight != 1 or others:
@@ -181,7 +210,7 @@ class Algebra:
         return delta
 
     # ------------------------------------------------------------- elimination
-    def derivative(self, j: int, m: int) -> dict:
+    def derivative(self, j: int, m: int) -> Series:
         """$x^{(j)}$, $j \\ge 2$, in $x$ and $\\dot x$ only, through $h^m$."""
         if m < 0:
             return {}
@@ -200,7 +229,7 @@ class Algebra:
         self._X[key] = expr
         return expr
 
-    def reduce_monomial(self, mono: tuple, m: int) -> dict:
+    def reduce_monomial(self, mono: Monomial, m: int) -> Series:
         """A monomial with every $x^{(j)}$, $j \\ge 2$, eliminated, through $h^m$."""
         key = (mono, m)
         got = self._reduced.get(key)
@@ -215,8 +244,14 @@ class Algebra:
         self._reduced[key] = out
         return out
 
-    def reduce(self, series: dict, m: int, scale=None, keep_inertia=False) -> dict:
-        out: dict = {}
+    def reduce(
+        self,
+        series: Series,
+        m: int,
+        scale: Coefficient | None = None,
+        keep_inertia: bool = False,
+    ) -> Series:
+        out: Series = {}
         for (k, mono), c in series.items():
             if k > m:
                 continue
@@ -227,27 +262,29 @@ class Algebra:
             self.add_into(out, self.reduce_monomial(mono, m - k), scale=cc, shift=k)
         return self.clean(out)
 
-    def second_order(self) -> dict:
+    def second_order(self) -> Series:
         """The equation with $\\ddot x$ only in the inertial term."""
         return self.reduce(self.S, self.p, keep_inertia=True)
 
-    def first_order_reduction(self, second: dict) -> dict:
+    def first_order_reduction(self, second: Series) -> Series:
         """$\\dot x = F_h(x)$ from the second-order equation, order by order."""
         rest = {k: c for k, c in second.items() if k != (0, VELOCITY)}
         scale = -self.one / self.B0
-        F: dict = {}
+        F: Series = {}
         for _ in range(self.p + 1):
-            memo: dict = {}
+            memo: _Memo = {}
             dF = self.substitute(self.time_derivative(F, self.p), F, None, {})
-            total: dict = {}
+            total: Series = {}
             for (k, mono), c in rest.items():
                 part = self.substitute_monomial(mono, F, dF, self.p - k, memo)
                 self.add_into(total, part, scale=c, shift=k)
             F = self.clean({key: c * scale for key, c in total.items()})
         return F
 
-    def substitute(self, series: dict, F: dict, dF, memo: dict) -> dict:
-        out: dict = {}
+    def substitute(
+        self, series: Series, F: Series, dF: Series | None, memo: _Memo
+    ) -> Series:
+        out: Series = {}
         for (k, mono), c in series.items():
             if k > self.p:
                 continue
@@ -255,7 +292,9 @@ class Algebra:
             self.add_into(out, part, scale=c, shift=k)
         return self.clean(out)
 
-    def substitute_monomial(self, mono, F: dict, dF, N: int, memo: dict) -> dict:
+    def substitute_monomial(
+        self, mono: Monomial, F: Series, dF: Series | None, N: int, memo: _Memo
+    ) -> Series:
         key = (mono, N)
         got = memo.get(key)
         if got is not None:
@@ -263,6 +302,8 @@ class Algebra:
         if mono == VELOCITY:
             out = {k: c for k, c in F.items() if k[0] <= N}
         elif mono == ACCELERATION:
+            if dF is None:  # pragma: no cover - F holds no x', so dF/dt holds no x''
+                raise AssertionError(mono)
             out = {k: c for k, c in dF.items() if k[0] <= N}
         elif mono[0] == "d":  # pragma: no cover - eliminated before
             raise AssertionError(mono)
@@ -274,16 +315,17 @@ class Algebra:
         return out
 
 
-def _dt(mono: tuple) -> list[tuple[tuple, int]]:
+def _dt(mono: Monomial) -> list[tuple[Monomial, int]]:
     """$d/dt$ of a monomial: `[(monomial, multiplicity)]`."""
     got = _DT_CACHE.get(mono)
     if got is not None:
         return got
+    out: list[tuple[Monomial, int]]
     if mono[0] == "d":
         out = [(("d", mono[1] + 1), 1)]
     else:
         args = mono[1]
-        count: Counter = Counter()
+        count: Counter[Monomial] = Counter()
         count[_f((*args, VELOCITY))] += 1
         for i, a in enumerate(args):
             rest = args[:i] + args[i + 1 :]
@@ -294,7 +336,7 @@ def _dt(mono: tuple) -> list[tuple[tuple, int]]:
     return out
 
 
-_DT_CACHE: dict = {}
+_DT_CACHE: dict[Monomial, list[tuple[Monomial, int]]] = {}
 
 
 def _check_multistep(rec: Recurrence) -> None:

@@ -37,19 +37,25 @@ checked to be, the modified flow of [`modified_flow`][derive.modified_flow].
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
+from .._coefficients import Coefficient, Field
 from .._conventions import ODE_CONVENTIONS
 from .._errors import DeriveError
 from .._flow import Term
-from .._optimizers import optimizer as make_optimizer
+from .._optimizers import OptimizerDefinition, optimizer_from
 from .._recurrence import Recurrence
 from .._render import ode as _render_ode
 from .._render.coefficients import coefficient_expr
 from .._trees import tree_table
-from .algebra import ACCELERATION, GRADIENT, VELOCITY, Algebra
+from .algebra import ACCELERATION, GRADIENT, VELOCITY, Algebra, Monomial, Series
+
+if TYPE_CHECKING:
+    import sympy
+
+    from .._concrete import LossExpression, Variables
 
 __all__ = [
     "high_resolution_ode",
@@ -61,7 +67,10 @@ __all__ = [
 
 
 def high_resolution_ode(
-    optimizer: Recurrence | Callable, order: int, time_order: int = 2, **params
+    optimizer: OptimizerDefinition,
+    order: int,
+    time_order: int = 2,
+    **params: object,
 ) -> HighResolutionODE:
     """The modified equation of an optimizer, second order in time, with $h$ a parameter.
 
@@ -108,7 +117,7 @@ def high_resolution_ode(
         (2021); Shi, Du, Jordan & Su, *Understanding the acceleration phenomenon via
         high-resolution differential equations*, Math. Program. 195 (2022).
     """
-    rec = make_optimizer(optimizer, **params)
+    rec = optimizer_from(optimizer, params)
     if isinstance(order, bool) or not isinstance(order, int) or order < 0:
         raise DeriveError(
             f"order must be a non-negative integer, got {order!r}.", "Use e.g. order=1."
@@ -141,12 +150,12 @@ class EquationTerm:
     """
 
     power: int
-    monomial: tuple
-    coefficient: object
-    field: object
+    monomial: Monomial
+    coefficient: Coefficient
+    field: Field
 
     @cached_property
-    def sympy(self):
+    def sympy(self) -> sympy.Expr:
         """The coefficient as a factored SymPy expression."""
         return coefficient_expr(self.coefficient)
 
@@ -188,7 +197,7 @@ class HighResolutionODE:
         if time_order == 2:
             self.terms = _terms(second, algebra.K)
         else:
-            lhs = {(0, VELOCITY): algebra.K.one}
+            lhs: Series = {(0, VELOCITY): algebra.K.one}
             for key, c in velocity.items():
                 lhs[key] = lhs.get(key, algebra.K.zero) - c
             self.terms = _terms(lhs, algebra.K)
@@ -196,7 +205,7 @@ class HighResolutionODE:
         self._velocity = velocity
 
     # ------------------------------------------------------------- pieces
-    def coefficient(self, monomial) -> object:
+    def coefficient(self, monomial: Monomial) -> sympy.Expr:
         """The coefficient of a monomial as a SymPy polynomial in `h` (0 if absent)."""
         import sympy
 
@@ -211,12 +220,12 @@ class HighResolutionODE:
         )
 
     @property
-    def inertia(self):
+    def inertia(self) -> sympy.Expr:
         """$A(h)$, the coefficient of $\\ddot x$ (SymPy)."""
         return self.coefficient(ACCELERATION)
 
     @property
-    def damping(self):
+    def damping(self) -> sympy.Expr:
         """$B(h)$, the coefficient of $\\dot x$ (SymPy)."""
         return self.coefficient(VELOCITY)
 
@@ -227,7 +236,7 @@ class HighResolutionODE:
         return out
 
     @cached_property
-    def expression(self):
+    def expression(self) -> sympy.Expr:
         """The left-hand side as a SymPy expression, each monomial a symbol named by
         its text (`Symbol("H(x)[x']")`)."""
         import sympy
@@ -266,7 +275,7 @@ class HighResolutionODE:
     def ordered_terms(self) -> list[EquationTerm]:
         """The terms as printed: inertia, damping, the others, then the gradient."""
 
-        def category(t):
+        def category(t: EquationTerm) -> int:
             if t.monomial == ACCELERATION:
                 return 0
             if t.monomial == VELOCITY:
@@ -295,15 +304,19 @@ class HighResolutionODE:
         """LaTeX of the equation (`\\dot x`, `\\ddot x`, `\\nabla^2 f(x)\\,\\dot x`)."""
         return _render_ode.ode_latex(self)
 
-    def to_dict(self, loss=None, variables=None) -> dict:
+    def to_dict(
+        self, loss: LossExpression | None = None, variables: Variables | None = None
+    ) -> dict[str, Any]:
         """The JSON record: equation, terms, first-order reduction and its check."""
         return _render_ode.ode_record(self, loss, variables)
 
-    def to_json(self, **kwargs) -> str:
-        return json.dumps(self.to_dict(**kwargs), indent=2)
+    def to_json(
+        self, loss: LossExpression | None = None, variables: Variables | None = None
+    ) -> str:
+        return json.dumps(self.to_dict(loss, variables), indent=2)
 
     # ------------------------------------------------------------- concrete loss
-    def on(self, loss, variables) -> ExplicitODE:
+    def on(self, loss: LossExpression, variables: Variables) -> ExplicitODE:
         """The equation on a concrete SymPy loss.
 
         **Arguments:**
@@ -336,10 +349,10 @@ class HighResolutionODE:
         h = sympy.Symbol("h")
         vel = [sympy.Symbol(f"{v.name}'") for v in cl.variables]
         acc = [sympy.Symbol(f"{v.name}''") for v in cl.variables]
-        cache: dict = {}
-        memo: dict = {}
+        cache: dict[int, Any] = {}
+        memo: dict[Monomial, list[sympy.Expr]] = {}
 
-        def value(mono):
+        def value(mono: Monomial) -> list[sympy.Expr]:
             got = memo.get(mono)
             if got is not None:
                 return got
@@ -380,15 +393,15 @@ class ExplicitODE:
       $\\dot x_i$ for 1) in terms of the variables, velocities, `h` and parameters.
     """
 
-    loss: object
-    variables: list
-    velocity: list
-    acceleration: list
-    equations: list
-    solved: list
+    loss: sympy.Expr
+    variables: list[sympy.Symbol]
+    velocity: list[sympy.Symbol]
+    acceleration: list[sympy.Symbol]
+    equations: list[sympy.Expr]
+    solved: list[sympy.Expr]
 
 
-def _terms(series: dict, K) -> list[EquationTerm]:
+def _terms(series: Series, K: Field) -> list[EquationTerm]:
     return [
         EquationTerm(k, m, c, K)
         for (k, m), c in sorted(series.items(), key=lambda kv: kv[0])
@@ -396,12 +409,14 @@ def _terms(series: dict, K) -> list[EquationTerm]:
     ]
 
 
-def _flow_terms(F: dict, K, order: int) -> list[Term]:
+def _flow_terms(F: Series, K: Field, order: int) -> list[Term]:
     """$\\dot x = F_h(x)$ as modified-flow terms: monomial(t) $= (-1)^{|t|} F(t)$."""
     table = tree_table(order + 1)
     out = []
 
-    def index(mono) -> int:
+    def index(mono: Monomial) -> int:
+        if mono[0] != "f":  # pragma: no cover - F is in x alone
+            raise AssertionError(mono)
         return table.lookup([index(a) for a in mono[1]])
 
     for (k, mono), c in F.items():
@@ -414,7 +429,7 @@ def _flow_terms(F: dict, K, order: int) -> list[Term]:
     return out
 
 
-def _same_field(a, b) -> bool:
+def _same_field(a: Field, b: Field) -> bool:
     return getattr(a, "names", ()) == getattr(b, "names", ())
 
 
@@ -425,9 +440,10 @@ def _conditions(ode: HighResolutionODE) -> list[str]:
     if not ode.recurrence.parameters:
         return []
     out = set()
+    coefficients = [t.coefficient for t in ode.terms]
+    coefficients += [t.coefficient for t in ode.reduction]
     dens = [
-        sympy.fraction(sympy.factor(ode.field.to_sympy(t.coefficient)))[1]
-        for t in (*ode.terms, *ode.reduction)
+        sympy.fraction(sympy.factor(ode.field.to_sympy(c)))[1] for c in coefficients
     ]
     for den in dens:
         for fac in sympy.Mul.make_args(den):

@@ -9,16 +9,21 @@ expression, whose `str` parses back.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import flint
 
-from .._coefficients import RationalFunction
+from .._coefficients import Coefficient, RationalFunction
+
+if TYPE_CHECKING:
+    import sympy
 
 __all__ = ["coefficient_expr", "pretty_coefficient", "is_sum"]
 
 
-def coefficient_expr(c):
+def coefficient_expr(c: Coefficient | int | Fraction) -> sympy.Expr:
     """An exact coefficient (`flint.fmpq` or a
     [`RationalFunction`][derive.RationalFunction]) as a factored SymPy expression.
 
@@ -45,7 +50,7 @@ def coefficient_expr(c):
     cd, fd = c.den.factor()
     coeff = sp.Rational(int(cn.p), int(cn.q)) / sp.Rational(int(cd.p), int(cd.q))
 
-    def expr(poly):
+    def expr(poly: flint.fmpq_mpoly) -> sympy.Expr:
         return field.to_sympy(
             RationalFunction(poly, field.poly_one, field, reduce=False)
         )
@@ -55,7 +60,7 @@ def coefficient_expr(c):
     )
 
 
-def pretty_coefficient(expr):
+def pretty_coefficient(expr: sympy.Expr) -> sympy.Expr:
     """A SymPy rational function in the form papers use (see the module docs).
 
     The result is an unevaluated SymPy expression equal to `expr`; `str` of it parses
@@ -83,13 +88,17 @@ def pretty_coefficient(expr):
     return _assemble(sp.Rational(cn) / sp.Rational(cd), fn, fd)
 
 
-def _assemble(coeff, numerator_factors, denominator_factors):
+def _assemble(
+    coeff: sympy.Rational,
+    numerator_factors: Sequence[tuple[sympy.Expr, int]],
+    denominator_factors: Sequence[tuple[sympy.Expr, int]],
+) -> sympy.Expr:
     """`coeff * prod(numerator) / prod(denominator)`, each factor with a positive
     constant term (or a positive leading coefficient when it has none), unevaluated
     so that it prints as written."""
     import sympy as sp
 
-    def normalise(factors):
+    def normalise(factors: Sequence[tuple[sympy.Expr, int]]) -> list[sympy.Expr]:
         nonlocal coeff
         out = []
         for base, e in factors:
@@ -121,7 +130,7 @@ def _assemble(coeff, numerator_factors, denominator_factors):
     return sp.Mul(-1, res, evaluate=False) if coeff < 0 else res
 
 
-def is_sum(expr) -> bool:
+def is_sum(expr: sympy.Expr) -> bool:
     """Whether `expr` prints as a sum at the top level (`a + b`, or `-(a + b)` as
     written by `_assemble`): then `c F(t)` needs parentheses around `c`."""
     if expr.is_Add:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
 from .._conventions import CONVENTIONS
 from .names import differential_latex, differential_text, scalar_latex, scalar_text
 from .printers import (
@@ -13,6 +16,11 @@ from .printers import (
     text,
 )
 from .record import describe_loss, toolkit
+
+if TYPE_CHECKING:
+    from .._concrete import LossExpression, Variables
+    from .._flow import ModifiedFlow, ModifiedLoss, Term
+    from .._trees import TreeTable
 
 __all__ = [
     "coefficient_text",
@@ -27,7 +35,7 @@ __all__ = [
 ]
 
 
-def header_lines(flow) -> list[str]:
+def header_lines(flow: ModifiedFlow) -> list[str]:
     """The first two lines of a flow's text: what it is, and the conventions."""
     params = ", ".join(f"{k} = {v}" for k, v in flow.parameters.items()) or "none"
     return [
@@ -37,14 +45,14 @@ def header_lines(flow) -> list[str]:
     ]
 
 
-def terms_text(terms, table) -> str:
+def terms_text(terms: Sequence[Term], table: TreeTable) -> str:
     """`c1 F(t1) + c2 F(t2) ...` for a list of terms."""
     return signed_sum(
         [scaled_text(t.sympy, differential_text(table, t.index)) for t in terms]
     )
 
 
-def flow_text(flow, header: bool = True) -> str:
+def flow_text(flow: ModifiedFlow, header: bool = True) -> str:
     """Readable text: one line per power of $h$ (see `ModifiedFlow.text`)."""
     lines = header_lines(flow) if header else []
     groups = flow.by_power()
@@ -70,7 +78,7 @@ def flow_text(flow, header: bool = True) -> str:
     return "\n".join(lines)
 
 
-def flow_latex(flow) -> str:
+def flow_latex(flow: ModifiedFlow) -> str:
     """An `aligned` block for the modified equation."""
     rows = []
     for k, terms in flow.by_power().items():
@@ -87,17 +95,21 @@ def flow_latex(flow) -> str:
     return "\\begin{aligned}\n\\dot x &= " + body + "\n\\end{aligned}"
 
 
-def term_latex(table, term) -> str:
+def term_latex(table: TreeTable, term: Term) -> str:
     """One term `c h^k F(t)` in LaTeX."""
     hk = h_power_latex(term.power)
     name = (hk + "\\," if hk else "") + differential_latex(table, term.index)
     return scaled_latex(term.sympy, name)
 
 
-def flow_record(flow, loss=None, variables=None) -> dict:
+def flow_record(
+    flow: ModifiedFlow,
+    loss: LossExpression | None = None,
+    variables: Variables | None = None,
+) -> dict[str, Any]:
     """The JSON record of `derive flow --format json` (see the README's contract)."""
     ml = flow.modified_loss
-    record = {
+    record: dict[str, Any] = {
         "optimizer": flow.recurrence.name,
         "order": flow.order,
         "conventions": CONVENTIONS,
@@ -127,7 +139,7 @@ def flow_record(flow, loss=None, variables=None) -> dict:
     if flow.recurrence.source:
         record["spec"] = flow.recurrence.source
     if loss is not None:
-        field = flow.on(loss, variables)
+        field = flow.on(loss, variables or ())  # no variables: DeriveError
         record["loss"] = describe_loss(field.loss, field.variables)
         record["vector_field"] = [text(e) for e in field.components]
         # names to declare as symbols when parsing the strings back (SymPy's parser
@@ -137,11 +149,15 @@ def flow_record(flow, loss=None, variables=None) -> dict:
             *flow.recurrence.parameters,
         ]
         if ml.through_order >= 0:
-            record["modified_loss"]["explicit"] = text(ml.on(loss, variables))
+            record["modified_loss"]["explicit"] = text(ml.on(loss, variables or ()))
     return record
 
 
-def _loss_pieces(modified_loss, scaled, name_of) -> list[tuple[int, list[str]]]:
+def _loss_pieces(
+    modified_loss: ModifiedLoss,
+    scaled: Callable[[Any, str], str],
+    name_of: Callable[[TreeTable, int], str],
+) -> list[tuple[int, list[str]]]:
     from .coefficients import coefficient_expr
 
     table = modified_loss.flow.table
@@ -155,7 +171,7 @@ def _loss_pieces(modified_loss, scaled, name_of) -> list[tuple[int, list[str]]]:
     return out
 
 
-def loss_text(modified_loss) -> str:
+def loss_text(modified_loss: ModifiedLoss) -> str:
     """`f + h*(1/4 |grad f|^2) + ...`."""
     rows = []
     for k, parts in _loss_pieces(modified_loss, scaled_text, scalar_text):
@@ -168,7 +184,7 @@ def loss_text(modified_loss) -> str:
     return " + ".join(rows) if rows else "0"
 
 
-def loss_latex(modified_loss) -> str:
+def loss_latex(modified_loss: ModifiedLoss) -> str:
     """`\\tilde f = f + h\\left(...\\right) + ...`."""
     rows = []
     for k, parts in _loss_pieces(modified_loss, scaled_latex, scalar_latex):
@@ -179,6 +195,6 @@ def loss_latex(modified_loss) -> str:
     return "\\tilde f = " + " + ".join(rows)
 
 
-def coefficient_text(term) -> str:
+def coefficient_text(term: Term) -> str:
     """The exact coefficient of a term as SymPy text."""
     return text(term.sympy)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .._conventions import CONVENTIONS
 from .coefficients import coefficient_expr, is_sum
 from .flow import flow_latex, flow_record, flow_text, term_latex, terms_text
@@ -15,6 +17,14 @@ from .printers import (
     text,
 )
 from .record import describe_loss, toolkit
+
+if TYPE_CHECKING:
+    import sympy
+
+    from .._attraction import Attraction
+    from .._concrete import LossExpression, Variables
+    from .._invariant_manifold import InvariantManifold, ManifoldState
+    from .._trees import TreeTable
 
 __all__ = [
     "state_text",
@@ -34,7 +44,7 @@ def _latex_name(name: str) -> str:
     return name
 
 
-def _alpha_parts(state, as_latex: bool) -> list[str]:
+def _alpha_parts(state: ManifoldState, as_latex: bool) -> list[str]:
     out = []
     sep = "\\," if as_latex else " "
     for k, c in state.alpha:
@@ -52,7 +62,7 @@ def _alpha_parts(state, as_latex: bool) -> list[str]:
     return out
 
 
-def state_text(state, table) -> str:
+def state_text(state: ManifoldState, table: TreeTable) -> str:
     """`name = alpha x + h * (...) + ...`, one line per power of $h$."""
     rows = _alpha_parts(state, False)
     for k, terms in sorted(state.by_power().items()):
@@ -65,7 +75,7 @@ def state_text(state, table) -> str:
     return "\n".join(lines)
 
 
-def state_latex(state, table) -> str:
+def state_latex(state: ManifoldState, table: TreeTable) -> str:
     """`x_{\\mathrm{prev}} &= x + h\\left(...\\right) + ...`."""
     rows = _alpha_parts(state, True)
     for k, terms in sorted(state.by_power().items()):
@@ -77,7 +87,7 @@ def state_latex(state, table) -> str:
     return f"{_latex_name(state.name)} &= " + body
 
 
-def polynomial_text(attraction) -> str:
+def polynomial_text(attraction: Attraction) -> str:
     """The characteristic polynomial as a product over its roots, as text."""
     import sympy
 
@@ -98,7 +108,7 @@ def polynomial_text(attraction) -> str:
     return "*".join(factors)
 
 
-def manifold_text(manifold, header: bool = True) -> str:
+def manifold_text(manifold: InvariantManifold, header: bool = True) -> str:
     """The states on the manifold, the reduced flow and the attraction, as text."""
     lines = []
     if header:
@@ -143,7 +153,7 @@ def manifold_text(manifold, header: bool = True) -> str:
     return "\n".join(lines)
 
 
-def manifold_latex(manifold) -> str:
+def manifold_latex(manifold: InvariantManifold) -> str:
     """`aligned` blocks: the states, the reduced flow and the attraction rate."""
     rows = [state_latex(s, manifold.table) for s in manifold.states]
     out = []
@@ -160,10 +170,10 @@ def manifold_latex(manifold) -> str:
     return "\n".join(out)
 
 
-def attraction_record(a) -> dict:
+def attraction_record(a: Attraction) -> dict[str, Any]:
     """The `attraction` entry of a manifold's record."""
 
-    def s(e):
+    def s(e: sympy.Expr | None) -> str | None:
         return None if e is None else text(e)
 
     rho = a.per_step
@@ -176,7 +186,7 @@ def attraction_record(a) -> dict:
         "principal_root": "1",
         "parasitic_roots": [s(r) for r in a.parasitic_roots],
         "per_step": s(rho),
-        "per_step_value": float(rho) if numeric else None,
+        "per_step_value": float(rho) if numeric and rho is not None else None,
         "per_unit_time": s(a.per_unit_time),
         "per_unit_time_latex": None
         if a.per_unit_time is None
@@ -187,7 +197,11 @@ def attraction_record(a) -> dict:
     }
 
 
-def manifold_record(manifold, loss=None, variables=None) -> dict:
+def manifold_record(
+    manifold: InvariantManifold,
+    loss: LossExpression | None = None,
+    variables: Variables | None = None,
+) -> dict[str, Any]:
     """The JSON record: states, reduced flow (the `derive flow` record), attraction."""
     table = manifold.table
     states = []
@@ -213,7 +227,7 @@ def manifold_record(manifold, loss=None, variables=None) -> dict:
                 "latex": state_latex(s, table),
             }
         )
-    record = {
+    record: dict[str, Any] = {
         "optimizer": manifold.recurrence.name,
         "order": manifold.order,
         "conventions": CONVENTIONS,
@@ -225,7 +239,7 @@ def manifold_record(manifold, loss=None, variables=None) -> dict:
         "toolkit": toolkit(),
     }
     if loss is not None:
-        explicit = manifold.on(loss, variables)
+        explicit = manifold.on(loss, variables or ())  # none: DeriveError
         record["loss"] = describe_loss(explicit.loss, explicit.variables)
         record["explicit_states"] = {
             k: [text(e) for e in v] for k, v in explicit.states.items()

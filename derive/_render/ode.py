@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .._conventions import CONVENTIONS, ODE_CONVENTIONS
 from .coefficients import is_sum
 from .printers import h_power_latex, h_power_text, latex, text
 from .record import describe_loss, toolkit
+
+if TYPE_CHECKING:
+    import sympy
+
+    from .._concrete import LossExpression, Variables
+    from .._high_resolution.algebra import Monomial
+    from .._high_resolution.equation import EquationTerm, HighResolutionODE
 
 __all__ = [
     "monomial_text",
@@ -17,7 +26,7 @@ __all__ = [
 ]
 
 
-def monomial_text(mono: tuple) -> str:
+def monomial_text(mono: Monomial) -> str:
     """Text of a monomial: `x'`, `x''`, `x^(3)`, `grad f(x)`, `H(x)[x']`,
     `D^3f(x)[x', x']`."""
     if mono[0] == "d":
@@ -32,7 +41,7 @@ def monomial_text(mono: tuple) -> str:
     return f"D^{len(args) + 1}f(x)[{inner}]"
 
 
-def monomial_latex(mono: tuple) -> str:
+def monomial_latex(mono: Monomial) -> str:
     """LaTeX of a monomial: `\\dot x`, `\\nabla^2 f(x)\\,\\dot x`, ..."""
     if mono[0] == "d":
         j = mono[1]
@@ -46,7 +55,7 @@ def monomial_latex(mono: tuple) -> str:
     return f"\\nabla^{{{len(args) + 1}}} f(x)[{inner}]"
 
 
-def _sign_and_magnitude(expr, negate: bool):
+def _sign_and_magnitude(expr: sympy.Expr, negate: bool) -> tuple[str, sympy.Expr]:
     """`("+", |expr|)` or `("-", |expr|)` for a coefficient written by
     `coefficient_expr` (a number, `res` or `-1 * res`), read from its structure."""
     if expr.is_Number:
@@ -58,7 +67,7 @@ def _sign_and_magnitude(expr, negate: bool):
     return ("-" if negative != negate else "+"), magnitude
 
 
-def _term_text(term, negate: bool = False) -> str:
+def _term_text(term: EquationTerm, negate: bool = False) -> str:
     """`+ h*(beta + 1)/2 x''` (with its sign in front)."""
     sign, value = _sign_and_magnitude(term.sympy, negate)
     hk = h_power_text(term.power)
@@ -77,7 +86,7 @@ def _term_text(term, negate: bool = False) -> str:
     return f"{sign} {coef + ' ' if coef else ''}{monomial_text(term.monomial)}"
 
 
-def _term_latex(term, negate: bool = False) -> str:
+def _term_latex(term: EquationTerm, negate: bool = False) -> str:
     sign, value = _sign_and_magnitude(term.sympy, negate)
     hk = h_power_latex(term.power)
     coef = (
@@ -102,14 +111,14 @@ def _join(parts: list[str]) -> str:
     return " ".join([_strip_plus(parts[0]), *parts[1:]])
 
 
-def equation_text(ode) -> str:
+def equation_text(ode: HighResolutionODE) -> str:
     """The equation on one line (`... = 0`, or `x' = ...` for `time_order=1`)."""
     if ode.time_order == 1:
         return "x' = " + _join([_term_text(t, True) for t in ode.right_hand_side()])
     return _join([_term_text(t) for t in ode.ordered_terms()]) + " = 0"
 
 
-def _header_lines(ode) -> list[str]:
+def _header_lines(ode: HighResolutionODE) -> list[str]:
     params = ", ".join(f"{k} = {v}" for k, v in ode.parameters.items()) or "none"
     kind = (
         "High-resolution (second order in time)"
@@ -123,7 +132,7 @@ def _header_lines(ode) -> list[str]:
     ]
 
 
-def _footer_lines(ode) -> list[str]:
+def _footer_lines(ode: HighResolutionODE) -> list[str]:
     p = ode.order
     lines = []
     if ode.time_order == 2:
@@ -141,7 +150,7 @@ def _footer_lines(ode) -> list[str]:
     return lines
 
 
-def ode_text(ode, header: bool = True) -> str:
+def ode_text(ode: HighResolutionODE, header: bool = True) -> str:
     """Readable text, one term per line."""
     lines = _header_lines(ode) if header else []
     if ode.time_order == 1:
@@ -158,7 +167,7 @@ def ode_text(ode, header: bool = True) -> str:
     return "\n".join(lines)
 
 
-def ode_latex(ode) -> str:
+def ode_latex(ode: HighResolutionODE) -> str:
     """LaTeX of the equation (`\\dot x`, `\\ddot x`, `\\nabla^2 f(x)\\,\\dot x`)."""
     if ode.time_order == 1:
         body = _join([_term_latex(t, True) for t in ode.right_hand_side()])
@@ -166,9 +175,13 @@ def ode_latex(ode) -> str:
     return _join([_term_latex(t) for t in ode.ordered_terms()]) + " = 0"
 
 
-def ode_record(ode, loss=None, variables=None) -> dict:
+def ode_record(
+    ode: HighResolutionODE,
+    loss: LossExpression | None = None,
+    variables: Variables | None = None,
+) -> dict[str, Any]:
     """The JSON record: equation, terms, first-order reduction and its check."""
-    record = {
+    record: dict[str, Any] = {
         "optimizer": ode.recurrence.name,
         "order": ode.order,
         "time_order": ode.time_order,
@@ -197,7 +210,7 @@ def ode_record(ode, loss=None, variables=None) -> dict:
     if ode.recurrence.source:
         record["spec"] = ode.recurrence.source
     if loss is not None:
-        explicit = ode.on(loss, variables)
+        explicit = ode.on(loss, variables or ())  # none: DeriveError
         record["loss"] = describe_loss(explicit.loss, explicit.variables)
         record["explicit"] = {
             "velocity": [str(v) for v in explicit.velocity],

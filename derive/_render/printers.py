@@ -8,7 +8,13 @@ parentheses is read from the expression's structure, never from the printed stri
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from .coefficients import is_sum
+
+if TYPE_CHECKING:
+    import sympy
 
 __all__ = [
     "text",
@@ -21,21 +27,23 @@ __all__ = [
 ]
 
 
-def text(expr) -> str:
+def text(expr: object) -> str:
     """SymPy's string printer (`str` that parses back)."""
     import sympy
 
     return sympy.sstr(expr)
 
 
-def latex(expr) -> str:
+def latex(expr: object) -> str:
     """SymPy's LaTeX printer."""
     import sympy
 
     return sympy.latex(expr)
 
 
-def _wrapped(expr, printer, left: str, right: str) -> str:
+def _wrapped(
+    expr: sympy.Expr, printer: Callable[[object], str], left: str, right: str
+) -> str:
     if not is_sum(expr):
         return printer(expr)
     if expr.is_Add:
@@ -43,7 +51,7 @@ def _wrapped(expr, printer, left: str, right: str) -> str:
     return f"-{left}{printer(expr.args[1])}{right}"
 
 
-def scaled_text(coefficient, name: str) -> str:
+def scaled_text(coefficient: sympy.Expr, name: str) -> str:
     """`c name` as text: `name`, `-name`, `2 name`, `(1 - beta) name`.
 
     !!! example
@@ -63,7 +71,7 @@ def scaled_text(coefficient, name: str) -> str:
     return f"{_wrapped(coefficient, text, '(', ')')} {name}"
 
 
-def scaled_latex(coefficient, name: str) -> str:
+def scaled_latex(coefficient: sympy.Expr, name: str) -> str:
     """`c name` as LaTeX, the coefficient in `\\left(...\\right)` when it is a sum."""
     if coefficient == 1:
         return name

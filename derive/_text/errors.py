@@ -5,6 +5,8 @@ Free of SymPy, so that callers can catch it without importing SymPy.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .._errors import DeriveError
 
 __all__ = ["ParseError"]
@@ -38,18 +40,19 @@ class ParseError(DeriveError):
         self.offset = offset
         self.hint = hint
         self.fix = hint or ""
-        self.line = self.column = None
+        self.line: int | None = None
+        self.column: int | None = None
         if offset is not None:
             before = text[:offset]
             self.line = before.count("\n") + 1
             self.column = offset - (before.rfind("\n") + 1) + 1
         Exception.__init__(self, self._message())
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.problem, self.text, self.offset, self.hint))
 
     def _message(self) -> str:
-        if self.column is None:
+        if self.column is None or self.line is None:
             shown = self.text if len(self.text) <= 80 else self.text[:77] + "..."
             lines = [f"{self.problem}, in {shown!r}"]
         else:

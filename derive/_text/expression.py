@@ -15,6 +15,7 @@ import math
 import tokenize
 import unicodedata
 from collections.abc import Callable, Mapping
+from typing import TypeAlias
 
 import sympy
 
@@ -50,6 +51,9 @@ _ALLOWED = (
     "are allowed."
 )
 
+
+_Node: TypeAlias = ast.expr | ast.keyword
+"""A syntax-tree node with a position."""
 
 _UNDEFINED = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
 
@@ -90,9 +94,11 @@ def _power_tokens(source: str) -> tuple[str, list[int]]:
 
 
 class _Parser:
-    def __init__(self, text, names, allow_unknown):
+    def __init__(
+        self, text: str, names: Mapping[str, object], allow_unknown: bool
+    ) -> None:
         self.text = text
-        self.names = {}
+        self.names: dict[str, sympy.Basic] = {}
         for key, value in names.items():
             if not isinstance(value, sympy.FunctionClass):
                 try:
@@ -120,20 +126,23 @@ class _Parser:
         position = self.starts[lineno - 1] + chars
         return position - sum(1 for s in self.inserted if s < position) + self.lead
 
-    def after(self, node: ast.AST) -> int:
+    def after(self, node: ast.expr) -> int:
         """Offset of the first character after `node` (and its closing parentheses)."""
+        assert node.end_lineno is not None and node.end_col_offset is not None
         offset = self._offset(node.end_lineno, node.end_col_offset)
         while offset < len(self.text) and self.text[offset] in " \t\n)":
             offset += 1
         return offset
 
-    def error(self, where, problem, hint=_ALLOWED) -> ParseError:
+    def error(
+        self, where: _Node | int | None, problem: str, hint: str | None = _ALLOWED
+    ) -> ParseError:
         """A `ParseError` at `where`: an `ast` node, a text offset, or `None`."""
         if isinstance(where, ast.AST):
             where = self._offset(where.lineno, where.col_offset)
         return ParseError(problem, self.text, where, hint)
 
-    def too_large(self, node: ast.AST, what: str, bits: int) -> ParseError:
+    def too_large(self, node: ast.expr, what: str, bits: int) -> ParseError:
         digits = int(bits * math.log10(2))
         return self.error(
             node,
@@ -180,7 +189,7 @@ class _Parser:
             )
         return result
 
-    def expr(self, node: ast.AST, depth: int) -> sympy.Expr:
+    def expr(self, node: ast.expr, depth: int) -> sympy.Expr:
         if depth > MAX_DEPTH:
             raise self.error(
                 node,
@@ -213,7 +222,7 @@ class _Parser:
         if isinstance(node, ast.Call):
             return self.call(node, depth)
         construct = _CONSTRUCTS.get(type(node), f"{type(node).__name__} expression")
-        where = node
+        where: _Node | int = node
         if isinstance(node, (ast.Attribute, ast.Subscript)):
             where = self.after(node.value)  # The '.' or the '['.
         elif isinstance(node, ast.Compare):
@@ -274,7 +283,7 @@ class _Parser:
             node, f"unknown name {name!r}", f"The names allowed here are: {allowed}."
         )
 
-    def sum(self, node: ast.BinOp, depth: int) -> sympy.Expr:
+    def sum(self, node: ast.expr, depth: int) -> sympy.Expr:
         # Walk the left spine of `a + b - c + ...` without recursion, so that long sums
         # do not count as deep nesting.
         terms = []
@@ -287,7 +296,7 @@ class _Parser:
             values.append(value if isinstance(op, ast.Add) else -value)
         return sympy.Add(*values)
 
-    def product(self, node: ast.BinOp, depth: int) -> sympy.Expr:
+    def product(self, node: ast.expr, depth: int) -> sympy.Expr:
         factors = []
         while isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div)):
             factors.append((node.op, node.right))

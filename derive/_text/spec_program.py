@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ast
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any, Literal, TypeAlias, TypeVar, overload
 
 from .._coefficients import RationalFunction
 from .._errors import DeriveError
@@ -22,7 +24,12 @@ _RESERVED = {
     "param": "a keyword",
 }
 
-_ARITHMETIC = {
+_Located: TypeAlias = ast.expr | ast.stmt
+"""A syntax-tree node with a position in its statement."""
+
+_T = TypeVar("_T")
+
+_ARITHMETIC: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
@@ -61,7 +68,7 @@ class SpecError(DeriveError):
         self.column = column
         super().__init__(problem, fix)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.problem, self.fix, self.line, self.column))
 
 
@@ -81,7 +88,7 @@ class _Segment:
 class _Assignment:
     targets: tuple[str, ...]
     values: tuple[ast.expr, ...]
-    augmented: type | None
+    augmented: type[ast.operator] | None
     node: ast.stmt
     segment: _Segment
 
@@ -92,25 +99,33 @@ class _Program:
     states: list[str] = field(default_factory=list)
     params: dict[str, Fraction | None] = field(default_factory=dict)
     assignments: list[_Assignment] = field(default_factory=list)
-    numbers: dict[ast.AST, Fraction] = field(default_factory=dict)
-    exponents: dict[ast.AST, int] = field(default_factory=dict)
+    numbers: dict[ast.Constant, Fraction] = field(default_factory=dict)
+    exponents: dict[ast.BinOp, int] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ locations
     def position(self, offset: int) -> tuple[int, int]:
         before = self.text[:offset]
         return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
 
-    def offset(self, seg: _Segment, node: ast.AST) -> int:
+    def offset(self, seg: _Segment, node: _Located) -> int:
         """The offset in the spec of `node`, parsed from `seg` (`ast` counts bytes)."""
         lines = seg.text.split("\n")
         line = lines[node.lineno - 1]
         chars = len(line.encode("utf-8")[: node.col_offset].decode("utf-8", "ignore"))
         return seg.start + sum(len(s) + 1 for s in lines[: node.lineno - 1]) + chars
 
-    def error(self, where, problem: str, fix: str = _ONLY, seg=None) -> SpecError:
+    def error(
+        self,
+        where: int | _Located,
+        problem: str,
+        fix: str = _ONLY,
+        seg: _Segment | None = None,
+    ) -> SpecError:
         """A `SpecError` at `where`: an offset, or an `ast` node of `seg`."""
         snippet = ""
         if isinstance(where, ast.AST):
+            if seg is None:
+                raise TypeError("a node's position needs its statement (seg)")
             piece = ast.get_source_segment(seg.text, where) or ""
             piece = " ".join(piece.split())
             if piece:
@@ -142,7 +157,7 @@ class _Program:
             raise self.error(node, "complex numbers are not allowed", seg=seg)
         raise self.error(node, f"a {type(value).__name__} is not allowed", seg=seg)
 
-    def bounded(self, value, node: ast.AST, seg: _Segment):
+    def bounded(self, value: _T, node: _Located, seg: _Segment) -> _T:
         """`value` if its size is within bounds, else a `SpecError` at `node`."""
         if isinstance(value, Fraction):
             bits = max(value.numerator.bit_length(), value.denominator.bit_length())
@@ -166,7 +181,7 @@ class _Program:
                 )
         return value
 
-    def constant(self, node: ast.AST, seg: _Segment, depth: int = 0) -> Fraction:
+    def constant(self, node: ast.expr, seg: _Segment, depth: int = 0) -> Fraction:
         """Evaluate a number-only expression (an exponent, a default value)."""
         if depth > MAX_DEPTH:
             raise self.error(node, "the expression is nested too deeply", seg=seg)
@@ -201,7 +216,7 @@ class _Program:
         )
         raise _NotANumber(error.problem, error.fix, error.line, error.column)
 
-    def exponent(self, node: ast.AST, seg: _Segment, depth: int = 0) -> int:
+    def exponent(self, node: ast.expr, seg: _Segment, depth: int = 0) -> int:
         try:
             value = self.constant(node, seg, depth)
         except _NotANumber:
@@ -233,7 +248,8 @@ def _bits(value: Fraction) -> int:
 def _split(program: _Program) -> list[_Segment]:
     """Cut the spec into statements at newlines and ';' outside brackets."""
     text = program.text
-    segments, start, depth, i = [], 0, 0, 0
+    segments: list[tuple[int, str]] = []
+    start, depth, i = 0, 0, 0
     while i < len(text):
         c = text[i]
         if c == "#":
@@ -264,9 +280,25 @@ def _split(program: _Program) -> list[_Segment]:
     return out
 
 
-def _parse_segment(program: _Program, seg: _Segment, mode: str = "exec") -> ast.AST:
+@overload
+def _parse_segment(
+    program: _Program, seg: _Segment, mode: Literal["exec"] = "exec"
+) -> ast.Module: ...
+
+
+@overload
+def _parse_segment(
+    program: _Program, seg: _Segment, mode: Literal["eval"]
+) -> ast.Expression: ...
+
+
+def _parse_segment(
+    program: _Program, seg: _Segment, mode: Literal["exec", "eval"] = "exec"
+) -> ast.Module | ast.Expression:
     try:
-        return ast.parse(seg.text, mode=mode)
+        if mode == "eval":
+            return ast.parse(seg.text, mode="eval")
+        return ast.parse(seg.text, mode="exec")
     except SyntaxError as exc:
         offset = seg.start
         if exc.lineno is not None and exc.offset is not None:
@@ -296,7 +328,8 @@ def _parse_segment(program: _Program, seg: _Segment, mode: str = "exec") -> ast.
 
 def _items(seg: _Segment, begin: int) -> list[_Segment]:
     """The comma-separated items of a declaration, from `seg.text[begin:]`."""
-    out, depth, start = [], 0, begin
+    out: list[_Segment] = []
+    depth, start = 0, begin
     for i in range(begin, len(seg.text) + 1):
         c = seg.text[i] if i < len(seg.text) else ","
         if c in "([{":
@@ -362,7 +395,7 @@ def _declaration(program: _Program, seg: _Segment, kind: str) -> None:
         name_text, eq, default_text = item.text.partition("=")
         name_seg = _Segment(item.start, name_text.rstrip())
         name = _declared_name(program, name_seg, kind)
-        default = None
+        default: Fraction | None = None
         if eq:
             lead = len(default_text) - len(default_text.lstrip())
             default_seg = _Segment(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import keyword
 import re
+from typing import TypeAlias
 
 from .limits import MAX_DEPTH
 from .spec_program import (
@@ -19,6 +20,8 @@ from .spec_program import (
 )
 from .syntax import CONSTRUCTS as _CONSTRUCTS
 
+_OperatorTypes: TypeAlias = tuple[type[ast.operator], ...]
+
 # ---------------------------------------------------------------------- statements
 
 
@@ -30,7 +33,7 @@ def _known(program: _Program, temporaries: list[str]) -> dict[str, str]:
     return known
 
 
-def _target(program: _Program, node: ast.AST, seg: _Segment) -> str:
+def _target(program: _Program, node: ast.expr, seg: _Segment) -> str:
     if not isinstance(node, ast.Name):
         what = _CONSTRUCTS.get(type(node), f"a {type(node).__name__}")
         raise program.error(
@@ -101,7 +104,7 @@ def _statement(program: _Program, seg: _Segment, temporaries: list[str]) -> None
                     )
             else:
                 names, values = [_target(program, target, seg)], [node.value]
-            augmented = None
+            augmented: type[ast.operator] | None = None
         elif isinstance(node, ast.AugAssign):
             if type(node.op) not in _ARITHMETIC:
                 symbol = _OPERATORS.get(type(node.op), "**")
@@ -135,7 +138,7 @@ def _statement(program: _Program, seg: _Segment, temporaries: list[str]) -> None
                 "'state x' or 'state x, v'.",
             )
         known = _known(program, temporaries)
-        if augmented is not None and names[0] not in known:
+        if isinstance(node, ast.AugAssign) and names[0] not in known:
             _check(program, node.target, seg, known, 0)
         for value in values:
             _check(program, value, seg, known, 0)
@@ -145,7 +148,7 @@ def _statement(program: _Program, seg: _Segment, temporaries: list[str]) -> None
         )
 
 
-def _spine(node: ast.AST, group: tuple[type, ...]) -> tuple[ast.AST, list[ast.BinOp]]:
+def _spine(node: ast.expr, group: _OperatorTypes) -> tuple[ast.expr, list[ast.BinOp]]:
     """Walk the left spine of `a + b - c ...` (or of `*`, `/`) without recursion."""
     chain = []
     while isinstance(node, ast.BinOp) and isinstance(node.op, group):
@@ -154,12 +157,16 @@ def _spine(node: ast.AST, group: tuple[type, ...]) -> tuple[ast.AST, list[ast.Bi
     return node, chain[::-1]
 
 
-_SUMS = (ast.Add, ast.Sub)
-_PRODUCTS = (ast.Mult, ast.Div)
+_SUMS: _OperatorTypes = (ast.Add, ast.Sub)
+_PRODUCTS: _OperatorTypes = (ast.Mult, ast.Div)
 
 
 def _check(
-    program: _Program, node: ast.AST, seg: _Segment, known: dict, depth: int
+    program: _Program,
+    node: ast.expr,
+    seg: _Segment,
+    known: dict[str, str],
+    depth: int,
 ) -> None:
     """Check an expression statically: allowed constructs, names, exponents."""
     if depth > MAX_DEPTH:

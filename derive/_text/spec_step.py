@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 import inspect
 import operator
+from collections.abc import Callable, Mapping
 from fractions import Fraction
+from typing import Any, TypeAlias
 
 from .._coefficients import RationalFunction
 from .._errors import DeriveError
@@ -16,6 +18,7 @@ from .spec_program import (
     _ARITHMETIC,
     SpecError,
     _bits,
+    _Located,
     _Program,
     _Segment,
 )
@@ -27,11 +30,14 @@ from .spec_statements import (
 
 # ---------------------------------------------------------------------- evaluation
 
+# the values of names, the gradient, and whether the values are exact (traced)
+_Context: TypeAlias = tuple[dict[str, Any], Callable[[Any], Any], bool]
+
 
 class _Step:
     """The spec as a Python function `step(*states, grad, h, **params)`."""
 
-    def __init__(self, program: _Program, name: str, values: dict):
+    def __init__(self, program: _Program, name: str, values: Mapping[str, object]):
         self.program = program
         self.__name__ = name.replace("-", "_")
         self.__doc__ = program.text
@@ -43,7 +49,7 @@ class _Step:
             parameters.append(P(p, P.KEYWORD_ONLY, default=d))
         self.__signature__ = inspect.Signature(parameters)
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         program = self.program
         bound = self.__signature__.bind(*args, **kwargs)
         bound.apply_defaults()
@@ -56,7 +62,7 @@ class _Step:
                 float(value) if isinstance(value, Fraction) and not exact else value
             )
         env["h"] = values["h"]
-        context = (env, values["grad"], exact)
+        context: _Context = (env, values["grad"], exact)
         last = {}
         for a in program.assignments:
             results = [self.evaluate(v, a.segment, context) for v in a.values]
@@ -83,7 +89,9 @@ class _Step:
                     )
         return new
 
-    def apply(self, fn, node: ast.AST, seg: _Segment, *args):
+    def apply(
+        self, fn: Callable[..., Any], node: _Located, seg: _Segment, *args: Any
+    ) -> Any:
         """`fn(*args)`, with tracer errors located at `node`."""
         try:
             value = fn(*args)
@@ -101,7 +109,9 @@ class _Step:
             ) from None
         return self.program.bounded(value, node, seg)
 
-    def check_offset(self, left, right, node: ast.AST, seg: _Segment) -> None:
+    def check_offset(
+        self, left: object, right: object, node: _Located, seg: _Segment
+    ) -> None:
         """Refuse `state + constant`: updates must commute with translations."""
         if isinstance(left, _Affine) == isinstance(right, _Affine):
             return
@@ -117,7 +127,7 @@ class _Step:
                 seg,
             )
 
-    def evaluate(self, node: ast.AST, seg: _Segment, context):
+    def evaluate(self, node: ast.expr, seg: _Segment, context: _Context) -> Any:
         env, grad, exact = context
         if isinstance(node, ast.Constant):
             value = self.program.numbers[node]
@@ -168,6 +178,8 @@ class _Step:
                 value = self.apply(_ARITHMETIC[type(link.op)], link, seg, value, right)
             return value
         # A call of grad (the only one `_check` lets through).
+        if not isinstance(node, ast.Call):  # pragma: no cover - refused by _check
+            raise AssertionError(node)
         point = self.evaluate(node.args[0], seg, context)
         if exact and not isinstance(point, _Affine):
             raise self.program.error(
@@ -181,7 +193,7 @@ class _Step:
         return self.apply(grad, node, seg, point)
 
 
-def _is_zero(value) -> bool:
+def _is_zero(value: object) -> bool:
     return isinstance(value, Fraction | RationalFunction | int | float) and value == 0
 
 

@@ -6,7 +6,7 @@ SymPy so that importing the spec parser stays fast.
 
 import ast
 
-OPERATORS = {
+OPERATORS: dict[type[ast.AST], str] = {
     ast.Mod: "%",
     ast.FloorDiv: "//",
     ast.MatMult: "@",
@@ -18,7 +18,7 @@ OPERATORS = {
     ast.Invert: "~",
 }
 
-CONSTRUCTS = {
+CONSTRUCTS: dict[type[ast.AST], str] = {
     ast.Attribute: "attribute access ('.')",
     ast.Subscript: "subscript ('[...]')",
     ast.Lambda: "lambda",
