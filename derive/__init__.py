@@ -62,7 +62,7 @@ from ._version import DISTRIBUTION as DISTRIBUTION
 from ._version import __version__ as __version__
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     # The expression parser needs SymPy; load it on first use so that importing
     # derive (and the command line's --help) stays fast.
     if name in ("parse_expression", "parse_number"):

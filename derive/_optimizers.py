@@ -292,9 +292,9 @@ def optimizer_from(
     if isinstance(definition, str):
         text = definition.strip()
         if is_spec_text(text):
-            from ._text.spec import parse_spec
+            from ._text.spec import parse_spec_from
 
-            return parse_spec(definition, name=name, **params)
+            return parse_spec_from(definition, params, name=name)
         key = text
         factory = _BUILTINS.get(key)
         if factory is None:

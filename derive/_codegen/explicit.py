@@ -8,6 +8,7 @@ models and for checking the matrix-free module: its size grows quickly with the 
 from __future__ import annotations
 
 import keyword
+from typing import TYPE_CHECKING
 
 from .matrix_free import constants
 from .python import (
@@ -19,6 +20,13 @@ from .python import (
     spaced,
 )
 
+if TYPE_CHECKING:
+    import sympy
+    from sympy.printing.printer import Printer
+
+    from .._concrete import LossExpression, Variables
+    from .._flow import ModifiedFlow
+
 __all__ = ["explicit_body"]
 
 
@@ -28,7 +36,9 @@ _RESERVED = {
 }  # fmt: skip
 
 
-def explicit_body(flow, loss, variables):
+def explicit_body(
+    flow: ModifiedFlow, loss: LossExpression, variables: Variables
+) -> tuple[str, list[str], tuple[str, list[str]]]:
     """(module body, header lines, (loss text, variable names))."""
     import sympy
 
@@ -133,7 +143,13 @@ def explicit_body(flow, loss, variables):
     return "\n".join(lines) + "\n", extra, (sympy.sstr(explicit.loss), names)
 
 
-def _loss_function(expr, params, local, unpack, printer) -> list[str]:
+def _loss_function(
+    expr: sympy.Expr,
+    params: list[str],
+    local: dict[str, str],
+    unpack: str,
+    printer: Printer,
+) -> list[str]:
     if not params:
         return [
             "def loss(state):",

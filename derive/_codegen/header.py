@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import textwrap
+from typing import TYPE_CHECKING
 
 from .._conventions import CONVENTIONS
 from .._render import differential_text
 from .._version import DISTRIBUTION, __version__
 from .hashing import HASH_PLACEHOLDER
 
+if TYPE_CHECKING:
+    from .._flow import ModifiedFlow
+
 __all__ = ["header", "regenerate_command", "shell_lines"]
 
 
-def header(flow, mode: str, extra: list[str], command: list[str] | None) -> str:
+def header(
+    flow: ModifiedFlow, mode: str, extra: list[str], command: list[str] | None
+) -> str:
     params = flow.parameters
     symbolic = flow.recurrence.parameters
     plist = (
@@ -84,7 +90,9 @@ def shell_lines(words: list[str], width: int) -> list[str]:
     return [*lines, current]
 
 
-def regenerate_command(flow, explicit) -> list[str] | None:
+def regenerate_command(
+    flow: ModifiedFlow, explicit: tuple[str, list[str]] | None
+) -> list[str] | None:
     """The `derive codegen` command that rebuilds this module, when there is one."""
     from .._optimizers import (
         gradient_descent_step,

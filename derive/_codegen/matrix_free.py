@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from .._render import differential_text
 from .python import assignment, coefficient_code, literal, quote
+
+if TYPE_CHECKING:
+    from .._flow import ModifiedFlow
+    from .._trees import TreeTable
 
 __all__ = ["matrix_free_body", "constants", "runtime_text", "tree_name"]
 
@@ -42,7 +47,7 @@ def runtime_text() -> str:
     )
 
 
-def tree_name(table, i: int) -> str:
+def tree_name(table: TreeTable, i: int) -> str:
     """`g` for a leaf; `g` + one `p` per child, then the children (`_`-separated)."""
     kids = table.children[i]
     if not kids:
@@ -53,12 +58,12 @@ def tree_name(table, i: int) -> str:
     return "g" + "p" * len(kids) + "_" + "_".join(names)
 
 
-def _needed_trees(flow) -> dict[int, int]:
+def _needed_trees(flow: ModifiedFlow) -> dict[int, int]:
     """Tree index -> lowest truncation order at which its differential is needed."""
     table = flow.table
     need: dict[int, int] = {}
 
-    def visit(i: int, power: int):
+    def visit(i: int, power: int) -> None:
         if need.get(i, power + 1) <= power:
             return
         need[i] = power
@@ -117,7 +122,7 @@ def vector_field(t, y, args):
 '''
 
 
-def constants(flow) -> list[str]:
+def constants(flow: ModifiedFlow) -> list[str]:
     lines = [
         "",
         f"OPTIMIZER = {literal(flow.recurrence.name)}",
@@ -137,7 +142,7 @@ def constants(flow) -> list[str]:
     return lines
 
 
-def _coefficients_function(flow) -> list[str]:
+def _coefficients_function(flow: ModifiedFlow) -> list[str]:
     params = list(flow.recurrence.parameters)
     doc = "Exact coefficients keyed by (power of h, tree)"
     if params:
@@ -163,7 +168,7 @@ def _coefficients_function(flow) -> list[str]:
     return lines
 
 
-def matrix_free_body(flow) -> str:
+def matrix_free_body(flow: ModifiedFlow) -> str:
     table = flow.table
     need = _needed_trees(flow)
     lines = [runtime_text().rstrip("\n"), ""]

@@ -27,6 +27,7 @@ import os
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._errors import DeriveError
 from .explicit import explicit_body
@@ -34,6 +35,11 @@ from .hashing import content_hash, seal
 from .header import header, regenerate_command
 from .matrix_free import matrix_free_body
 from .python import identifier
+
+if TYPE_CHECKING:
+    from .._concrete import LossExpression, Variables
+    from .._flow import ModifiedFlow
+    from .._optimizers import OptimizerDefinition
 
 __all__ = ["codegen", "GeneratedCode"]
 
@@ -54,7 +60,7 @@ class GeneratedCode:
     """
 
     source: str
-    flow: object = field(repr=False)
+    flow: ModifiedFlow = field(repr=False)
     name: str
     mode: str
 
@@ -95,13 +101,13 @@ class GeneratedCode:
 
 
 def codegen(
-    optimizer,
+    optimizer: OptimizerDefinition | ModifiedFlow,
     order: int | None = None,
     *,
-    loss=None,
-    variables=None,
+    loss: LossExpression | None = None,
+    variables: Variables | None = None,
     name: str | None = None,
-    **params,
+    **params: object,
 ) -> GeneratedCode:
     """Generate a standalone JAX module for the modified flow of an optimizer.
 
@@ -178,10 +184,11 @@ def codegen(
         raise DeriveError(
             f"{name!r} is not a valid module name.", "Use e.g. name='hb3'."
         )
-    if loss is None:
+    if loss is None or variables is None:  # both None, as checked above
         mode = _MODE_MATRIX_FREE
         body = matrix_free_body(flow)
-        extra, explicit = [], None
+        extra: list[str] = []
+        explicit = None
     else:
         mode = _MODE_EXPLICIT
         body, extra, explicit = explicit_body(flow, loss, variables)

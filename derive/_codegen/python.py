@@ -13,6 +13,11 @@ from __future__ import annotations
 import io
 import re
 import tokenize
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sympy
+    from sympy.printing.printer import Printer
 
 __all__ = [
     "LINE_LENGTH",
@@ -32,7 +37,7 @@ _INT32 = 2**31 - 1
 _BINARY = {"+", "-", "*", "/", "**"}
 
 
-def _printer_class():
+def _printer_class() -> type[Printer]:
     from sympy.printing.str import StrPrinter
 
     class CoefficientPrinter(StrPrinter):
@@ -40,18 +45,18 @@ def _printer_class():
         JAX cannot take them as weak-typed ints (OverflowError for
         `17642229001000000000 * beta` with a traced `beta`)."""
 
-        def _print_Integer(self, expr):
+        def _print_Integer(self, expr: sympy.Integer) -> str:
             n = int(expr)
             return f"float({n})" if abs(n) > _INT32 else str(n)
 
-        def _print_Rational(self, expr):
+        def _print_Rational(self, expr: sympy.Rational) -> str:
             # Python divides the two integers, correctly rounded, before JAX sees them
             return f"{self._print_Integer(expr.p)}/{self._print_Integer(expr.q)}"
 
     return CoefficientPrinter
 
 
-def coefficient_code(expr) -> str:
+def coefficient_code(expr: sympy.Expr) -> str:
     """A coefficient (a SymPy rational function of the parameters) as Python text.
 
     !!! example
@@ -69,24 +74,24 @@ def coefficient_code(expr) -> str:
     return spaced(_printer_class()().doprint(sympy.sympify(expr)))
 
 
-def expression_printer():
+def expression_printer() -> Printer:
     """SymPy's JAX printer for explicit fields: `jnp.` for `jax.numpy.`, `1/x**k` for
     negative integer powers, integers beyond int32 as floats."""
     from sympy.printing.numpy import JaxPrinter
 
     class _Printer(JaxPrinter):
-        def _print_Integer(self, expr):
+        def _print_Integer(self, expr: sympy.Integer) -> str:
             n = int(expr)
             return f"float({n})" if abs(n) > _INT32 else str(n)
 
-        def _print_Pow(self, expr, rational=False):
+        def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:
             b, e = expr.as_base_exp()
             if e.is_Integer and e.is_negative:
                 base = self.parenthesize(b, 50)  # PRECEDENCE["Pow"] = 60, Mul = 50
                 return f"1/{base}" if e == -1 else f"1/{self.parenthesize(b, 60)}**{-e}"
             return super()._print_Pow(expr, rational=rational)
 
-        def _module_format(self, fqn, register=True):
+        def _module_format(self, fqn: str, register: bool = True) -> str:
             text = super()._module_format(fqn, register)
             return (
                 "jnp." + text[len("jax.numpy.") :]
@@ -266,7 +271,7 @@ def quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def literal(value) -> str:
+def literal(value: object) -> str:
     """Python text for str, int, tuples and dicts of them, with double quotes."""
     if isinstance(value, str):
         return quote(value)

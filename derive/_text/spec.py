@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 
 from .._errors import DeriveError
 from .._recurrence import Recurrence
@@ -81,7 +82,7 @@ from .spec_step import (
     _Step,
 )
 
-__all__ = ["parse_spec", "GRAMMAR", "SpecError"]
+__all__ = ["parse_spec", "parse_spec_from", "GRAMMAR", "SpecError"]
 
 GRAMMAR = """\
 Statements are separated by newlines or ';'; '#' starts a comment.
@@ -137,6 +138,14 @@ def parse_spec(text: str, name: str | None = None, **params: object) -> Recurren
 
         ```
     """
+    return parse_spec_from(text, params, name=name)
+
+
+def parse_spec_from(
+    text: str, params: Mapping[str, object], *, name: str | None = None
+) -> Recurrence:
+    """[`parse_spec`][derive.parse_spec] with the parameter values in a mapping (so
+    that a parameter may be called `name`)."""
     if not isinstance(text, str):
         raise TypeError(f"expected the spec as a str, got {type(text).__name__}")
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))

@@ -12,10 +12,14 @@ import os
 import sys
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, TypeAlias
 
 from .._errors import DeriveError
 from .._optimizers import is_spec_text, optimizer_names
 from .._recurrence import Recurrence
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+"""What `add_subparsers` returns: the argument of a sub-command's `register`."""
 
 __all__ = [
     "HelpFormatter",
@@ -36,7 +40,7 @@ MAX_ORDER = 12
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the layout of descriptions and epilogs, with wider option columns."""
 
-    def __init__(self, prog, **kwargs):
+    def __init__(self, prog: str, **kwargs: Any) -> None:
         kwargs.setdefault("max_help_position", 30)
         super().__init__(prog, **kwargs)
 
@@ -220,7 +224,9 @@ def parse_variables(text: str) -> list[str]:
     return names
 
 
-def loss_from_args(args: argparse.Namespace) -> tuple[str | None, list[str] | None]:
+def loss_from_args(
+    args: argparse.Namespace,
+) -> tuple[str, list[str]] | tuple[None, None]:
     """`(loss, variables)` from `--loss` and `--vars`, or `(None, None)` for neither.
 
     **Raises:** [`DeriveError`][derive.DeriveError] when only one of them is given.
@@ -284,7 +290,7 @@ def optimizer_from_args(args: argparse.Namespace) -> Recurrence:
 
         ```
     """
-    from .._optimizers import optimizer
+    from .._optimizers import optimizer_from
     from .._text.limits import MAX_LENGTH
 
     params: dict[str, Fraction] = {}
@@ -301,7 +307,7 @@ def optimizer_from_args(args: argparse.Namespace) -> Recurrence:
                 "Give one of them: a built-in name or inline spec, or --spec FILE.",
             )
         name = "spec" if args.spec == "-" else Path(args.spec).stem or "spec"
-        return optimizer(_read_spec(args.spec, MAX_LENGTH), name=name, **params)
+        return optimizer_from(_read_spec(args.spec, MAX_LENGTH), params, name=name)
     if args.optimizer is None:
         raise DeriveError(
             "no optimizer was given.",
@@ -318,4 +324,4 @@ def optimizer_from_args(args: argparse.Namespace) -> Recurrence:
                 "Or describe the update rule as a spec, e.g. 'state x; x = x - "
                 "h*grad(x)' (see 'derive flow --help').",
             )
-    return optimizer(text, **params)
+    return optimizer_from(text, params)

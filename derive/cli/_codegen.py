@@ -11,6 +11,7 @@ import sys
 
 from ._arguments import (
     HelpFormatter,
+    Subparsers,
     add_loss_arguments,
     add_optimizer_arguments,
     add_order_argument,
@@ -52,7 +53,7 @@ then, in Python:
 """
 
 
-def register(subparsers) -> argparse.ArgumentParser:
+def register(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add the `codegen` sub-command to the `derive` sub-parsers.
 
     OPTIMIZER, `--spec`, `--param` and `--order` are read exactly as by `derive flow`

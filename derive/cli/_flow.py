@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from .._text.spec import GRAMMAR
+
+if TYPE_CHECKING:
+    import sympy
 from ._arguments import (
     HelpFormatter,
+    Subparsers,
     add_format_argument,
     add_loss_arguments,
     add_optimizer_arguments,
@@ -19,7 +24,7 @@ from ._texts import CONVENTIONS_HELP, EXAMPLES, OPTIMIZERS_HELP, indent
 __all__ = ["register"]
 
 
-def register(subparsers) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add `flow` to the `derive` sub-parsers."""
     parser = subparsers.add_parser(
         "flow",
@@ -50,13 +55,14 @@ def run(args: argparse.Namespace) -> int:
     """Run `derive flow` on parsed arguments; returns the exit status (0)."""
     from .._flow import modified_flow
 
-    loss, variables = loss_from_args(args)
+    concrete = loss_from_args(args)
+    loss, variables = concrete
     recurrence = optimizer_from_args(args)
     flow = modified_flow(recurrence, args.order)
     if args.format == "json":
         print(flow.to_json(loss=loss, variables=variables))
         return 0
-    explicit = flow.on(loss, variables) if loss is not None else None
+    explicit = flow.on(*concrete) if concrete[0] is not None else None
     modified_loss = flow.modified_loss
     if args.format == "latex":
         import sympy
@@ -72,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
             print("\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}")
         return 0
     print(flow.text())
-    if explicit is not None:
+    if explicit is not None and concrete[0] is not None:
+        loss, variables = concrete
         print(f"\non the loss f = {explicit.loss} (variables {', '.join(variables)}):")
         for v, c in zip(explicit.variables, explicit.components, strict=True):
             print(f"  d{v}/dt = {by_power(c)}")
@@ -84,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def by_power(expr):
+def by_power(expr: sympy.Expr) -> sympy.Expr:
     """`expr` collected by powers of h, each coefficient factored (for display)."""
     import sympy
 

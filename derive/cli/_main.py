@@ -31,12 +31,13 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 from importlib import metadata
+from typing import NoReturn, cast
 
 from .._errors import DeriveError
 from .._text.spec import GRAMMAR
 from .._version import DISTRIBUTION, __version__, installed_at
 from . import _codegen, _flow, _manifold
-from ._arguments import HelpFormatter
+from ._arguments import HelpFormatter, Subparsers
 from ._texts import CONVENTIONS_HELP, EXAMPLES, OPTIMIZERS_HELP, indent
 
 __all__ = ["main", "build_parser", "COMMAND_GROUP"]
@@ -44,7 +45,10 @@ __all__ = ["main", "build_parser", "COMMAND_GROUP"]
 COMMAND_GROUP = "derive.commands"
 """The entry-point group in which distributions register extra sub-commands."""
 
-_CORE: tuple[Callable, ...] = (
+Register = Callable[[Subparsers], object]
+"""A sub-command's `register(subparsers)`: adds its parser, sets `handler`."""
+
+_CORE: tuple[Register, ...] = (
     _flow.register,
     _codegen.register,
     _manifold.register_manifold,
@@ -55,14 +59,14 @@ _CORE: tuple[Callable, ...] = (
 class _ArgumentParser(argparse.ArgumentParser):
     """`argparse` with errors in the house format: `derive: error: ...`, status 2."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         message = message.rstrip()
         if not message.endswith((".", "?", "!")):
             message += "."
         self.exit(2, f"derive: error: {message} Run '{self.prog} --help' for usage.\n")
 
 
-def plugins() -> Iterable[tuple[str, Callable[[], Callable]]]:
+def plugins() -> Iterable[tuple[str, Callable[[], Register]]]:
     """The registered plug-ins: `(entry-point name, loader)` pairs, in name order.
 
     A loader returns the plug-in's `register(subparsers)` function.
@@ -101,8 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=_version_text())
-    subparsers = parser.add_subparsers(
-        dest="command", metavar="COMMAND", title="commands", required=True
+    # its parsers are _ArgumentParsers; register functions only read them as
+    # ArgumentParsers, so the (invariant) type parameter may be widened
+    subparsers = cast(
+        Subparsers,
+        parser.add_subparsers(
+            dest="command", metavar="COMMAND", title="commands", required=True
+        ),
     )
     for register in _CORE:
         register(subparsers)

@@ -9,6 +9,7 @@ import argparse
 
 from ._arguments import (
     HelpFormatter,
+    Subparsers,
     add_format_argument,
     add_loss_arguments,
     add_optimizer_arguments,
@@ -69,7 +70,7 @@ examples:
 """
 
 
-def register_manifold(subparsers) -> None:
+def register_manifold(subparsers: Subparsers) -> None:
     """Add `manifold` to the `derive` sub-parsers."""
     parser = subparsers.add_parser(
         "manifold",
@@ -85,7 +86,7 @@ def register_manifold(subparsers) -> None:
     parser.set_defaults(handler=_manifold)
 
 
-def register_ode(subparsers) -> None:
+def register_ode(subparsers: Subparsers) -> None:
     """Add `ode` to the `derive` sub-parsers."""
     parser = subparsers.add_parser(
         "ode",
@@ -111,7 +112,8 @@ def register_ode(subparsers) -> None:
 def _manifold(args: argparse.Namespace) -> int:
     from .._invariant_manifold import invariant_manifold
 
-    loss, variables = loss_from_args(args)
+    concrete = loss_from_args(args)
+    loss, variables = concrete
     result = invariant_manifold(optimizer_from_args(args), args.order)
     if args.format == "json":
         print(result.to_json(loss=loss, variables=variables))
@@ -120,8 +122,8 @@ def _manifold(args: argparse.Namespace) -> int:
         print(result.latex())
         return 0
     print(result.text())
-    if loss is not None:
-        explicit = result.on(loss, variables)
+    if concrete[0] is not None:
+        explicit = result.on(*concrete)
         print(f"\non the loss f = {explicit.loss}:")
         for name, comps in explicit.states.items():
             for v, c in zip(explicit.variables, comps, strict=True):
@@ -132,7 +134,8 @@ def _manifold(args: argparse.Namespace) -> int:
 def _ode(args: argparse.Namespace) -> int:
     from .._high_resolution import high_resolution_ode
 
-    loss, variables = loss_from_args(args)
+    concrete = loss_from_args(args)
+    loss, variables = concrete
     ode = high_resolution_ode(
         optimizer_from_args(args), args.order, time_order=args.time_order
     )
@@ -143,8 +146,8 @@ def _ode(args: argparse.Namespace) -> int:
         print(ode.latex())
         return 0
     print(ode.text())
-    if loss is not None:
-        explicit = ode.on(loss, variables)
+    if concrete[0] is not None:
+        explicit = ode.on(*concrete)
         top = explicit.acceleration if args.time_order == 2 else explicit.velocity
         print(f"\non the loss f = {explicit.loss}:")
         for s, c in zip(top, explicit.solved, strict=True):
