@@ -23,6 +23,8 @@ from ._codegen import GeneratedCode as GeneratedCode
 from ._codegen import codegen as codegen
 from ._codegen import content_hash as content_hash
 from ._codegen import verify_content_hash as verify_content_hash
+from ._coefficients import Coefficient as Coefficient
+from ._coefficients import Field as Field
 from ._coefficients import RationalFunction as RationalFunction
 from ._coefficients import evaluate as evaluate
 from ._conventions import CONVENTIONS as CONVENTIONS
@@ -41,10 +43,12 @@ from ._invariant_manifold import ExplicitManifold as ExplicitManifold
 from ._invariant_manifold import InvariantManifold as InvariantManifold
 from ._invariant_manifold import ManifoldState as ManifoldState
 from ._invariant_manifold import invariant_manifold as invariant_manifold
+from ._optimizers import OptimizerDefinition as OptimizerDefinition
 from ._optimizers import gd as gd
 from ._optimizers import heavy_ball as heavy_ball
 from ._optimizers import nesterov as nesterov
 from ._optimizers import optimizer as optimizer
+from ._optimizers import optimizer_from as optimizer_from
 from ._optimizers import optimizer_names as optimizer_names
 from ._optimizers import runge_kutta as runge_kutta
 from ._recurrence import Recurrence as Recurrence

@@ -276,9 +276,30 @@ def optimizer_from(
     *,
     name: str | None = None,
 ) -> Recurrence:
-    """[`optimizer`][derive.optimizer] with the hyper-parameter values in a mapping
-    (what the functions that take `**params` pass on; a hyper-parameter may then be
-    called `name`)."""
+    """[`optimizer`][derive.optimizer] with the hyper-parameter values in a mapping.
+
+    For code that passes on values it was given (`**params` of its own, a
+    configuration): every entry is a hyper-parameter, even one called `name`.
+
+    **Arguments:**
+
+    - `definition`: as for [`optimizer`][derive.optimizer].
+    - `params`: hyper-parameter values by name (exact: `0.9` is $9/10$).
+    - `name`: a name for records.
+
+    **Returns:** the [`Recurrence`][derive.Recurrence].
+
+    !!! example
+        ```python
+        >>> import derive
+        >>> derive.optimizer_from("heavy-ball", {"beta": 0.9}).values
+        {'beta': Fraction(9, 10)}
+        >>> spec = "state x; param name; x = x - name*h*grad(x)"
+        >>> derive.optimizer_from(spec, {"name": 0.5}, name="scaled-gd").values
+        {'name': Fraction(1, 2)}
+
+        ```
+    """
     if isinstance(definition, Recurrence):
         if params:
             raise DeriveError(

@@ -9,16 +9,21 @@ shared by the trees that contain it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
+from derive import TreeTable
 from derive.matrix_free import along, derivatives
 
 from ._pytree import combine
+from ._typing import LossFunction, PyTree
 
 __all__ = ["elementary_differentials", "directional_derivative", "b_series_value"]
 
 
-def directional_derivative(fn: Callable, x, directions: list):
+def directional_derivative(
+    fn: Callable[[PyTree], PyTree], x: PyTree, directions: Iterable[PyTree]
+) -> PyTree:
     """$\\text{fn}^{(k)}(x)[v_1, \\dots, v_k]$ by $k$ nested `jax.jvp`s (the $v_i$
     are fixed), with the forward passes of `derive.matrix_free`."""
     for v in directions:
@@ -26,7 +31,9 @@ def directional_derivative(fn: Callable, x, directions: list):
     return fn(x)
 
 
-def elementary_differentials(loss: Callable, x, table, indices: Iterable[int]) -> dict:
+def elementary_differentials(
+    loss: LossFunction, x: PyTree, table: TreeTable, indices: Iterable[int]
+) -> dict[int, PyTree]:
     """$F(t)(x)$ for the trees `indices` of a `derive.TreeTable`, as `{index: pytree}`.
 
     **Arguments:**
@@ -49,9 +56,9 @@ def elementary_differentials(loss: Callable, x, table, indices: Iterable[int]) -
         ```
     """
     g_x, dg = derivatives(loss, x)
-    memo: dict[int, object] = {}
+    memo: dict[int, PyTree] = {}
 
-    def F(i: int):
+    def F(i: int) -> PyTree:
         got = memo.get(i)
         if got is None:
             kids = table.children[i]
@@ -62,7 +69,12 @@ def elementary_differentials(loss: Callable, x, table, indices: Iterable[int]) -
     return {i: F(i) for i in indices}
 
 
-def b_series_value(x, coefficients: dict, differentials: dict, alpha=1.0):
+def b_series_value(
+    x: PyTree,
+    coefficients: Mapping[int, Any],
+    differentials: Mapping[int, PyTree],
+    alpha: Any = 1.0,
+) -> PyTree:
     """$\\alpha x + \\sum_t c_t F(t)$ for numbers (or traced values) $c_t$."""
     items = [(c, differentials[i]) for i, c in coefficients.items()]
     return combine([alpha, *(c for c, _ in items)], [x, *(v for _, v in items)])

@@ -27,19 +27,37 @@ No derivative tensor is formed; $x$ is any pytree. The coefficients come from a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+import derive
 from derive.matrix_free import apply_many, derivative_chain, negative_gradient
 
 from ._pytree import combine
+from ._typing import GradientFunction, LossFunction, PyTree
 
-__all__ = ["FastField", "fast_field"]
+__all__ = ["FastField", "GeneratedModule", "fast_field"]
 
 METHODS = ("auto", "jvp", "jet")
+
+Coefficients = Callable[[Mapping[str, Any]], Mapping[tuple[int, str], Any]]
+"""`args -> {(power, tree text): number}`, the coefficients at the parameters."""
+
+
+class GeneratedModule(Protocol):
+    """What `fast_field` reads from a module written by `derive.codegen`: its order,
+    its terms `(power, tree, differential)` and its `coefficients(args)`."""
+
+    ORDER: int
+    TERMS: Sequence[tuple[int, str, str]]
+
+    def coefficients(
+        self, args: Mapping[str, Any], /
+    ) -> Mapping[tuple[int, str], Any]: ...
 
 
 class FastField:
@@ -54,7 +72,16 @@ class FastField:
     - `method`: `"jvp"` or `"jet"` (after `"auto"` is resolved at the first call).
     """
 
-    def __init__(self, terms, coefficients, loss, order, method, table, names=()):
+    def __init__(
+        self,
+        terms: Iterable[tuple[int, int]],
+        coefficients: Coefficients,
+        loss: LossFunction,
+        order: int,
+        method: str,
+        table: derive.TreeTable,
+        names: Iterable[str] = (),
+    ):
         self.terms = [(p, i) for p, i in terms if p <= order]
         self.table = table
         self._coefficients = coefficients
@@ -66,7 +93,7 @@ class FastField:
         self._plan = self._make_plan()
 
     # ------------------------------------------------------------------ plan
-    def _make_plan(self):
+    def _make_plan(self) -> list[list[int]]:
         """Order the computations: which nested-derivative chains, which linear maps.
 
         Each chain is a list of child trees $(c_1, \\dots, c_k)$; it computes the trees
@@ -91,7 +118,7 @@ class FastField:
             key=lambda i: (-len(children[i]), i),
         )
         done: set[int] = set()
-        chains = []
+        chains: list[list[int]] = []
         for i in big:
             if i in done:
                 continue
@@ -114,7 +141,7 @@ class FastField:
         return chains
 
     # ------------------------------------------------------------------ evaluation
-    def differentials(self, y) -> dict:
+    def differentials(self, y: PyTree) -> dict[str, PyTree]:
         """$F(t)(y)$ for every tree the kept terms need, as `{tree text: pytree}`
         (the texts of the flow's terms, e.g. `"[[],[[]]]"`, and bracket texts for the
         subtrees that are not terms)."""
@@ -123,7 +150,7 @@ class FastField:
         g = negative_gradient(self.loss)
         g_y, lin = jax.linearize(g, y)
         leaf = table.lookup([])
-        F: dict = {leaf: g_y}
+        F: dict[int, PyTree] = {leaf: g_y}
         needed = self._needed
         pending_chains = list(self._chains)
         if self.method == "jet" and not self._jet_checked:
@@ -163,7 +190,7 @@ class FastField:
                 raise RuntimeError("fast field: no progress in the evaluation plan")
         return {table.bracket(i): F[i] for i in needed}
 
-    def terms_by_order(self, y, args) -> list:
+    def terms_by_order(self, y: PyTree, args: Mapping[str, Any]) -> list[PyTree]:
         """`[F_0(y), ..., F_p(y)]`, the flow being $\\sum_k h^k F_k(y)$."""
         F = self.differentials(y)
         c = self._coefficients(args)
@@ -177,7 +204,7 @@ class FastField:
                 out.append(jax.tree_util.tree_map(jnp.zeros_like, y))
         return out
 
-    def __call__(self, t, y, args):
+    def __call__(self, t: Any, y: PyTree, args: Mapping[str, Any]) -> PyTree:
         """The vector field `(t, y, args)` for diffrax; `args` holds `"h"` and the
         symbolic hyper-parameters."""
         F = self.terms_by_order(y, args)
@@ -188,13 +215,13 @@ class FastField:
         return total
 
 
-def _first(chains, F):
+def _first(chains: list[list[int]], F: Mapping[int, PyTree]) -> list[list[int]]:
     """Chains about to run whose first direction is known (their first prefix, a
     one-child tree, will come from the chain: do not compute it separately)."""
     return [c for c in chains if c and c[0] in F]
 
 
-def _jet_chain(g: Callable, y, g_y, k: int) -> list:
+def _jet_chain(g: GradientFunction, y: PyTree, g_y: PyTree, k: int) -> list[PyTree]:
     """$g^{(j)}(y)[g, \\dots, g]$, $j = 1..k$, from one Taylor-mode pass."""
     from jax.experimental import jet
 
@@ -207,7 +234,7 @@ def _jet_chain(g: Callable, y, g_y, k: int) -> list:
     return [unravel(c) for c in coeffs]
 
 
-def _jet_works(loss: Callable, y) -> bool:
+def _jet_works(loss: LossFunction, y: PyTree) -> bool:
     try:
         g = negative_gradient(loss)
         shapes = jax.tree_util.tree_map(
@@ -220,7 +247,15 @@ def _jet_works(loss: Callable, y) -> bool:
 
 
 def fast_field(
-    flow, loss: Callable, order: int | None = None, *, method: str = "auto", y=None
+    flow: derive.ModifiedFlow
+    | derive.GeneratedCode
+    | derive.Recurrence
+    | GeneratedModule,
+    loss: LossFunction,
+    order: int | None = None,
+    *,
+    method: str = "auto",
+    y: PyTree | None = None,
 ) -> FastField:
     """A fast matrix-free evaluator of a truncated modified flow on a pytree loss.
 
@@ -260,8 +295,7 @@ def fast_field(
 
     if method not in METHODS:
         raise DeriveError(f"unknown method {method!r}.", f"Use one of {METHODS}.")
-    import derive
-
+    coefficients: Coefficients
     if isinstance(flow, derive.Recurrence):
         flow = derive.modified_flow(flow, 1 if order is None else int(order))
     if isinstance(flow, derive.GeneratedCode):
@@ -273,9 +307,11 @@ def fast_field(
         max_order = flow.order
         table = flow.table
 
-        def coefficients(args):
+        def from_flow(args: Mapping[str, Any]) -> dict[tuple[int, str], Any]:
             env = {n: args[n] for n in names}
             return {k: derive.evaluate(c, env) for k, c in exact.items()}
+
+        coefficients = from_flow
 
     elif hasattr(flow, "TERMS") and hasattr(flow, "coefficients"):
         # a loaded module: its trees are text, read once into the shared tree table
@@ -285,8 +321,7 @@ def fast_field(
         terms = [(p, table.index_of(t)) for p, t, _ in module.TERMS]
         names = tuple(getattr(module, "SYMBOLIC_PARAMETERS", ()))
 
-        def coefficients(args):
-            return module.coefficients(args)
+        coefficients = module.coefficients
 
     else:
         raise DeriveError(

@@ -7,16 +7,15 @@ evaluations and never forms a Hessian. Products are forward over reverse
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import jax
 
 from ._pytree import norm
+from ._typing import Array, LossFunction, PyTree
 
 __all__ = ["hessian_vector_product", "directional_sharpness"]
 
 
-def hessian_vector_product(loss: Callable, params, v):
+def hessian_vector_product(loss: LossFunction, params: PyTree, v: PyTree) -> PyTree:
     """$H(\\theta) v$ for the loss at `params`, with `v` a pytree shaped like `params`.
 
     **Arguments:**
@@ -41,7 +40,7 @@ def hessian_vector_product(loss: Callable, params, v):
     return jax.jvp(jax.grad(loss), (params,), (v,))[1]
 
 
-def directional_sharpness(loss: Callable, params, u):
+def directional_sharpness(loss: LossFunction, params: PyTree, u: PyTree) -> Array:
     """The curvature along a direction, $u^\\top H(\\theta) u / |u|^2$.
 
     Along the update direction $u$ of an optimizer this is the *directional

@@ -12,16 +12,22 @@ integrates all truncation orders as one system, vmapped over the step sizes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
+
+from ._typing import Array, ArrayLike, PyTree
+
+if TYPE_CHECKING:
+    import diffrax
 
 __all__ = ["integrate", "SOLVERS"]
 
 SOLVERS = ("dopri8", "tsit5")
 
 
-def _solver(name: str):
+def _solver(name: str) -> diffrax.AbstractSolver[Any]:
     import diffrax
 
     from derive import DeriveError
@@ -34,17 +40,17 @@ def _solver(name: str):
 
 
 def integrate(
-    field: Callable,
-    y0,
-    ts,
-    args,
+    field: Callable[[Any, PyTree, Any], PyTree],
+    y0: PyTree,
+    ts: ArrayLike,
+    args: Any,
     *,
-    t1=None,
+    t1: ArrayLike | None = None,
     solver: str = "dopri8",
     rtol: float = 1e-12,
     atol: float = 1e-12,
     max_steps: int = 100_000,
-):
+) -> tuple[PyTree, Array, Array]:
     """Integrate `dy/dt = field(t, y, args)` from $t = 0$ and save at the times `ts`.
 
     **Arguments:**

@@ -12,16 +12,20 @@ over step sizes and initial points.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+import derive
+
 from ._manifold_start import ManifoldStart
 from ._precision import uses_float64
 from ._pytree import TreeVector, combine, norm
+from ._typing import Array, GradientFunction, LossFunction, Parameters, PyTree
 
 __all__ = [
     "iterates",
@@ -35,8 +39,21 @@ __all__ = [
 DEFAULT_BLOWUP = 1e8
 """Iterates are declared divergent once $|x_n| > 10^8 (1 + |x_0|)$ or non-finite."""
 
+State = tuple[PyTree, ...]
+"""The optimizer's state, position first."""
 
-def as_recurrence(optimizer, params: Mapping | None = None):
+Step = Callable[[State], State]
+
+Runner = Callable[[PyTree, Any], tuple[PyTree, Array, State]]
+"""`(x0, h) -> (positions, first divergent step or -1, initial state)`."""
+
+Start = Callable[[LossFunction, PyTree, Any], State]
+"""`(loss, x0, h) -> initial state`, as [`ManifoldStart`][numerics.ManifoldStart]."""
+
+
+def as_recurrence(
+    optimizer: derive.OptimizerDefinition, params: Parameters | None = None
+) -> tuple[derive.Recurrence, dict[str, float]]:
     """A `derive.Recurrence` and the numbers for its symbolic parameters.
 
     `optimizer` is anything [`derive.optimizer`][derive.optimizer] takes: a
@@ -45,16 +62,16 @@ def as_recurrence(optimizer, params: Mapping | None = None):
     parameters; otherwise they fix hyper-parameters exactly, as for
     `derive.optimizer`.
     """
-    import derive
-
     params = dict(params or {})
     if isinstance(optimizer, derive.Recurrence):
         return optimizer, numeric_parameters(optimizer, params)
-    rec = derive.optimizer(optimizer, **params)
+    rec = derive.optimizer_from(optimizer, params)
     return rec, numeric_parameters(rec, {})
 
 
-def numeric_parameters(rec, params: Mapping | None) -> dict[str, float]:
+def numeric_parameters(
+    rec: derive.Recurrence, params: Parameters | None
+) -> dict[str, float]:
     """Numbers for every symbolic parameter of `rec` (`DeriveError` if one is missing)."""
     from derive import DeriveError
 
@@ -97,8 +114,8 @@ class Iterates:
       $10^8 (1 + |x_0|)$, or `None`.
     """
 
-    positions: object
-    initial_state: tuple
+    positions: PyTree
+    initial_state: State
     h: float
     n_steps: int
     init: str
@@ -109,11 +126,11 @@ class Iterates:
         return self.diverged_at is not None
 
     @property
-    def times(self):
+    def times(self) -> Array:
         """$t_n = n h$."""
         return self.h * jnp.arange(self.n_steps + 1)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         status = f"diverged at step {self.diverged_at}" if self.diverged else "finite"
         return (
             f"Iterates(h={self.h}, n_steps={self.n_steps}, init={self.init!r}, "
@@ -121,7 +138,7 @@ class Iterates:
         )
 
 
-def initial_point(loss, x0):
+def initial_point(loss: LossFunction, x0: PyTree | None) -> PyTree:
     """`x0` as float64 arrays: a 1-D array for a [`Loss`][numerics.Loss] (default: its
     recommended start), any pytree otherwise."""
     from derive import DeriveError
@@ -153,17 +170,20 @@ def initial_point(loss, x0):
     return jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype=jnp.float64), x0)
 
 
-def _program_step(rec, grad: Callable, h, params: Mapping):
+def _program_step(
+    rec: derive.Recurrence, grad: GradientFunction, h: Any, params: Mapping[str, Any]
+) -> Step:
     """One step of the recurrence's program on pytrees (all states returned)."""
     program = rec.coefficient_values(h, **params)
     outputs = rec.outputs
 
-    def step(state):
+    def step(state: State) -> State:
         values = list(state)
-        for kind, data in program:
-            if kind == "grad":
-                values.append(grad(values[data]))
+        for ins in program:
+            if ins[0] == "grad":
+                values.append(grad(values[ins[1]]))
             else:
+                data = ins[1]
                 values.append(
                     combine([c for _, c in data], [values[v] for v, _ in data])
                 )
@@ -172,7 +192,9 @@ def _program_step(rec, grad: Callable, h, params: Mapping):
     return step
 
 
-def _function_step(rec, grad: Callable, h, params: Mapping):
+def _function_step(
+    rec: derive.Recurrence, grad: GradientFunction, h: Any, params: Mapping[str, Any]
+) -> Step:
     from derive import DeriveError
 
     fn = rec.function
@@ -181,14 +203,14 @@ def _function_step(rec, grad: Callable, h, params: Mapping):
             f"{rec.name} has no Python function to run (it was built from a spec).",
             "Use via='program' (the default), which runs the traced program.",
         )
-    kwargs = {k: float(v) for k, v in rec.values.items()}
+    kwargs: dict[str, Any] = {k: float(v) for k, v in rec.values.items()}
     kwargs.update(params)
     m = len(rec.states)
 
-    def wrapped_grad(v):
+    def wrapped_grad(v: TreeVector) -> TreeVector:
         return TreeVector(grad(v.tree))
 
-    def step(state):
+    def step(state: State) -> State:
         out = fn(*(TreeVector(s) for s in state), grad=wrapped_grad, h=h, **kwargs)
         if isinstance(out, tuple | list):
             return tuple(o.tree for o in out)
@@ -198,17 +220,17 @@ def _function_step(rec, grad: Callable, h, params: Mapping):
 
 
 def make_runner(
-    rec,
-    loss: Callable,
+    rec: derive.Recurrence,
+    loss: LossFunction,
     n_steps: int,
     *,
-    params: Mapping | None = None,
-    init="manifold",
+    params: Parameters | None = None,
+    init: str | Sequence[PyTree] = "manifold",
     manifold_nodes: int = 5,
-    manifold=None,
+    manifold: derive.SlowManifold | None = None,
     via: str = "program",
     blowup: float = DEFAULT_BLOWUP,
-) -> Callable:
+) -> Runner:
     """A pure function `(x0, h) -> (positions, diverged_at, initial_state)` for
     `jax.jit` and `jax.vmap`.
 
@@ -219,16 +241,17 @@ def make_runner(
     """
     from derive import DeriveError
 
-    params = numeric_parameters(rec, params)
+    numbers = numeric_parameters(rec, params)
     grad = jax.grad(loss)
     if via not in ("program", "function"):
         raise DeriveError(f"via={via!r}: use 'program' or 'function'.", "")
     make_step = _program_step if via == "program" else _function_step
+    start: Start
     if isinstance(init, str):
         if init == "manifold":
-            start = ManifoldStart(rec, manifold_nodes, params, manifold=manifold)
+            start = ManifoldStart(rec, manifold_nodes, numbers, manifold=manifold)
         elif init == "rest":
-            start = ManifoldStart(rec, 0, params)
+            start = ManifoldStart(rec, 0, numbers)
         else:
             raise DeriveError(
                 f"init={init!r}: use 'manifold', 'rest' or a tuple of initial states.",
@@ -241,14 +264,16 @@ def make_runner(
                 f"init has {len(given)} states; {rec.name} has {list(rec.states)}.", ""
             )
 
-        def start(loss_, x, h):
+        def given_start(loss_: LossFunction, x: PyTree, h: Any) -> State:
             return given
 
-    def run(x0, h):
-        state = start(loss, x0, h)
-        step = make_step(rec, grad, h, params)
+        start = given_start
 
-        def body(state, _):
+    def run(x0: PyTree, h: Any) -> tuple[PyTree, Array, State]:
+        state = start(loss, x0, h)
+        step = make_step(rec, grad, h, numbers)
+
+        def body(state: State, _: None) -> tuple[State, PyTree]:
             new = step(state)
             return new, new[0]
 
@@ -267,14 +292,14 @@ def make_runner(
 
 @uses_float64
 def iterates(
-    recurrence,
-    loss: Callable,
-    x0,
+    recurrence: derive.OptimizerDefinition,
+    loss: LossFunction,
+    x0: PyTree | None,
     h: float,
     n_steps: int,
     *,
-    params: Mapping | None = None,
-    init="manifold",
+    params: Parameters | None = None,
+    init: str | Sequence[PyTree] = "manifold",
     manifold_nodes: int = 5,
     via: str = "program",
     blowup: float = DEFAULT_BLOWUP,
@@ -314,7 +339,7 @@ def iterates(
     """
     from derive import DeriveError
 
-    rec, params = as_recurrence(recurrence, params)
+    rec, numbers = as_recurrence(recurrence, params)
     x0 = initial_point(loss, x0)
     n_steps = int(n_steps)
     if n_steps < 0:
@@ -323,14 +348,14 @@ def iterates(
         rec,
         loss,
         n_steps,
-        params=params,
+        params=numbers,
         init=init,
         manifold_nodes=manifold_nodes,
         via=via,
         blowup=blowup,
     )
-    positions, first, state0 = jax.jit(runner)(x0, jnp.float64(h))
-    first = int(first)
+    positions, first_bad, state0 = jax.jit(runner)(x0, jnp.float64(h))
+    first = int(first_bad)
     label = init if isinstance(init, str) else "given"
     return Iterates(
         positions=positions,

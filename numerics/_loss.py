@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._typing import Array, LossFunction, PyTree
+
+if TYPE_CHECKING:
+    import sympy
 
 __all__ = ["CriticalPoint", "Loss"]
 
@@ -40,16 +45,16 @@ class Loss:
     """
 
     name: str
-    expression: object
-    variables: tuple
-    fn: Callable
+    expression: sympy.Expr
+    variables: tuple[sympy.Symbol, ...]
+    fn: LossFunction
     critical_points: tuple[CriticalPoint, ...] = ()
     start: tuple[float, ...] | None = None
     horizon: float | None = None
     scale: str = ""
     description: str = ""
 
-    def __call__(self, x):
+    def __call__(self, x: PyTree) -> Array:
         return self.fn(x)
 
     @property
@@ -61,10 +66,10 @@ class Loss:
         """The documented minima (global first)."""
         return tuple(c for c in self.critical_points if c.kind.endswith("minimum"))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Loss({self.name!r}: {self.expression})"
 
-    def record(self) -> dict:
+    def record(self) -> dict[str, Any]:
         """A JSON-ready description (for certificates)."""
         return {
             "name": self.name,

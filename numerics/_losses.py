@@ -23,9 +23,14 @@ documented minima, which are recomputed here to 15 digits.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from ._loss import CriticalPoint, Loss
 from ._test_functions import DEFINITIONS, Definition, JaxMath, SympyMath
+from ._typing import Array
+
+if TYPE_CHECKING:
+    import sympy
 
 __all__ = [
     "Loss",
@@ -52,7 +57,7 @@ def _build(name: str, d: Definition) -> Loss:
     jmath = JaxMath()
     function = d.function
 
-    def fn(z):
+    def fn(z: Array) -> Array:
         return function(jmath, z[0], z[1])
 
     fn.__name__ = name.replace("-", "_")
@@ -70,7 +75,15 @@ def _build(name: str, d: Definition) -> Loss:
     )
 
 
-def get_loss(name: str, **options) -> Loss:
+class QuadraticOptions(TypedDict, total=False):
+    """The options of `get_loss("quadratic", ...)`: those of
+    [`quadratic`][numerics.quadratic]."""
+
+    matrix: Sequence[Sequence[object]]
+    start: Sequence[float] | None
+
+
+def get_loss(name: str, **options: Unpack[QuadraticOptions]) -> Loss:
     """A built-in loss by name.
 
     **Arguments:**
@@ -115,7 +128,11 @@ def get_loss(name: str, **options) -> Loss:
     return _build(key, d)
 
 
-def quadratic(matrix: Sequence[Sequence] = ((1, 0), (0, 10)), *, start=None) -> Loss:
+def quadratic(
+    matrix: Sequence[Sequence[object]] = ((1, 0), (0, 10)),
+    *,
+    start: Sequence[float] | None = None,
+) -> Loss:
     """The quadratic $f(x) = \\tfrac12 x^\\top A x$ for a symmetric matrix $A$.
 
     $A$ may be indefinite (a saddle at the origin). Entries are taken exactly (`0.5` is
@@ -160,7 +177,7 @@ def quadratic(matrix: Sequence[Sequence] = ((1, 0), (0, 10)), *, start=None) -> 
     Af = np.array(A.tolist(), dtype=float)
     eig = np.linalg.eigvalsh(Af)
 
-    def fn(z):
+    def fn(z: Array) -> Array:
         import jax.numpy as jnp
 
         M = jnp.asarray(Af)
@@ -188,7 +205,11 @@ def quadratic(matrix: Sequence[Sequence] = ((1, 0), (0, 10)), *, start=None) -> 
 
 
 def loss_from_expression(
-    expression, variables, *, name: str | None = None, start=None
+    expression: str | sympy.Expr,
+    variables: str | Sequence[str | sympy.Symbol],
+    *,
+    name: str | None = None,
+    start: Sequence[float] | None = None,
 ) -> Loss:
     """A loss from mathematical text or a SymPy expression.
 
@@ -251,7 +272,7 @@ def loss_from_expression(
     compiled = sympy.lambdify(syms, expr, modules="jax")
     d = len(syms)
 
-    def fn(z):
+    def fn(z: Array) -> Array:
         import jax.numpy as jnp
 
         value = compiled(*[z[i] for i in range(d)])
@@ -268,7 +289,10 @@ def loss_from_expression(
     )
 
 
-def resolve_loss(loss, variables=None) -> Loss:
+def resolve_loss(
+    loss: Loss | str | sympy.Expr,
+    variables: str | Sequence[str | sympy.Symbol] | None = None,
+) -> Loss:
     """A [`Loss`][numerics.Loss] from a `Loss`, a registry name, or an expression."""
     from derive import DeriveError
 
@@ -289,9 +313,8 @@ def resolve_loss(loss, variables=None) -> Loss:
         return loss_from_expression(loss, variables)
     mod = type(loss).__module__
     if mod.startswith("sympy"):
-        if variables is None:
-            variables = sorted(loss.free_symbols, key=lambda s: s.name)
-        return loss_from_expression(loss, variables)
+        symbols = sorted(loss.free_symbols, key=lambda s: s.name)
+        return loss_from_expression(loss, symbols if variables is None else variables)
     raise DeriveError(
         f"{loss!r} is not a loss.",
         "Pass a name (numerics.LOSSES), an expression with its variables, or a "

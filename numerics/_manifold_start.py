@@ -18,15 +18,17 @@ decayed; Hairer, Lubich & Wanner, *Geometric Numerical Integration*, ch. XV; Kov
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from derive import evaluate
+from derive import Recurrence, SlowManifold, evaluate
 
 from ._differentials import b_series_value, elementary_differentials
 from ._pytree import norm
+from ._typing import LossFunction, PyTree
 
 __all__ = ["ManifoldStart"]
 
@@ -64,14 +66,16 @@ class ManifoldStart:
         ```
     """
 
+    manifold: SlowManifold | None
+
     def __init__(
         self,
-        recurrence,
+        recurrence: Recurrence,
         nodes: int,
-        params: Mapping | None = None,
+        params: Mapping[str, float] | None = None,
         *,
         optimal_truncation: bool = True,
-        manifold=None,
+        manifold: SlowManifold | None = None,
     ):
         from derive import solve_manifold
 
@@ -90,9 +94,11 @@ class ManifoldStart:
         else:
             self.manifold = solve_manifold(recurrence, max(self.nodes, 1))
 
-    def coefficients(self, h) -> list[tuple[object, dict[int, object]]]:
+    def coefficients(self, h: Any) -> list[tuple[Any, dict[int, Any]]]:
         """Per state: ($\\alpha_j$ with its power of $h$, {tree: coefficient})."""
         mf = self.manifold
+        if mf is None:  # one state: the position itself
+            return [(1.0, {})]
         table = mf.table
         env = dict(self.params)
         out = []
@@ -119,7 +125,7 @@ class ManifoldStart:
             out.append((alpha, coefs))
         return out
 
-    def __call__(self, loss: Callable, x, h) -> tuple:
+    def __call__(self, loss: LossFunction, x: PyTree, h: Any) -> tuple[PyTree, ...]:
         if self.manifold is None:
             return (x,)
         per_state = self.coefficients(h)
@@ -132,7 +138,7 @@ class ManifoldStart:
                 states.append(b_series_value(x, coefs, F, alpha))
                 continue
             # the series by tree size n: S_n = sum_{|t| = n} c_t F(t)
-            groups: dict[int, dict] = {}
+            groups: dict[int, dict[int, Any]] = {}
             for i, c in coefs.items():
                 groups.setdefault(size[i], {})[i] = c
             value = b_series_value(x, {}, F, alpha)

@@ -12,11 +12,14 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["observed_order", "local_slopes"]
 
 
-def observed_order(hs: Sequence[float], errors: Sequence[float], floor: float = 0.0):
+def observed_order(
+    hs: npt.ArrayLike, errors: npt.ArrayLike, floor: float = 0.0
+) -> tuple[float, list[bool]]:
     """Fit $\\log e = s \\log h + c$ over the usable points.
 
     **Arguments:**

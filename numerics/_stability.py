@@ -21,9 +21,13 @@ instability of the method, and is not counted here.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
+
+from derive import Recurrence
+
+from ._typing import Array, LossFunction, PyTree
 
 __all__ = [
     "transition_matrix",
@@ -34,25 +38,33 @@ __all__ = [
 ]
 
 
-def transition_matrix(rec, h: float, curvature: float, params: Mapping | None = None):
+def transition_matrix(
+    rec: Recurrence,
+    h: float,
+    curvature: float,
+    params: Mapping[str, float] | None = None,
+) -> np.ndarray:
     """$M(h, \\lambda)$: one step of `rec` on $f(x) = \\lambda x^2 / 2$, as a matrix
     acting on the state vector (position first)."""
     program = rec.coefficient_values(float(h), **dict(params or {}))
     m = len(rec.states)
     values = [np.eye(m)[k] for k in range(m)]
-    for kind, data in program:
-        if kind == "grad":
-            values.append(curvature * values[data])
+    for ins in program:
+        if ins[0] == "grad":
+            values.append(curvature * values[ins[1]])
         else:
             total = np.zeros(m)
-            for v, c in data:
+            for v, c in ins[1]:
                 total = total + float(c) * values[v]
             values.append(total)
     return np.array([values[o] for o in rec.outputs])
 
 
 def spectral_radius(
-    rec, h: float, curvature: float, params: Mapping | None = None
+    rec: Recurrence,
+    h: float,
+    curvature: float,
+    params: Mapping[str, float] | None = None,
 ) -> float:
     """The spectral radius of [`transition_matrix`][numerics.transition_matrix]."""
     M = transition_matrix(rec, h, curvature, params)
@@ -60,7 +72,11 @@ def spectral_radius(
 
 
 def is_stable(
-    rec, h: float, curvature: float, params: Mapping | None = None, n_grid: int = 64
+    rec: Recurrence,
+    h: float,
+    curvature: float,
+    params: Mapping[str, float] | None = None,
+    n_grid: int = 64,
 ) -> bool:
     """Whether $\\rho(M(h, \\lambda)) \\le 1$ for $\\lambda$ on a grid of $(0, L]$."""
     if curvature <= 0:
@@ -71,7 +87,9 @@ def is_stable(
     return True
 
 
-def stability_limit(rec, curvature: float, params: Mapping | None = None) -> float:
+def stability_limit(
+    rec: Recurrence, curvature: float, params: Mapping[str, float] | None = None
+) -> float:
     """The largest step size $h$ that is stable for all curvatures in $(0, L]$.
 
     **Arguments:**
@@ -112,7 +130,7 @@ def stability_limit(rec, curvature: float, params: Mapping | None = None) -> flo
     return lo
 
 
-def hessian_eigenvalues(loss: Callable, x):
+def hessian_eigenvalues(loss: LossFunction, x: PyTree) -> Array:
     """All eigenvalues of the Hessian of `loss` at `x` (a pytree), in ascending order.
 
     Dense: the Hessian of the flattened parameters, for problems up to a few thousand
@@ -123,7 +141,7 @@ def hessian_eigenvalues(loss: Callable, x):
 
     flat, unravel = ravel_pytree(x)
 
-    def f(z):
+    def f(z: Array) -> Array:
         return loss(unravel(z))
 
     H = jax.hessian(f)(flat)

@@ -13,19 +13,35 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from ._loss import CriticalPoint
 
-__all__ = ["DEFINITIONS", "Definition", "SympyMath", "JaxMath"]
+__all__ = ["DEFINITIONS", "Definition", "MathNamespace", "SympyMath", "JaxMath"]
 
 
 # ---------------------------------------------------------------------- namespaces
 
 
+class MathNamespace(Protocol):
+    """What a test function's definition uses: elementary functions, $\\pi$, and
+    `frac(p, q)` for exact non-integer constants."""
+
+    cos: Callable[[Any], Any]
+    sin: Callable[[Any], Any]
+    exp: Callable[[Any], Any]
+    tanh: Callable[[Any], Any]
+    sqrt: Callable[[Any], Any]
+    log: Callable[[Any], Any]
+    pi: Any
+
+    def frac(self, p: int, q: int, /) -> Any: ...
+
+
 class SympyMath:
     """The math namespace that builds exact SymPy expressions."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         import sympy
 
         self.cos, self.sin, self.exp = sympy.cos, sympy.sin, sympy.exp
@@ -37,7 +53,7 @@ class SympyMath:
 class JaxMath:
     """The math namespace of `jax.numpy`."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         import jax.numpy as jnp
 
         self.cos, self.sin, self.exp = jnp.cos, jnp.sin, jnp.exp
@@ -45,22 +61,22 @@ class JaxMath:
         self.pi = math.pi
 
     @staticmethod
-    def frac(p, q):
+    def frac(p: int, q: int, /) -> float:
         return p / q
 
 
 # ---------------------------------------------------------------------- definitions
 
 
-def _rosenbrock(m, x, y):
+def _rosenbrock(m: MathNamespace, x: Any, y: Any) -> Any:
     return (1 - x) ** 2 + 100 * (y - x**2) ** 2
 
 
-def _himmelblau(m, x, y):
+def _himmelblau(m: MathNamespace, x: Any, y: Any) -> Any:
     return (x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2
 
 
-def _beale(m, x, y):
+def _beale(m: MathNamespace, x: Any, y: Any) -> Any:
     return (
         (m.frac(3, 2) - x + x * y) ** 2
         + (m.frac(9, 4) - x + x * y**2) ** 2
@@ -68,25 +84,25 @@ def _beale(m, x, y):
     )
 
 
-def _six_hump_camel(m, x, y):
+def _six_hump_camel(m: MathNamespace, x: Any, y: Any) -> Any:
     return (
         (4 - m.frac(21, 10) * x**2 + x**4 / 3) * x**2 + x * y + (-4 + 4 * y**2) * y**2
     )
 
 
-def _styblinski_tang(m, x, y):
+def _styblinski_tang(m: MathNamespace, x: Any, y: Any) -> Any:
     return (x**4 - 16 * x**2 + 5 * x + y**4 - 16 * y**2 + 5 * y) / 2
 
 
-def _rastrigin(m, x, y):
+def _rastrigin(m: MathNamespace, x: Any, y: Any) -> Any:
     return 20 + x**2 - 10 * m.cos(2 * m.pi * x) + y**2 - 10 * m.cos(2 * m.pi * y)
 
 
-def _double_well(m, x, y):
+def _double_well(m: MathNamespace, x: Any, y: Any) -> Any:
     return (x**2 - 1) ** 2 + (y - x**2 / 2) ** 2
 
 
-def _quartic_saddle(m, x, y):
+def _quartic_saddle(m: MathNamespace, x: Any, y: Any) -> Any:
     return x**4 / 4 - x**2 / 2 + y**2 / 2 + x * y
 
 
@@ -108,7 +124,7 @@ _SQRT2 = math.sqrt(2.0)
 
 @dataclass(frozen=True)
 class Definition:
-    function: Callable
+    function: Callable[[MathNamespace, Any, Any], Any]
     critical_points: tuple[CriticalPoint, ...]
     start: tuple[float, float]
     horizon: float
@@ -116,7 +132,7 @@ class Definition:
     description: str
 
 
-def _cp(x, y, value, kind):
+def _cp(x: float, y: float, value: float, kind: str) -> CriticalPoint:
     return CriticalPoint((float(x), float(y)), float(value), kind)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -11,7 +13,14 @@ from .._order import local_slopes, observed_order
 __all__ = ["fit_orders"]
 
 
-def fit_orders(h_values, errors, status, *, floor: float, tolerance: float) -> list:
+def fit_orders(
+    h_values: np.ndarray,
+    errors: np.ndarray,
+    status: Sequence[str],
+    *,
+    floor: float,
+    tolerance: float,
+) -> list[dict[str, Any]]:
     """One result per order $p$: the fitted slope of the usable errors (those of runs
     that went well, above `floor`), its verdict against $p + 1$ and the local slopes.
 

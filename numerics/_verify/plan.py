@@ -8,7 +8,7 @@ the leading-order trajectory and $\\kappa$ the growth of the flow's coefficients
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import jax
@@ -16,17 +16,20 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from derive import DeriveError, evaluate
+from derive import DeriveError, ModifiedFlow, Recurrence, evaluate
 
 from .._curvature import (
     DENSE_LIMIT,
+    Pilot,
     matrix_free_pilot,
     pilot_result,
     rk4_step,
     top_curvature,
 )
+from .._loss import Loss
 from .._pytree import norm
 from .._stability import hessian_eigenvalues, stability_limit
+from .._typing import Array, LossFunction, PyTree
 
 __all__ = ["Plan", "plan_test", "coefficient_scales", "kappa_of"]
 
@@ -36,8 +39,13 @@ QUICK_EPSILON = (0.03, 0.12)
 QUICK_NH = 4
 MAX_ELEMENTS = 200_000_000  # positions stored: steps x step sizes x (orders + 1) x dim
 
+# the pilot's loop state: time, point, top and bottom eigenvalues so far, steps
+_Carry = tuple[Array, Array, Array, Array, Array]
 
-def coefficient_scales(flow, params: Mapping) -> tuple[float, list[float]]:
+
+def coefficient_scales(
+    flow: ModifiedFlow, params: Mapping[str, float]
+) -> tuple[float, list[float]]:
     """$c_0$ and $B_k$ (sum of |coefficients| of the $h^k$ terms) at the parameters."""
     sums = [0.0] * (flow.order + 1)
     c0 = 0.0
@@ -58,11 +66,13 @@ def kappa_of(sums: list[float]) -> float:
     return max(ks) if ks else 1.0
 
 
-def _size(x) -> int:
+def _size(x: PyTree) -> int:
     return sum(int(jnp.size(leaf)) for leaf in jax.tree_util.tree_leaves(x))
 
 
-def pilot(loss: Callable, x0, c0: float, T: float, max_steps: int = 4096) -> dict:
+def pilot(
+    loss: LossFunction, x0: PyTree, c0: float, T: float, max_steps: int = 4096
+) -> Pilot:
     """Curvature along the leading-order flow $\\dot x = c_0 g$ on $[0, T]$.
 
     Classical RK4 with the step $0.1/(c_0 \\rho(H))$ from the Hessian's spectral
@@ -73,20 +83,20 @@ def pilot(loss: Callable, x0, c0: float, T: float, max_steps: int = 4096) -> dic
     if flat0.size > DENSE_LIMIT:
         return matrix_free_pilot(loss, x0, c0, T, max_steps)
 
-    def f(z):
+    def f(z: Array) -> Array:
         return loss(unravel(z))
 
-    def g(z):
+    def g(z: Array) -> Array:
         return -c0 * jax.grad(f)(z)
 
-    def eig(z):
+    def eig(z: Array) -> Array:
         return hessian_eigenvalues(f, z)
 
-    def cond(c):
+    def cond(c: _Carry) -> Array:
         t, z, top, bottom, n = c
         return (t < T) & (n < max_steps) & jnp.all(jnp.isfinite(z))
 
-    def body(c):
+    def body(c: _Carry) -> _Carry:
         t, z, top, bottom, n = c
         ev = eig(z)
         rho = c0 * jnp.max(jnp.abs(ev))
@@ -100,14 +110,15 @@ def pilot(loss: Callable, x0, c0: float, T: float, max_steps: int = 4096) -> dic
         )
 
     @jax.jit
-    def run(z0):
+    def run(z0: Array) -> _Carry:
         ev0 = eig(z0)
         init = (jnp.zeros(()), z0, ev0[-1], ev0[0], jnp.zeros((), int))
         t, z, top, bottom, n = jax.lax.while_loop(cond, body, init)
         ev = eig(z)
         return t, z, jnp.maximum(top, ev[-1]), jnp.minimum(bottom, ev[0]), n
 
-    return pilot_result(*run(flat0), flat0, T)
+    t, z, top, bottom, n = run(flat0)
+    return pilot_result(t, z, top, bottom, n, flat0, T)
 
 
 @dataclass
@@ -132,7 +143,7 @@ class Plan:
     kappa: float
     L: float
     limit: float
-    pilot: dict
+    pilot: Pilot
 
     def epsilon(self) -> list[float]:
         """$\\varepsilon = h L \\kappa$ per step size."""
@@ -140,11 +151,11 @@ class Plan:
 
 
 def plan_test(
-    rec,
-    loss_fn: Callable,
-    loss_obj,
-    x0,
-    num: Mapping,
+    rec: Recurrence,
+    loss_fn: LossFunction,
+    loss_obj: Loss | None,
+    x0: PyTree,
+    num: Mapping[str, float],
     *,
     c0: float,
     kappa: float,
@@ -161,6 +172,7 @@ def plan_test(
             "there is no error to measure.",
             "Start away from critical points (e.g. the loss's recommended start).",
         )
+    horizon: float | None
     if T is None:
         horizon = getattr(loss_obj, "horizon", None)
         if horizon is None:
