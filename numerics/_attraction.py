@@ -17,17 +17,20 @@ a floor well above round-off and the truncation error of $\\Psi_j$.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._iterates import _program_step, as_recurrence, initial_point
+import derive
+
+from ._iterates import State, _program_step, as_recurrence, initial_point
 from ._manifold_start import ManifoldStart
 from ._precision import uses_float64
 from ._pytree import norm
+from ._typing import Array, LossFunction, Parameters, PyTree
 
 __all__ = ["attraction", "MeasuredAttraction"]
 
@@ -61,14 +64,14 @@ class MeasuredAttraction:
 
 @uses_float64
 def attraction(
-    optimizer,
-    loss,
+    optimizer: derive.OptimizerDefinition,
+    loss: LossFunction,
     h: float,
     n_steps: int | None = None,
     *,
-    x0=None,
-    params: Mapping | None = None,
-    init="rest",
+    x0: PyTree | None = None,
+    params: Parameters | None = None,
+    init: str | Sequence[PyTree] = "rest",
     nodes: int = 4,
     floor: float = 1e-12,
 ) -> MeasuredAttraction:
@@ -101,7 +104,6 @@ def attraction(
 
         ```
     """
-    import derive
     from derive import DeriveError
 
     rec, num = as_recurrence(optimizer, params)
@@ -117,6 +119,7 @@ def attraction(
         n_steps = 500 if not 0 < rho < 1 else min(5000, int(-14 / math.log10(rho)))
         n_steps = max(n_steps, 20)
     manifold = ManifoldStart(rec, nodes, num)
+    state0: State
     if init == "rest":
         state0 = ManifoldStart(rec, 0, num)(loss, x0, h)
     elif isinstance(init, str):
@@ -126,10 +129,10 @@ def attraction(
     grad = jax.grad(loss)
 
     @jax.jit
-    def run(state0, h):
+    def run(state0: State, h: Array) -> Array:
         step = _program_step(rec, grad, h, num)
 
-        def distance(state):
+        def distance(state: State) -> Array:
             on = manifold(loss, state[0], h)
             parts = [
                 jax.tree_util.tree_map(jnp.subtract, s, p)
@@ -137,7 +140,7 @@ def attraction(
             ]
             return norm(parts)
 
-        def body(state, _):
+        def body(state: State, _: None) -> tuple[State, Array]:
             new = step(state)
             return new, distance(new)
 

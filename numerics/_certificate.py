@@ -28,7 +28,12 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["Certificate", "environment", "CERTIFICATE_KEYS"]
 
@@ -48,13 +53,13 @@ CERTIFICATE_KEYS = (
 )
 
 
-def environment() -> dict:
+def environment() -> dict[str, Any]:
     """Machine and package versions, for the record."""
     import datetime
     import platform
     from importlib import metadata
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for dist in (
         "optimizer-flows",
         "jax",
@@ -74,7 +79,7 @@ def environment() -> dict:
     import derive
 
     versions["derive"] = derive.__version__
-    info = {
+    info: dict[str, Any] = {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "machine": platform.machine(),
@@ -94,7 +99,7 @@ def environment() -> dict:
     return info
 
 
-def _fmt(v, spec: str = ".3g") -> str:
+def _fmt(v: float | None, spec: str = ".3g") -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "-"
     return format(v, spec)
@@ -123,7 +128,7 @@ class Certificate:
         ```
     """
 
-    def __init__(self, record: dict, source: str | None = None):
+    def __init__(self, record: dict[str, Any], source: str | None = None):
         self.record = record
         self.source = source
 
@@ -146,7 +151,7 @@ class Certificate:
         """`errors[p][k]`: the global error of order `p` at step size `hs[k]`."""
         return [r["errors"] for r in self.record["results"]]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         opt = self.record.get("optimizer", {}).get("name", "?")
         return (
             f"Certificate({opt}, order {self.record.get('order')}: "
@@ -236,7 +241,7 @@ class Certificate:
         return "\n".join(lines)
 
     # ------------------------------------------------------------ serialisation
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return self.record
 
     def to_json(self, indent: int = 2) -> str:
@@ -247,7 +252,7 @@ class Certificate:
         """Read a certificate back from its JSON text."""
         return cls(json.loads(text))
 
-    def write(self, out: str | os.PathLike) -> dict[str, str]:
+    def write(self, out: str | os.PathLike[str]) -> dict[str, str]:
         """Write `certificate.json`, `errors.png` and the generated module to `out`.
 
         **Returns:** `{"json": ..., "plot": ..., "module": ...}` (paths as strings),
@@ -269,7 +274,7 @@ class Certificate:
         return files
 
     # ------------------------------------------------------------ plot
-    def plot(self, path: str | os.PathLike | None = None):
+    def plot(self, path: str | os.PathLike[str] | None = None) -> Figure:
         """Log-log plot of the global error against $h$, with reference slopes.
 
         Only step sizes with status `ok` are drawn; the others are listed under the
@@ -350,7 +355,12 @@ def _grid(head: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
-def _short(values, fmt: str = "", brackets: bool = True, limit: int = 6) -> str:
+def _short(
+    values: Iterable[float] | None,
+    fmt: str = "",
+    brackets: bool = True,
+    limit: int = 6,
+) -> str:
     """A readable start point: all coordinates when few, else the first ones and the
     count (a network's parameters are kept whole in the JSON record, not in text)."""
     values = list(values or [])

@@ -25,13 +25,15 @@ global error $\\max_{nh \\le T} |x_n - x(nh)|$.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+import derive
 from derive import evaluate
 
 from ._differentials import directional_derivative, elementary_differentials
@@ -40,6 +42,7 @@ from ._iterates import as_recurrence, initial_point, make_runner
 from ._order import observed_order
 from ._precision import uses_float64
 from ._pytree import combine, norm
+from ._typing import Array, LossFunction, Parameters, PyTree, VectorField
 
 __all__ = [
     "flow_field",
@@ -50,19 +53,32 @@ __all__ = [
 ]
 
 
-def _coefficients(terms, field, params: Mapping, h):
+Equation: TypeAlias = derive.ModifiedFlow | derive.HighResolutionODE
+"""A continuous-time model: a modified flow or a high-resolution equation."""
+
+_Monomial: TypeAlias = tuple[Any, ...]  # ("d", j) or ("f", args), as in derive
+
+
+def _coefficients(
+    terms: Sequence[derive.Term] | Sequence[derive.EquationTerm],
+    field: derive.Field,
+    params: Mapping[str, float],
+    h: Any,
+) -> list[Any]:
     """Numbers `c * h**power` for exact terms (`.coefficient`, `.power`)."""
     return [evaluate(t.coefficient, params) * h**t.power for t in terms]
 
 
-def _flow_terms(equation):
+def _flow_terms(equation: Equation) -> tuple[list[derive.Term], derive.Field, int]:
     """The modified-flow terms (trees) of a `ModifiedFlow` or a `HighResolutionODE`."""
-    if hasattr(equation, "reduction"):
+    if isinstance(equation, derive.HighResolutionODE):
         return equation.reduction, equation.field, equation.order
     return equation.terms, equation.field, equation.order
 
 
-def flow_field(equation, loss: Callable, params: Mapping | None = None):
+def flow_field(
+    equation: Equation, loss: LossFunction, params: Mapping[str, float] | None = None
+) -> VectorField:
     """The vector field `(t, x, args) -> dx/dt` of a modified flow (`args["h"]`).
 
     **Arguments:**
@@ -84,34 +100,38 @@ def flow_field(equation, loss: Callable, params: Mapping | None = None):
         ```
     """
     terms, field, order = _flow_terms(equation)
-    params = dict(params or {})
+    numbers = dict(params or {})
     from derive import tree_table
 
     table = tree_table(order + 1)
     indices = sorted({t.index for t in terms})
 
-    def vector_field(t, x, args):
+    def vector_field(t: Any, x: PyTree, args: Mapping[str, Any]) -> PyTree:
         F = elementary_differentials(loss, x, table, indices)
-        cs = _coefficients(terms, field, params, args["h"])
+        cs = _coefficients(terms, field, numbers, args["h"])
         return combine(cs, [F[t.index] for t in terms])
 
     return vector_field
 
 
-def slow_velocity(equation, loss: Callable, params: Mapping | None = None):
+def slow_velocity(
+    equation: Equation, loss: LossFunction, params: Mapping[str, float] | None = None
+) -> Callable[[PyTree, Any], PyTree]:
     """`(x, h) -> F_h(x)`: the velocity on the slow manifold (the first-order reduction),
     the consistent initial velocity of a second-order equation."""
     field = flow_field(equation, loss, params)
     return lambda x, h: field(0.0, x, {"h": h})
 
 
-def _monomial_values(loss: Callable, x, v, monomials) -> dict:
+def _monomial_values(
+    loss: LossFunction, x: PyTree, v: PyTree, monomials: Iterable[_Monomial]
+) -> dict[_Monomial, PyTree]:
     """Values of `derive` monomials: `("d", 1)` is $v$, `("f", args)` is
     $D^{k+1} f(x)[args]$ by nested `jax.jvp` of `jax.grad` (no Hessian is formed)."""
     grad = jax.grad(loss)
-    memo: dict = {}
+    memo: dict[_Monomial, PyTree] = {}
 
-    def value(mono):
+    def value(mono: _Monomial) -> PyTree:
         got = memo.get(mono)
         if got is None:
             if mono == ("d", 1):
@@ -126,7 +146,11 @@ def _monomial_values(loss: Callable, x, v, monomials) -> dict:
     return {m: value(m) for m in monomials}
 
 
-def second_order_field(ode, loss: Callable, params: Mapping | None = None):
+def second_order_field(
+    ode: derive.HighResolutionODE,
+    loss: LossFunction,
+    params: Mapping[str, float] | None = None,
+) -> VectorField:
     """The first-order system `(t, (x, v), args) -> (v, v')` of a high-resolution
     equation (`args["h"]`), with $v' = -[\\text{all terms but } A(h) \\ddot x]/A(h)$.
 
@@ -155,17 +179,17 @@ def second_order_field(ode, loss: Callable, params: Mapping | None = None):
             "second_order_field needs a high-resolution equation with time_order=2.",
             "Use flow_field for first-order equations.",
         )
-    params = dict(params or {})
+    numbers = dict(params or {})
     inertia = [t for t in ode.terms if t.monomial == ("d", 2)]
     rest = [t for t in ode.terms if t.monomial != ("d", 2)]
     monomials = sorted({t.monomial for t in rest})
 
-    def vector_field(t, y, args):
+    def vector_field(t: Any, y: PyTree, args: Mapping[str, Any]) -> PyTree:
         x, v = y
         h = args["h"]
-        A = sum(_coefficients(inertia, ode.field, params, h))
+        A = sum(_coefficients(inertia, ode.field, numbers, h))
         values = _monomial_values(loss, x, v, monomials)
-        cs = _coefficients(rest, ode.field, params, h)
+        cs = _coefficients(rest, ode.field, numbers, h)
         total = combine(cs, [values[t.monomial] for t in rest])
         return v, jax.tree_util.tree_map(lambda a: -a / A, total)
 
@@ -210,18 +234,18 @@ class EquationErrors:
 
 @uses_float64
 def equation_errors(
-    optimizer,
-    equations: Sequence,
-    loss,
-    hs: Sequence[float],
+    optimizer: derive.OptimizerDefinition,
+    equations: Sequence[Equation],
+    loss: LossFunction,
+    hs: Iterable[float],
     T: float,
     *,
     names: Sequence[str] | None = None,
     expected: Sequence[float] | None = None,
-    x0=None,
-    params: Mapping | None = None,
+    x0: PyTree | None = None,
+    params: Parameters | None = None,
     manifold_nodes: int = 5,
-    velocity="slow",
+    velocity: str | Sequence[str] = "slow",
     tolerance: float = 0.2,
     floor: float = 1e-10,
     fit_max_h: float | None = None,
@@ -274,30 +298,30 @@ def equation_errors(
     """
     rec, num = as_recurrence(optimizer, params)
     x0 = initial_point(loss, x0)
-    hs = np.asarray([float(h) for h in hs])
-    steps = np.maximum(np.round(T / hs).astype(int), 1)
+    h_values = np.asarray([float(h) for h in hs])
+    steps = np.maximum(np.round(T / h_values).astype(int), 1)
     n_max = int(steps.max())
-    names = list(names or [_label(e) for e in equations])
-    expected = list(expected or [e.order + 1 for e in equations])
+    labels = list(names or [_label(e) for e in equations])
+    slopes_expected = list(expected or [e.order + 1 for e in equations])
 
     runner = make_runner(
         rec, loss, n_max, params=num, init="manifold", manifold_nodes=manifold_nodes
     )
     positions, diverged_at, _ = jax.jit(jax.vmap(runner, in_axes=(None, 0)))(
-        x0, jnp.asarray(hs)
+        x0, jnp.asarray(h_values)
     )
 
     starts_v = [velocity] * len(equations) if isinstance(velocity, str) else velocity
-    fields, starts = [], []
+    fields: list[VectorField] = []
+    starts: list[Callable[[Any], PyTree]] = []
     for eq, how in zip(equations, starts_v, strict=True):
-        if getattr(eq, "time_order", 1) == 2:
+        if isinstance(eq, derive.HighResolutionODE) and eq.time_order == 2:
             fields.append(second_order_field(eq, loss, num))
             if how == "slow":
-                v_slow = slow_velocity(eq, loss, num)
-                starts.append(lambda h, v=v_slow: (x0, v(x0, h)))
+                starts.append(_slow_start(x0, slow_velocity(eq, loss, num)))
             elif how == "rest":
                 zero = jax.tree_util.tree_map(jnp.zeros_like, x0)
-                starts.append(lambda h, z=zero: (x0, z))
+                starts.append(_rest_start(x0, zero))
             else:
                 from derive import DeriveError
 
@@ -308,10 +332,10 @@ def equation_errors(
             fields.append(flow_field(eq, loss, num))
             starts.append(lambda h: x0)
 
-    def field(t, ys, args):
+    def field(t: Any, ys: tuple[PyTree, ...], args: Mapping[str, Any]) -> PyTree:
         return tuple(f(t, y, args) for f, y in zip(fields, ys, strict=True))
 
-    def solve(h):
+    def solve(h: Array) -> tuple[PyTree, Array, Array]:
         ts = jnp.minimum(jnp.arange(n_max + 1) * h, T)
         y0 = tuple(s(h) for s in starts)
         return integrate(
@@ -325,43 +349,49 @@ def equation_errors(
             max_steps=max_steps,
         )
 
-    ys, ok, _ = jax.jit(jax.vmap(solve))(jnp.asarray(hs))
-    ok = np.asarray(ok)
-    diverged_at = np.asarray(diverged_at)
-    errors = np.full((len(equations), len(hs)), np.nan)
+    ys, solved, _ = jax.jit(jax.vmap(solve))(jnp.asarray(h_values))
+    ok = np.asarray(solved)
+    first_bad = np.asarray(diverged_at)
+    errors = np.full((len(equations), len(h_values)), np.nan)
     n = np.arange(n_max + 1)
     for i, eq in enumerate(equations):
         y = ys[i]
         xs = y[0] if getattr(eq, "time_order", 1) == 2 else y
         diff = jax.tree_util.tree_map(lambda a, b: a - b, positions, xs)
         dist = np.asarray(norm(diff, batch_dims=2))  # (h, n)
-        for k in range(len(hs)):
-            if not ok[k] or 0 <= diverged_at[k] <= steps[k]:
+        for k in range(len(h_values)):
+            if not ok[k] or 0 <= first_bad[k] <= steps[k]:
                 continue
             errors[i, k] = float(np.max(dist[k][n <= steps[k]]))
-    slopes, passed, used_all = [], [], []
-    in_fit = np.ones(len(hs), bool) if fit_max_h is None else hs <= fit_max_h * 1.000001
+    slopes: list[float] = []
+    passed: list[bool] = []
+    used_all: list[list[bool]] = []
+    in_fit = (
+        np.ones(len(h_values), bool)
+        if fit_max_h is None
+        else h_values <= fit_max_h * 1.000001
+    )
     for i in range(len(equations)):
         keep = in_fit.copy()
         if fit_points is not None:
             above = np.flatnonzero(keep & np.isfinite(errors[i]) & (errors[i] > floor))
-            smallest = above[np.argsort(hs[above])[:fit_points]]
-            keep = np.zeros(len(hs), bool)
+            smallest = above[np.argsort(h_values[above])[:fit_points]]
+            keep = np.zeros(len(h_values), bool)
             keep[smallest] = True
-        slope, used = observed_order(hs[keep], errors[i][keep], floor=floor)
-        mask = np.zeros(len(hs), bool)
+        slope, used = observed_order(h_values[keep], errors[i][keep], floor=floor)
+        mask = np.zeros(len(h_values), bool)
         mask[np.flatnonzero(keep)[np.asarray(used, bool)]] = True
         used_all.append(mask.tolist())
         slopes.append(slope)
         passed.append(
             bool(np.isfinite(slope))
             and sum(used) >= 2
-            and abs(slope - expected[i]) <= tolerance
+            and abs(slope - slopes_expected[i]) <= tolerance
         )
     return EquationErrors(
-        names=names,
-        expected=[float(e) for e in expected],
-        hs=hs.tolist(),
+        names=labels,
+        expected=[float(e) for e in slopes_expected],
+        hs=h_values.tolist(),
         steps=steps.tolist(),
         T=float(T),
         errors=errors.tolist(),
@@ -373,7 +403,19 @@ def equation_errors(
     )
 
 
-def _label(eq) -> str:
+def _slow_start(
+    x0: PyTree, velocity: Callable[[PyTree, Any], PyTree]
+) -> Callable[[Any], PyTree]:
+    """`h -> (x0, F_h(x0))`: a second-order equation started on its slow manifold."""
+    return lambda h: (x0, velocity(x0, h))
+
+
+def _rest_start(x0: PyTree, zero: PyTree) -> Callable[[Any], PyTree]:
+    """`h -> (x0, 0)`: a second-order equation started at rest."""
+    return lambda h: (x0, zero)
+
+
+def _label(eq: Equation) -> str:
     if getattr(eq, "time_order", 1) == 2:
         return f"second-order equation, order {eq.order}"
     if eq.order == 0:

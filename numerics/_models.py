@@ -18,14 +18,19 @@ wherever a built-in one is; the models here are plain dictionaries of arrays.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ._precision import uses_float64
+from ._typing import Array, LossFunction, PyTree
+
+_Activation = Callable[[Array], Array]
+_DataLoss = Callable[[Array, Array], Array]
 
 __all__ = ["Model", "MODELS", "get_model", "digits"]
 
@@ -44,12 +49,12 @@ class Model:
     """
 
     name: str
-    loss: Callable
-    init: Callable
-    options: dict = field(default_factory=dict)
+    loss: LossFunction
+    init: Callable[[Array], PyTree]
+    options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # certificates and reports name a loss by its function's name
         try:
             self.loss.__name__ = self.name
@@ -62,12 +67,12 @@ class Model:
         shapes = jax.eval_shape(self.init, jax.random.PRNGKey(0))
         return sum(int(np.prod(s.shape)) for s in jax.tree_util.tree_leaves(shapes))
 
-    def __call__(self, params):
+    def __call__(self, params: PyTree) -> Array:
         return self.loss(params)
 
 
 @uses_float64
-def digits(n: int | None = None, *, flat: bool = True):
+def digits(n: int | None = None, *, flat: bool = True) -> tuple[Array, Array]:
     """scikit-learn's digits, scaled to $[0, 1]$: `(X, y)` with one-hot `y` (float64).
 
     **Arguments:**
@@ -97,13 +102,13 @@ def digits(n: int | None = None, *, flat: bool = True):
     return jnp.asarray(X), jnp.asarray(Y)
 
 
-_ACTIVATIONS = {
+_ACTIVATIONS: dict[str, _Activation] = {
     "tanh": jnp.tanh,
     "gelu": lambda z: jax.nn.gelu(z, approximate=True),
 }
 
 
-def _activation(name: str) -> Callable:
+def _activation(name: str) -> _Activation:
     from derive import DeriveError
 
     try:
@@ -116,7 +121,7 @@ def _activation(name: str) -> Callable:
         ) from None
 
 
-def _dense_init(key, sizes, scale=1.0):
+def _dense_init(key: Array, sizes: Sequence[int], scale: float = 1.0) -> PyTree:
     params = {}
     keys = jax.random.split(key, len(sizes) - 1)
     for i, (k, a, b) in enumerate(zip(keys, sizes[:-1], sizes[1:], strict=True)):
@@ -125,7 +130,7 @@ def _dense_init(key, sizes, scale=1.0):
     return params
 
 
-def _mlp_apply(params, X, act, n_layers):
+def _mlp_apply(params: PyTree, X: Array, act: _Activation, n_layers: int) -> Array:
     z = X
     for i in range(n_layers):
         z = z @ params[f"W{i}"] + params[f"b{i}"]
@@ -134,7 +139,7 @@ def _mlp_apply(params, X, act, n_layers):
     return z
 
 
-def _data_loss(kind: str) -> Callable:
+def _data_loss(kind: str) -> _DataLoss:
     from derive import DeriveError
 
     if kind == "mse":
@@ -148,43 +153,46 @@ def _data_loss(kind: str) -> Callable:
 
 @uses_float64
 def digits_mlp(
-    hidden=(48,), activation="tanh", data_loss="cross-entropy", n=None
+    hidden: int | Sequence[int] = (48,),
+    activation: str = "tanh",
+    data_loss: str = "cross-entropy",
+    n: int | None = None,
 ) -> Model:
     """MLP on the digits: 64 inputs, `hidden` layers, 10 outputs (3,610 parameters
     with the default `hidden=(48,)`)."""
-    hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
+    widths = (hidden,) if isinstance(hidden, int) else tuple(hidden)
     X, Y = digits(n)
-    sizes = (64, *hidden, 10)
+    sizes = (64, *widths, 10)
     act, dl = _activation(activation), _data_loss(data_loss)
     n_layers = len(sizes) - 1
 
-    def loss(params):
+    def loss(params: PyTree) -> Array:
         return dl(_mlp_apply(params, X, act, n_layers), Y)
 
     return Model(
         "digits-mlp",
         loss,
         lambda key: _dense_init(key, sizes),
-        {"hidden": hidden, "activation": activation, "data_loss": data_loss, "n": n},
+        {"hidden": widths, "activation": activation, "data_loss": data_loss, "n": n},
         f"MLP {sizes} ({activation}, {data_loss}) on {X.shape[0]} digits",
     )
 
 
 @uses_float64
-def deep_linear(width=8, depth=3, n=64, seed=0) -> Model:
+def deep_linear(width: int = 8, depth: int = 3, n: int = 64, seed: int = 0) -> Model:
     """Deep linear network $W_{L} \\cdots W_1 x$ on Gaussian inputs with targets
     $A x$ ($A$ random), squared loss."""
     kx, ka = jax.random.split(jax.random.PRNGKey(seed + 1000))
     X = jax.random.normal(kx, (n, width))
     Y = X @ jax.random.normal(ka, (width, width)).T / np.sqrt(width)
 
-    def loss(params):
+    def loss(params: PyTree) -> Array:
         z = X
         for i in range(depth):
             z = z @ params[f"W{i}"]
         return 0.5 * jnp.mean(jnp.sum((z - Y) ** 2, axis=-1))
 
-    def init(key):
+    def init(key: Array) -> PyTree:
         keys = jax.random.split(key, depth)
         return {
             f"W{i}": jnp.eye(width) + 0.1 * jax.random.normal(k, (width, width))
@@ -201,7 +209,12 @@ def deep_linear(width=8, depth=3, n=64, seed=0) -> Model:
 
 
 @uses_float64
-def digits_cnn(channels=(4, 8), activation="tanh", data_loss="cross-entropy", n=None):
+def digits_cnn(
+    channels: Sequence[int] = (4, 8),
+    activation: str = "tanh",
+    data_loss: str = "cross-entropy",
+    n: int | None = None,
+) -> Model:
     """A small CNN on the 8x8 digits: 3x3 'SAME' convolutions with `channels`, each
     followed by the activation and 2x2 average pooling, then a dense layer."""
     X, Y = digits(n, flat=False)
@@ -209,7 +222,7 @@ def digits_cnn(channels=(4, 8), activation="tanh", data_loss="cross-entropy", n=
     channels = tuple(channels)
     side = 8 // 2 ** len(channels)
 
-    def apply(params, X):
+    def apply(params: PyTree, X: Array) -> Array:
         z = X
         for i in range(len(channels)):
             z = jax.lax.conv_general_dilated(
@@ -225,10 +238,10 @@ def digits_cnn(channels=(4, 8), activation="tanh", data_loss="cross-entropy", n=
         z = z.reshape(z.shape[0], -1)
         return z @ params["W"] + params["b"]
 
-    def loss(params):
+    def loss(params: PyTree) -> Array:
         return dl(apply(params, X), Y)
 
-    def init(key):
+    def init(key: Array) -> PyTree:
         keys = jax.random.split(key, len(channels) + 1)
         params, c_in = {}, 1
         for i, c in enumerate(channels):
@@ -257,15 +270,21 @@ def digits_cnn(channels=(4, 8), activation="tanh", data_loss="cross-entropy", n=
 
 
 @uses_float64
-def teacher_student(d=8, hidden=16, n=128, teacher_hidden=None, seed=0) -> Model:
+def teacher_student(
+    d: int = 8,
+    hidden: int = 16,
+    n: int = 128,
+    teacher_hidden: int | None = None,
+    seed: int = 0,
+) -> Model:
     """Regression of a random tanh teacher MLP by a tanh student MLP, squared loss."""
-    teacher_hidden = hidden if teacher_hidden is None else teacher_hidden
+    teacher_width = hidden if teacher_hidden is None else teacher_hidden
     kx, kt = jax.random.split(jax.random.PRNGKey(seed + 2000))
     X = jax.random.normal(kx, (n, d))
-    teacher = _dense_init(kt, (d, teacher_hidden, 1), scale=2.0)
+    teacher = _dense_init(kt, (d, teacher_width, 1), scale=2.0)
     Y = _mlp_apply(teacher, X, jnp.tanh, 2)
 
-    def loss(params):
+    def loss(params: PyTree) -> Array:
         out = _mlp_apply(params, X, jnp.tanh, 2)
         return 0.5 * jnp.mean((out - Y) ** 2)
 
@@ -277,14 +296,14 @@ def teacher_student(d=8, hidden=16, n=128, teacher_hidden=None, seed=0) -> Model
             "d": d,
             "hidden": hidden,
             "n": n,
-            "teacher_hidden": teacher_hidden,
+            "teacher_hidden": teacher_width,
             "seed": seed,
         },
         f"tanh student ({d}, {hidden}, 1) of a tanh teacher, {n} samples",
     )
 
 
-MODELS = {
+MODELS: dict[str, Callable[..., Model]] = {
     "digits-mlp": digits_mlp,
     "deep-linear": deep_linear,
     "digits-cnn": digits_cnn,
@@ -292,7 +311,7 @@ MODELS = {
 }
 
 
-def get_model(name: str, **options) -> Model:
+def get_model(name: str, **options: Any) -> Model:
     """A built-in network with its data by name, e.g. `get_model("digits-mlp",
     hidden=(32,), n=200)`.
 

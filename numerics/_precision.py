@@ -15,7 +15,8 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterator
-from typing import ParamSpec, TypeVar
+from contextlib import AbstractContextManager
+from typing import Any, ParamSpec, TypeVar
 
 __all__ = ["enable_x64", "float64", "uses_float64"]
 
@@ -23,14 +24,17 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def _x64_context():
+def _x64_context() -> AbstractContextManager[Any]:
     import jax
 
-    scoped = getattr(jax, "enable_x64", None)  # jax >= 0.6
+    scoped: Callable[[bool], AbstractContextManager[Any]] | None = getattr(
+        jax, "enable_x64", None
+    )  # jax >= 0.6
     if scoped is None:  # pragma: no cover - older JAX
-        from jax.experimental import enable_x64 as scoped
+        # only older JAX has it, so the installed JAX's stubs may not declare it
+        from jax.experimental import enable_x64  # type: ignore[attr-defined]
 
-        return scoped()
+        return enable_x64()
     return scoped(True)
 
 

@@ -18,22 +18,28 @@ after `jax.distributed.initialize()` (docs/networks.md has a recipe).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+import derive
+
 from ._models import Model, get_model
 from ._precision import uses_float64
+from ._typing import Array, LossFunction, PyTree
 
 __all__ = ["sweep", "SweepResult", "grid_mesh"]
 
-_COMPILED: dict = {}
+_COMPILED: dict[tuple[Any, ...], tuple[Callable[..., Any], Any, tuple[Any, ...]]] = {}
 """Compiled sweeps, keyed by what they were built from (a repeated sweep with other
 grid values reuses the compilation)."""
 
@@ -55,24 +61,24 @@ class SweepResult:
       (compilation included).
     """
 
-    axes: dict
-    grid: dict
+    axes: dict[str, list[float] | list[int]]
+    grid: dict[str, np.ndarray]
     losses: np.ndarray
     final: np.ndarray
     diverged_at: np.ndarray
     steps: np.ndarray
-    devices: list
+    devices: list[str]
     seconds: float
 
     @property
     def size(self) -> int:
         return int(self.final.shape[0])
 
-    def reshape(self, values) -> np.ndarray:
+    def reshape(self, values: np.typing.ArrayLike) -> np.ndarray:
         """`values` (leading axis `size`) with the grid's axes restored."""
         shape = tuple(len(v) for v in self.axes.values())
-        values = np.asarray(values)
-        return values.reshape(shape + values.shape[1:])
+        array = np.asarray(values)
+        return array.reshape(shape + array.shape[1:])
 
     def table(self) -> str:
         """A Markdown table of the grid points and their final losses."""
@@ -89,18 +95,28 @@ class SweepResult:
         return "\n".join(lines)
 
 
-def grid_mesh(devices: Sequence | None = None):
+def grid_mesh(devices: Sequence[jax.Device] | None = None) -> jax.sharding.Mesh:
     """A one-axis mesh `("grid",)` over `devices` (default: all), with Auto axes."""
-    devices = list(jax.devices() if devices is None else devices)
+    used = list(jax.devices() if devices is None else devices)
     return jax.make_mesh(
-        (len(devices),),
+        (len(used),),
         ("grid",),
         axis_types=(jax.sharding.AxisType.Auto,),
-        devices=devices,
+        devices=used,
     )
 
 
-def _point_runner(rec, loss, init_fn, x0s, n_steps, every, init, nodes, names):
+def _point_runner(
+    rec: derive.Recurrence,
+    loss: LossFunction,
+    init_fn: Callable[[Array], PyTree] | None,
+    x0s: PyTree | None,
+    n_steps: int,
+    every: int,
+    init: str,
+    nodes: int,
+    names: list[str],
+) -> Callable[[Array, Array, Array, Array], tuple[Array, Array, Array]]:
     from ._iterates import _program_step
     from ._manifold_start import ManifoldStart
     from ._pytree import norm
@@ -108,20 +124,26 @@ def _point_runner(rec, loss, init_fn, x0s, n_steps, every, init, nodes, names):
     grad = jax.grad(loss)
     n_rec = n_steps // every
 
-    def run(h, hyper, seed, point):
+    def run(
+        h: Array, hyper: Array, seed: Array, point: Array
+    ) -> tuple[Array, Array, Array]:
         params = dict(zip(names, hyper, strict=True))
         if x0s is not None:
             x0 = jax.tree_util.tree_map(lambda v: v[point], x0s)
-        else:
+        elif init_fn is not None:
             x0 = init_fn(jax.random.PRNGKey(seed))
+        else:  # pragma: no cover - sweep refuses a loss without initial points
+            raise ValueError("no initial point")
         start = ManifoldStart(rec, nodes if init == "manifold" else 0, params)
         state = tuple(start(loss, x0, h))
         step = _program_step(rec, grad, h, params)
         bound = 1e8 * (1.0 + norm(x0))
 
-        def inner(carry, _):
+        def inner(
+            carry: tuple[tuple[PyTree, ...], Array, Array], _: None
+        ) -> tuple[tuple[tuple[PyTree, ...], Array, Array], Array]:
             state, first, n = carry
-            for _ in range(every):
+            for _k in range(every):
                 state = step(state)
             n = n + every
             r = norm(state[0])
@@ -145,18 +167,18 @@ def _point_runner(rec, loss, init_fn, x0s, n_steps, every, init, nodes, names):
 
 @uses_float64
 def sweep(
-    optimizer,
-    model,
+    optimizer: derive.OptimizerDefinition,
+    model: str | Model | LossFunction,
     *,
     h: Sequence[float],
     n_steps: int,
     params: Mapping[str, Sequence[float]] | None = None,
     seeds: Sequence[int] = (0,),
-    x0=None,
+    x0: PyTree | None = None,
     every: int = 1,
     init: str = "manifold",
     manifold_nodes: int = 3,
-    devices: Sequence | None = None,
+    devices: Sequence[jax.Device] | None = None,
     shard: bool = True,
     chunk: int | None = None,
     progress: bool = True,
@@ -204,9 +226,9 @@ def sweep(
     from derive import DeriveError
 
     rec = _recurrence(optimizer)
-    params = {k: [float(v) for v in vs] for k, vs in (params or {}).items()}
-    missing = [p for p in rec.parameters if p not in params]
-    unknown = [p for p in params if p not in rec.parameters]
+    values = {k: [float(v) for v in vs] for k, vs in (params or {}).items()}
+    missing = [p for p in rec.parameters if p not in values]
+    unknown = [p for p in values if p not in rec.parameters]
     if unknown:
         raise DeriveError(
             f"{unknown} are not symbolic hyper-parameters of {rec.name} "
@@ -219,6 +241,7 @@ def sweep(
             "Give them as params={'beta': [0.5, 0.9]}.",
         )
     names = list(rec.parameters)
+    init_fn: Callable[[Array], PyTree] | None
     if isinstance(model, str):
         model = get_model(model)
     if isinstance(model, Model):
@@ -228,6 +251,7 @@ def sweep(
     else:
         raise DeriveError(f"{model!r} is not a model.", "Pass a name or a loss.")
     x0s = None
+    last_axis: tuple[str, list[int]]
     if x0 is not None:
         x0s = jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.float64), x0)
         n_points = int(jax.tree_util.tree_leaves(x0s)[0].shape[0])
@@ -241,22 +265,26 @@ def sweep(
     if n_steps < every:
         raise DeriveError("n_steps must be at least `every`.", "")
 
-    axes = {"h": [float(v) for v in h], **params, last_axis[0]: last_axis[1]}
+    axes: dict[str, list[float] | list[int]] = {
+        "h": [float(v) for v in h],
+        **values,
+        last_axis[0]: last_axis[1],
+    }
     points = list(itertools.product(*axes.values()))
     size = len(points)
     cols = list(zip(*points, strict=True))
     grid = {k: np.asarray(c) for k, c in zip(axes, cols, strict=True)}
 
-    devices = list(jax.devices() if devices is None else devices)
+    used = list(jax.devices() if devices is None else devices)
     if not shard:
-        devices = devices[:1]
-    n_dev = len(devices)
+        used = used[:1]
+    n_dev = len(used)
     per_call = size if chunk is None else max(1, int(chunk))
     per_call = math.ceil(per_call / n_dev) * n_dev
     n_calls = math.ceil(size / per_call)
     padded = n_calls * per_call
 
-    def column(name, dtype):
+    def column(name: str, dtype: type[np.generic]) -> np.ndarray:
         c = np.asarray(grid[name], dtype=dtype)
         return np.concatenate([c, np.repeat(c[-1:], padded - size)])
 
@@ -280,7 +308,7 @@ def sweep(
         init,
         manifold_nodes,
         tuple(names),
-        tuple(devices),
+        tuple(used),
         shard,
     )
     cached = _COMPILED.get(key)
@@ -289,14 +317,16 @@ def sweep(
             rec, loss, init_fn, x0s, n_steps, every, init, manifold_nodes, names
         )
         batched = jax.vmap(run)
+        sharding: Any
+        compiled: Callable[..., Any]
         if shard:
             from jax.sharding import NamedSharding
             from jax.sharding import PartitionSpec as P
 
-            sharding = NamedSharding(grid_mesh(devices), P("grid"))
+            sharding = NamedSharding(grid_mesh(used), P("grid"))
             compiled = jax.jit(batched, in_shardings=sharding, out_shardings=sharding)
         else:
-            sharding = devices[0]
+            sharding = used[0]
             compiled = jax.jit(batched)
         # the objects in the key stay alive with the entry, so their ids stay unique
         cached = (compiled, sharding, (rec, loss, init_fn, x0s))
@@ -305,7 +335,7 @@ def sweep(
         _COMPILED[key] = cached
     compiled, sharding = cached[0], cached[1]
 
-    def put(a):
+    def put(a: np.ndarray) -> Array:
         return jax.device_put(a, sharding)
 
     say = _reporter(progress)
@@ -313,7 +343,7 @@ def sweep(
         f"sweep of {rec.name} on {getattr(model, 'name', 'loss')}: {size} points "
         f"({' x '.join(f'{len(v)} {k}' for k, v in axes.items())}), {n_steps} steps, "
         f"padded to {padded} on {n_dev} device(s): "
-        f"{', '.join(str(d) for d in devices[:4])}{' ...' if n_dev > 4 else ''}"
+        f"{', '.join(str(d) for d in used[:4])}{' ...' if n_dev > 4 else ''}"
         f" [{jax.process_count()} process(es)]"
     )
     start = time.perf_counter()
@@ -338,12 +368,12 @@ def sweep(
         final=final,
         diverged_at=first,
         steps=np.arange(0, n_steps + 1, every),
-        devices=[str(d) for d in devices],
+        devices=[str(d) for d in used],
         seconds=seconds,
     )
 
 
-def _fetch(out):
+def _fetch(out: PyTree) -> Any:
     """The full results on this process (gathered from every host when several)."""
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
@@ -352,11 +382,9 @@ def _fetch(out):
     return jax.device_get(out)
 
 
-def _recurrence(optimizer):
+def _recurrence(optimizer: derive.OptimizerDefinition) -> derive.Recurrence:
     """The recurrence, with every hyper-parameter left symbolic (the sweep's grid
     gives them numbers)."""
-    import derive
-
     return derive.optimizer(optimizer)
 
 
@@ -372,14 +400,12 @@ class _reporter:
 
             Console(stderr=True).print(message, highlight=False)
 
-    def bar(self, total: int):
-        import contextlib
-
+    def bar(self, total: int) -> AbstractContextManager[Callable[[], None]]:
         if not self.enabled:
             return contextlib.nullcontext(lambda: None)
 
         @contextlib.contextmanager
-        def ctx() -> Callable:
+        def ctx() -> Iterator[Callable[[], None]]:
             from rich.console import Console
             from rich.progress import Progress
 

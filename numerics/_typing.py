@@ -20,6 +20,7 @@ __all__ = [
     "LossFunction",
     "GradientFunction",
     "Parameters",
+    "VectorField",
 ]
 
 Array: TypeAlias = "jax.Array"
@@ -41,3 +42,7 @@ GradientFunction: TypeAlias = Callable[[PyTree], PyTree]
 
 Parameters: TypeAlias = Mapping[str, "float | Fraction"]
 """Numbers for hyper-parameters, by name."""
+
+VectorField: TypeAlias = Callable[[Any, PyTree, Mapping[str, Any]], PyTree]
+"""`(t, y, args) -> dy/dt`, diffrax's convention (`args` holds `"h"` and the
+symbolic hyper-parameters)."""

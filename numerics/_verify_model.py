@@ -7,21 +7,28 @@ order test on them; `verify` measures curvature matrix-free for models with more
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import jax
 
+import derive
+
+from ._certificate import Certificate
 from ._models import Model, get_model
+from ._typing import LossFunction, PyTree
 
 __all__ = ["verify_model", "model_options"]
 
 
-def model_options(items) -> dict:
+def model_options(items: Iterable[str] | None) -> dict[str, Any]:
     """`["hidden=(16,)", "n=200"]` -> `{"hidden": (16,), "n": 200}` (values are Python
     literals; anything else is kept as a string)."""
     import ast
 
     from derive import DeriveError
 
-    out = {}
+    out: dict[str, Any] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
@@ -36,14 +43,14 @@ def model_options(items) -> dict:
 
 
 def verify_model(
-    model,
-    optimizer,
+    model: str | Model | LossFunction,
+    optimizer: derive.OptimizerDefinition,
     order: int = 2,
     *,
     seed: int = 0,
-    x0=None,
-    **options,
-):
+    x0: PyTree | None = None,
+    **options: Any,
+) -> Certificate:
     """Verify an optimizer's modified flow on a network: the order test of
     [`numerics.verify`][numerics.verify] with the model's loss and parameters.
 
@@ -76,6 +83,7 @@ def verify_model(
     model_options = options.pop("model_options", None) or {}
     if isinstance(model, str):
         model = get_model(model, **model_options)
+    loss: LossFunction
     if isinstance(model, Model):
         loss = model.loss
         if x0 is None:

@@ -9,6 +9,7 @@ order, format and loss arguments.
 
 from ._arguments import MAX_ORDER as MAX_ORDER
 from ._arguments import HelpFormatter as HelpFormatter
+from ._arguments import Subparsers as Subparsers
 from ._arguments import add_format_argument as add_format_argument
 from ._arguments import add_loss_arguments as add_loss_arguments
 from ._arguments import add_optimizer_arguments as add_optimizer_arguments
@@ -25,6 +26,7 @@ __all__ = [
     "COMMAND_GROUP",
     "MAX_ORDER",
     "HelpFormatter",
+    "Subparsers",
     "add_format_argument",
     "add_loss_arguments",
     "add_optimizer_arguments",

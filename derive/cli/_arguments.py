@@ -19,10 +19,13 @@ from .._optimizers import is_spec_text, optimizer_names
 from .._recurrence import Recurrence
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
-"""What `add_subparsers` returns: the argument of a sub-command's `register`."""
+"""The type of the argument of a sub-command's `register(subparsers)`: what
+`argparse.ArgumentParser.add_subparsers` returns, on which `add_parser` makes the
+sub-command's parser."""
 
 __all__ = [
     "HelpFormatter",
+    "Subparsers",
     "add_optimizer_arguments",
     "add_order_argument",
     "add_format_argument",

@@ -13,7 +13,7 @@ import argparse
 import sys
 import time
 
-from derive.cli import HelpFormatter
+from derive.cli import HelpFormatter, Subparsers
 
 from ..reproductions import REPRODUCTIONS, get_reproduction, write_report
 from . import require_jax
@@ -21,7 +21,7 @@ from . import require_jax
 __all__ = ["register", "run"]
 
 
-def register(subparsers) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add `reproduce` (one sub-command per reproduction) to the `derive` sub-parsers."""
     listing = "\n".join(
         f"  {r.name:18s} {r.title} ({r.reference})" for r in REPRODUCTIONS.values()

@@ -11,18 +11,24 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import derive
 from derive import DeriveError
 from derive.cli import (
     HelpFormatter,
+    Subparsers,
     add_optimizer_arguments,
     add_order_argument,
     optimizer_from_args,
 )
 
 from . import require_jax
+
+if TYPE_CHECKING:
+    from .._certificate import Certificate
 
 __all__ = ["register", "run"]
 
@@ -91,7 +97,7 @@ def _positive(text: str) -> float:
     return value
 
 
-def register(subparsers) -> argparse.ArgumentParser:
+def register(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add the `verify` sub-command to an `argparse` sub-parser collection."""
     parser = subparsers.add_parser(
         "verify",
@@ -184,7 +190,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def _recurrence(args: argparse.Namespace):
+def _recurrence(args: argparse.Namespace) -> tuple[derive.Recurrence, list[str]]:
     """The optimizer; by default heavy ball, and beta = 9/10 when not given."""
     notes = []
     if args.optimizer is None and args.spec is None:
@@ -201,6 +207,14 @@ def _recurrence(args: argparse.Namespace):
 def _label(text: str) -> str:
     keep = "".join(c if c.isalnum() or c in "-_." else "-" for c in text)
     return "-".join(p for p in keep.split("-") if p)[:40] or "loss"
+
+
+@dataclass
+class _Stage:
+    """The stage `derive verify` is in, and when it started."""
+
+    name: str | None
+    t: float
 
 
 def run(args: argparse.Namespace) -> int:
@@ -237,38 +251,48 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     for note in notes:
         err.print(f"[dim]note: {note}[/dim]")
-    stage = {"name": None, "t": started}
+    stage = _Stage(None, started)
 
     def progress(message: str) -> None:
         now = time.perf_counter()
-        if stage["name"] is not None:
-            took = f"[dim]({now - stage['t']:.1f} s)[/dim]"
-            err.print(f"[green]done[/green] {stage['name']} {took}")
-        stage["name"], stage["t"] = message, now
+        if stage.name is not None:
+            took = f"[dim]({now - stage.t:.1f} s)[/dim]"
+            err.print(f"[green]done[/green] {stage.name} {took}")
+        stage.name, stage.t = message, now
         status.update(f"{message} ...")
 
     with err.status("starting ...") as status:
         if model is None:
-            check, inputs = numerics.verify, {"loss": loss, "x0": args.x0}
+            certificate = numerics.verify(
+                rec,
+                args.order,
+                loss=loss,
+                x0=args.x0,
+                T=args.T,
+                hs=args.hs,
+                quick=args.quick,
+                tolerance=args.tolerance,
+                solver=args.solver,
+                out=out,
+                progress=progress,
+            )
         else:
             from numerics._verify_model import model_options, verify_model
 
-            def check(rec, order, **kw):
-                return verify_model(model, rec, order, seed=args.seed, **kw)
-
-            inputs = {"model_options": model_options(args.model_options)}
-        certificate = check(
-            rec,
-            args.order,
-            **inputs,
-            T=args.T,
-            hs=args.hs,
-            quick=args.quick,
-            tolerance=args.tolerance,
-            solver=args.solver,
-            out=out,
-            progress=progress,
-        )
+            certificate = verify_model(
+                model,
+                rec,
+                args.order,
+                seed=args.seed,
+                model_options=model_options(args.model_options),
+                T=args.T,
+                hs=args.hs,
+                quick=args.quick,
+                tolerance=args.tolerance,
+                solver=args.solver,
+                out=out,
+                progress=progress,
+            )
         progress("done")
     elapsed = time.perf_counter() - started
     if args.format == "json":
@@ -278,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
     return 0 if certificate.passed else 1
 
 
-def _print_report(certificate, elapsed: float) -> None:
+def _print_report(certificate: Certificate, elapsed: float) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table

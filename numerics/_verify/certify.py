@@ -42,12 +42,20 @@ and flows that fail to integrate as failed; none of them enters a fit or a plot.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from os import PathLike
+from typing import TYPE_CHECKING, Any
+
+import derive
 
 from .._certificate import Certificate
 from .._iterates import as_recurrence, initial_point
 from .._losses import Loss, resolve_loss
 from .._precision import uses_float64
+from .._typing import LossFunction, Parameters, PyTree
+
+if TYPE_CHECKING:
+    import sympy
 from .fit import fit_orders
 from .plan import coefficient_scales, kappa_of, plan_test
 from .record import step_records, verification_record
@@ -61,16 +69,16 @@ DEFAULT_TOLERANCE = 0.2
 
 @uses_float64
 def verify(
-    optimizer,
+    optimizer: derive.OptimizerDefinition,
     order: int = 3,
     *,
-    loss=DEFAULT_LOSS,
-    variables=None,
-    params: Mapping | None = None,
+    loss: Loss | str | sympy.Expr | LossFunction = DEFAULT_LOSS,
+    variables: str | Sequence[str | sympy.Symbol] | None = None,
+    params: Parameters | None = None,
     hs: Sequence[float] | None = None,
     T: float | None = None,
-    x0=None,
-    out=None,
+    x0: PyTree | None = None,
+    out: str | PathLike[str] | None = None,
     quick: bool = False,
     tolerance: float = DEFAULT_TOLERANCE,
     floor: float | None = None,
@@ -124,6 +132,8 @@ def verify(
 
     say = progress or (lambda message: None)
     clock = {"start": time.perf_counter()}
+    loss_obj: Loss | None
+    loss_fn: LossFunction
     if isinstance(order, bool) or not isinstance(order, int) or order < 0:
         raise DeriveError(f"order must be a non-negative integer, got {order!r}.", "")
     if not 0 < tolerance < 1:
@@ -197,7 +207,7 @@ def verify(
 
     results = fit_orders(plan.h, errors, status, floor=floor, tolerance=tolerance)
     clock["end"] = time.perf_counter()
-    loss_record = (
+    loss_record: dict[str, Any] = (
         loss_obj.record()
         if loss_obj is not None
         else {"name": getattr(loss_fn, "__name__", "loss"), "expression": None}

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from derive import CONVENTIONS
+from derive import CONVENTIONS, GeneratedCode, Recurrence
 
 from .._certificate import environment
+from .._typing import PyTree
 from .plan import Plan
 
 __all__ = ["verification_record", "SCHEMA"]
@@ -19,7 +21,7 @@ SCHEMA = "optimizer-flows.verification/1"
 """The schema tag of verification records (`certificate.json`)."""
 
 
-def describe_optimizer(rec, params: Mapping) -> dict:
+def describe_optimizer(rec: Recurrence, params: Mapping[str, float]) -> dict[str, Any]:
     exact = {k: str(v) for k, v in rec.values.items()}
     exact.update({p: p for p in rec.parameters})
     return {
@@ -33,11 +35,16 @@ def describe_optimizer(rec, params: Mapping) -> dict:
     }
 
 
-def step_records(plan: Plan, status, diverged_at, flow_steps) -> list[dict]:
+def step_records(
+    plan: Plan,
+    status: Sequence[str],
+    diverged_at: np.ndarray,
+    flow_steps: np.ndarray,
+) -> list[dict[str, Any]]:
     """One entry per step size: $h$, $\\varepsilon$, steps, status and why."""
     out = []
     for k, h in enumerate(plan.h):
-        item = {
+        item: dict[str, Any] = {
             "h": float(h),
             "epsilon": float(h * plan.L * plan.kappa),
             "steps": int(plan.steps[k]),
@@ -64,18 +71,18 @@ def step_records(plan: Plan, status, diverged_at, flow_steps) -> list[dict]:
 
 def verification_record(
     *,
-    rec,
-    num: Mapping,
+    rec: Recurrence,
+    num: Mapping[str, float],
     order: int,
-    loss_record: dict,
-    x0,
-    code,
+    loss_record: Mapping[str, Any],
+    x0: PyTree,
+    code: GeneratedCode,
     plan: Plan,
-    steps: list[dict],
-    results: list[dict],
-    settings: Mapping,
-    timing: Mapping,
-) -> dict:
+    steps: list[dict[str, Any]],
+    results: list[dict[str, Any]],
+    settings: Mapping[str, Any],
+    timing: Mapping[str, float],
+) -> dict[str, Any]:
     """The certificate's record (schema [`SCHEMA`][numerics._verify.record.SCHEMA])."""
     P = order
     loss_record = dict(loss_record)

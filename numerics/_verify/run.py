@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+import derive
+
 from .._integrate import integrate
 from .._iterates import make_runner
 from .._pytree import norm
+from .._typing import Array, LossFunction, PyTree, VectorField
 from .plan import Plan
 
 __all__ = ["run_iterates", "flow_errors", "all_orders_field"]
 
 
-def run_iterates(rec, loss_fn: Callable, x0, num: Mapping, plan: Plan, manifold, order):
+def run_iterates(
+    rec: derive.Recurrence,
+    loss_fn: LossFunction,
+    x0: PyTree,
+    num: Mapping[str, float],
+    plan: Plan,
+    manifold: derive.SlowManifold,
+    order: int,
+) -> tuple[PyTree, np.ndarray, list[str]]:
     """The iterates for every step size, started on the slow manifold (the flow's,
     solved once); returns `(positions, diverged_at, status)` with `status[k]` one of
     `"ok"`, `"unstable"` and `"diverged"`."""
@@ -29,10 +42,10 @@ def run_iterates(rec, loss_fn: Callable, x0, num: Mapping, plan: Plan, manifold,
         manifold_nodes=order + 2,
         manifold=manifold,  # solved on trees with order + 2 nodes already
     )
-    positions, diverged_at, _ = jax.jit(jax.vmap(runner, in_axes=(None, 0)))(
+    positions, first_bad, _ = jax.jit(jax.vmap(runner, in_axes=(None, 0)))(
         x0, jnp.asarray(plan.h)
     )
-    diverged_at = np.asarray(diverged_at)
+    diverged_at = np.asarray(first_bad)
     status = []
     for k in range(len(plan.h)):
         d = int(diverged_at[k])
@@ -45,7 +58,9 @@ def run_iterates(rec, loss_fn: Callable, x0, num: Mapping, plan: Plan, manifold,
     return positions, diverged_at, status
 
 
-def all_orders_field(module, loss: Callable, P: int, x0):
+def all_orders_field(
+    module: ModuleType, loss: LossFunction, P: int, x0: PyTree
+) -> tuple[VectorField, PyTree]:
     """One field for the truncations $p = 0..P$ of the generated flow, stacked on a
     leading axis of every leaf (`jax.vmap` over $p$, so the generated code is traced
     once): the order-$p$ copy is $\\sum_{k \\le p} h^k F_k$ with the $F_k$ from the
@@ -57,11 +72,11 @@ def all_orders_field(module, loss: Callable, P: int, x0):
     y0 = jax.tree_util.tree_map(lambda v: jnp.stack([v] * (P + 1)), x0)
     if hasattr(module, "terms_by_order"):
 
-        def one(y, p, args):
+        def one(y: PyTree, p: Array, args: Mapping[str, Any]) -> PyTree:
             F = module.terms_by_order(loss, y, args, P)
             h = args["h"]
 
-            def keep(k, tree):
+            def keep(k: int, tree: PyTree) -> PyTree:
                 return jax.tree_util.tree_map(lambda v: jnp.where(p >= k, v, 0.0), tree)
 
             total = keep(P, F[P])
@@ -71,13 +86,13 @@ def all_orders_field(module, loss: Callable, P: int, x0):
                 )
             return total
 
-        def field(t, ys, args):
+        def stacked(t: Any, ys: PyTree, args: Mapping[str, Any]) -> PyTree:
             return jax.vmap(one, in_axes=(0, 0, None))(ys, orders, args)
 
-        return field, y0
+        return stacked, y0
     fields = [module.make_vector_field(loss, order=p) for p in range(P + 1)]
 
-    def field(t, ys, args):
+    def field(t: Any, ys: PyTree, args: Mapping[str, Any]) -> PyTree:
         parts = [
             f(t, jax.tree_util.tree_map(lambda v, k=k: v[k], ys), args)
             for k, f in enumerate(fields)
@@ -88,12 +103,12 @@ def all_orders_field(module, loss: Callable, P: int, x0):
 
 
 def flow_errors(
-    module,
-    loss_fn: Callable,
-    x0,
-    num: Mapping,
+    module: ModuleType,
+    loss_fn: LossFunction,
+    x0: PyTree,
+    num: Mapping[str, float],
     plan: Plan,
-    positions,
+    positions: PyTree,
     status: list[str],
     order: int,
     *,
@@ -101,7 +116,7 @@ def flow_errors(
     rtol: float,
     atol: float,
     max_steps: int,
-):
+) -> tuple[np.ndarray, np.ndarray]:
     """The global errors $\\max_{nh \\le T} |x_n - x_p(nh)|$ for every order $p$ and
     step size whose iterates ran (`NaN` elsewhere); updates `status` where a flow
     fails. Returns `(errors, flow_steps)`."""
@@ -114,7 +129,7 @@ def flow_errors(
         return errors, flow_steps
     field, y0 = all_orders_field(module, loss_fn, P, x0)
 
-    def solve(h):
+    def solve(h: Array) -> tuple[PyTree, Array, Array]:
         n = jnp.arange(n_max + 1)
         ts = jnp.minimum(n * h, T)
         args = {"h": h, **num}
@@ -131,8 +146,8 @@ def flow_errors(
         )
 
     idx = np.flatnonzero(run)
-    ys, ok, nsteps = jax.jit(jax.vmap(solve))(jnp.asarray(h_values[idx]))
-    ok = np.asarray(ok)
+    ys, solved, nsteps = jax.jit(jax.vmap(solve))(jnp.asarray(h_values[idx]))
+    ok = np.asarray(solved)
     flow_steps[idx] = np.asarray(nsteps)
     pos = jax.tree_util.tree_map(lambda v: v[idx], positions)
     mask = jnp.arange(n_max + 1)[None, :] <= jnp.asarray(steps[idx])[:, None]

@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+import derive
 
 from .._attraction import MeasuredAttraction, attraction
 from .._high_resolution import EquationErrors, equation_errors
@@ -35,6 +38,7 @@ from .._iterates import initial_point, make_runner
 from .._losses import get_loss
 from .._precision import uses_float64
 from .._stability import hessian_eigenvalues
+from .._typing import Array, LossFunction, PyTree
 from .._verify.plan import coefficient_scales, kappa_of
 from ._kovachki_stuart_report import (
     ATTRACTION_EPSILON,
@@ -49,15 +53,27 @@ from ._kovachki_stuart_report import (
     KovachkiStuartReport,
 )
 
+if TYPE_CHECKING:
+    import sympy
+
+    from .._high_resolution import Equation
+
 __all__ = ["reproduce_kovachki_stuart", "KovachkiStuartReport"]
 
 
-def _kappa(flow, params) -> float:
+def _kappa(flow: derive.ModifiedFlow, params: Mapping[str, float]) -> float:
     """Growth of the flow's coefficients, as in `numerics.verify`."""
     return kappa_of(coefficient_scales(flow, params)[1])
 
 
-def _curvature(rec, loss, x0, h: float, n: int, stride: int = 1) -> float:
+def _curvature(
+    rec: derive.Recurrence,
+    loss: LossFunction,
+    x0: PyTree,
+    h: float,
+    n: int,
+    stride: int = 1,
+) -> float:
     """The largest |Hessian eigenvalue| along a coarse run of the iterates (every
     `stride`-th position)."""
     runner = make_runner(rec, loss, n, init="rest")
@@ -67,11 +83,20 @@ def _curvature(rec, loss, x0, h: float, n: int, stride: int = 1) -> float:
     return float(jnp.max(jnp.abs(eig)))
 
 
-def _network_part(methods, beta: float, kappa: float, quick: bool, say) -> tuple:
+def _network_part(
+    methods: Mapping[str, derive.Recurrence],
+    beta: float,
+    kappa: float,
+    quick: bool,
+    say: Callable[[str], None],
+) -> tuple[
+    list[dict[str, Any]],
+    dict[str, EquationErrors],
+    dict[str, MeasuredAttraction],
+    dict[str, Any],
+]:
     """(i), (ii) and (iii) on the small network: rows, errors, attraction, settings."""
     from jax.flatten_util import ravel_pytree
-
-    import derive
 
     from ..networks import get_model
 
@@ -80,7 +105,7 @@ def _network_part(methods, beta: float, kappa: float, quick: bool, say) -> tuple
     z0, unravel = ravel_pytree(model.init(jax.random.PRNGKey(NETWORK["seed"])))
     z0 = jnp.asarray(z0, jnp.float64)
 
-    def loss(z):
+    def loss(z: Array) -> Array:
         return model.loss(unravel(z))
 
     T = NETWORK_FLOW_TIME * (1 - beta)
@@ -94,7 +119,9 @@ def _network_part(methods, beta: float, kappa: float, quick: bool, say) -> tuple
         "network: (ii) first-order modified equation: error vs h",
         "network: (ii) second-order equation (order 1): error vs h",
     ]
-    rows, errors, att = [], {}, {}
+    rows: list[dict[str, Any]] = []
+    errors: dict[str, EquationErrors] = {}
+    att: dict[str, MeasuredAttraction] = {}
     for name, rec in methods.items():
         say(f"network, {name}: iterates and 3 equations for {len(hs)} step sizes")
         res = equation_errors(
@@ -196,8 +223,6 @@ def reproduce_kovachki_stuart(
 
         ```
     """
-    import derive
-
     if not 0 <= beta < 1:
         raise derive.DeriveError(
             f"beta = {beta} is outside [0, 1): the momentum methods have no "
@@ -211,23 +236,24 @@ def reproduce_kovachki_stuart(
     b = derive.exact_number(beta)
     methods = {"heavy ball": derive.heavy_ball(b), "Nesterov": derive.nesterov(b)}
     c0 = 1 / (1 - float(b))
+    if loss_obj.horizon is None:  # pragma: no cover - every built-in loss has one
+        raise derive.DeriveError(f"the loss {loss!r} has no horizon.", "")
     T = float(loss_obj.horizon) / c0
 
     say("deriving the equations")
-    models, texts = {}, {}
+    models: dict[str, list[Equation]] = {}
+    texts: dict[str, dict[str, str]] = {}
     for name, rec in methods.items():
-        eqs = [
-            derive.modified_flow(rec, 0),
-            derive.modified_flow(rec, 1),
-            derive.high_resolution_ode(rec, 1),
-            derive.high_resolution_ode(rec, 2),
-        ]
-        models[name] = eqs
+        flow0 = derive.modified_flow(rec, 0)
+        flow1 = derive.modified_flow(rec, 1)
+        ode1 = derive.high_resolution_ode(rec, 1)
+        ode2 = derive.high_resolution_ode(rec, 2)
+        models[name] = [flow0, flow1, ode1, ode2]
         texts[name] = {
-            "gradient-flow limit (order 0)": eqs[0].text(header=False),
-            "first-order modified equation": eqs[1].text(header=False),
-            "second-order equation, order 1": eqs[2].equation_text(),
-            "second-order equation, order 2": eqs[3].text(header=False),
+            "gradient-flow limit (order 0)": flow0.text(header=False),
+            "first-order modified equation": flow1.text(header=False),
+            "second-order equation, order 1": ode1.equation_text(),
+            "second-order equation, order 2": ode2.text(header=False),
             "invariant manifold": derive.invariant_manifold(rec, 1).text(header=False),
         }
     symbolic_texts = {
@@ -252,7 +278,7 @@ def reproduce_kovachki_stuart(
     hs = np.sort(T / counts)[::-1]
 
     errors: dict[str, EquationErrors] = {}
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     for name, rec in methods.items():
         say(
             f"{name}: iterates and {len(models[name])} equations for {len(hs)} step sizes"
@@ -328,7 +354,7 @@ def reproduce_kovachki_stuart(
 
     net_errors: dict[str, EquationErrors] = {}
     net_att: dict[str, MeasuredAttraction] = {}
-    net_settings = None
+    net_settings: dict[str, Any] | None = None
     if network:
         net_rows, net_errors, net_att, net_settings = _network_part(
             methods, float(b), kappa, quick, say
@@ -380,7 +406,7 @@ def _verdict(slope: float, expected: float) -> str:
     return "steeper" if slope > expected else "NO"
 
 
-def _latex(expr) -> str:
+def _latex(expr: sympy.Expr) -> str:
     import sympy
 
     return sympy.latex(expr)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
 from .._attraction import MeasuredAttraction
 from .._high_resolution import EquationErrors
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["KovachkiStuartReport", "REFERENCE"]
 
@@ -19,10 +24,26 @@ EPSILON_RANGE = (0.3, 0.005)
 FIT_POINTS = 4
 TOLERANCE = 0.2
 ATTRACTION_EPSILON = 0.07
+
+
 # the small network: a teacher-student tanh MLP (2 inputs, 3 hidden units, 16 samples:
 # 13 parameters), its flattened parameters from init(PRNGKey(0)); gradient-flow
 # horizon 2; step sizes h L kappa from 0.1 down to 0.005
-NETWORK = {"model": "teacher-student", "d": 2, "hidden": 3, "n": 16, "seed": 0}
+class _Network(TypedDict):
+    model: str
+    d: int
+    hidden: int
+    n: int
+    seed: int
+
+
+NETWORK: _Network = {
+    "model": "teacher-student",
+    "d": 2,
+    "hidden": 3,
+    "n": 16,
+    "seed": 0,
+}
 NETWORK_FLOW_TIME = 2.0
 NETWORK_EPSILON_RANGE = (0.1, 0.005)
 NETWORK_MANIFOLD_NODES = 2
@@ -42,13 +63,13 @@ class KovachkiStuartReport:
     - `settings`, `timing`, `environment`, `files`, `passed`.
     """
 
-    rows: list[dict]
+    rows: list[dict[str, Any]]
     errors: dict[str, EquationErrors]
     attraction: dict[str, MeasuredAttraction]
     equations: dict[str, dict[str, str]]
-    settings: dict
-    timing: dict
-    environment: dict
+    settings: dict[str, Any]
+    timing: dict[str, float]
+    environment: dict[str, Any]
     files: list[Path] = field(default_factory=list)
     network_errors: dict[str, EquationErrors] = field(default_factory=dict)
     network_attraction: dict[str, MeasuredAttraction] = field(default_factory=dict)
@@ -156,7 +177,7 @@ class KovachkiStuartReport:
         self.files = write_figures(self, Path(out))
         return list(self.files)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The table, settings, measurements and derived equations (`summary.json`)."""
         return {
             "reference": REFERENCE,
@@ -222,7 +243,12 @@ class KovachkiStuartReport:
         }
 
 
-def _plot_decay(ax, attraction: dict, colours, prediction: str) -> None:
+def _plot_decay(
+    ax: Axes,
+    attraction: dict[str, MeasuredAttraction],
+    colours: list[str],
+    prediction: str,
+) -> None:
     """Measured distances to the manifold and the predicted geometric decay, per method."""
     for i, (name, a) in enumerate(attraction.items()):
         c = colours[i % len(colours)]
@@ -318,7 +344,9 @@ def write_figures(report: KovachkiStuartReport, out: Path) -> list[Path]:
     return files
 
 
-def _write_network(report: KovachkiStuartReport, out: Path, plt, colours) -> Path:
+def _write_network(
+    report: KovachkiStuartReport, out: Path, plt: ModuleType, colours: list[str]
+) -> Path:
     """network.png: the global errors (left) and the decay towards the manifold
     (right) on the small network, for both optimizers."""
     from matplotlib.ticker import NullFormatter

@@ -15,6 +15,7 @@ from derive import DeriveError
 __all__ = [
     "REPRODUCTIONS",
     "Report",
+    "ReproduceFunction",
     "Reproduction",
     "get_reproduction",
     "write_report",
@@ -32,9 +33,22 @@ class Report(Protocol):
 
     def figures(self, out: Path) -> list[Path]: ...
 
-    def to_json(self) -> dict: ...
+    def to_json(self) -> dict[str, Any]: ...
 
     def markdown(self, images: str = ".") -> str: ...
+
+
+class ReproduceFunction(Protocol):
+    """The shape of every reproduction's function, `reproduce_NAME(*, quick=False,
+    progress=None, **options) -> report`."""
+
+    def __call__(
+        self,
+        *,
+        quick: bool = False,
+        progress: Callable[[str], None] | None = None,
+        **options: Any,
+    ) -> Report: ...
 
 
 @dataclass(frozen=True)
@@ -60,7 +74,7 @@ class Reproduction:
     function: str
     options: Sequence[Option] = ()
 
-    def load(self) -> Callable[..., Report]:
+    def load(self) -> ReproduceFunction:
         """The reproduction's function (imports JAX and the rest)."""
         return getattr(importlib.import_module(self.module), self.function)
 
@@ -126,7 +140,7 @@ def get_reproduction(name: str) -> Reproduction:
         ) from None
 
 
-def write_report(report: Report, out: str | os.PathLike) -> list[Path]:
+def write_report(report: Report, out: str | os.PathLike[str]) -> list[Path]:
     """Write a report into the folder `out`: its figures, `summary.json` (the table
     in machine-readable form) and `report.md` (the whole report, figures linked).
 
