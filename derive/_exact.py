@@ -3,8 +3,9 @@ shortest decimal: `0.9` is $9/10$), fractions, strings and SymPy numbers."""
 
 from __future__ import annotations
 
+import numbers
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import flint
 
@@ -17,7 +18,12 @@ from ._errors import DeriveError
 if TYPE_CHECKING:
     import sympy
 
-__all__ = ["exact_number", "to_field"]
+__all__ = ["ExactValue", "exact_number", "to_field"]
+
+ExactValue: TypeAlias = int | float | Fraction | str | flint.fmpq | numbers.Real
+"""A number given by a user, read exactly by `exact_number`: an int, a float (by its
+shortest decimal), a Fraction, a decimal or fraction string, or a SymPy or NumPy
+number (both are `numbers.Real`s)."""
 
 
 def exact_number(value: object) -> Fraction:

@@ -12,6 +12,7 @@ from ._bseries import logarithm_coefficients
 from ._coefficients import Coefficient, Field
 from ._conventions import CONVENTIONS
 from ._errors import DeriveError
+from ._exact import ExactValue
 from ._modified_loss import GradientTest, gradient_test
 from ._optimizers import OptimizerDefinition, optimizer_from
 from ._recurrence import Recurrence
@@ -57,7 +58,7 @@ class Term:
 
 
 def modified_flow(
-    optimizer: OptimizerDefinition, order: int, **params: object
+    optimizer: OptimizerDefinition, order: int, **params: ExactValue | None
 ) -> ModifiedFlow:
     """The modified flow $\\dot x = F_0(x) + h F_1(x) + \\dots + h^p F_p(x)$ of an optimizer.
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._attraction import Attraction, attraction_of
 from ._coefficients import Coefficient, Field
+from ._exact import ExactValue
 from ._flow import ExplicitField, ModifiedFlow, Term, modified_flow
 from ._optimizers import OptimizerDefinition, optimizer_from
 from ._render import manifold as _render_manifold
@@ -49,7 +50,7 @@ __all__ = [
 
 
 def invariant_manifold(
-    optimizer: OptimizerDefinition, order: int, **params: object
+    optimizer: OptimizerDefinition, order: int, **params: ExactValue | None
 ) -> InvariantManifold:
     """The slow invariant manifold of an optimizer, its reduced flow and attraction.
 

@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import Any, TypeAlias
 
 from ._errors import DeriveError
-from ._exact import exact_number
+from ._exact import ExactValue, exact_number
 from ._recurrence import Recurrence
 from ._trace import trace, trace_function
 
@@ -92,7 +92,7 @@ def gd() -> Recurrence:
     return trace(gradient_descent_step, name="gd", description="gradient descent")
 
 
-def heavy_ball(beta: object = None) -> Recurrence:
+def heavy_ball(beta: ExactValue | None = None) -> Recurrence:
     """Heavy ball $x_{n+1} = x_n + \\beta (x_n - x_{n-1}) + h g(x_n)$.
 
     **Arguments:**
@@ -118,7 +118,7 @@ def heavy_ball(beta: object = None) -> Recurrence:
     )
 
 
-def nesterov(beta: object = None) -> Recurrence:
+def nesterov(beta: ExactValue | None = None) -> Recurrence:
     """Nesterov's accelerated gradient with fixed momentum $\\beta$:
     $y_n = x_n + \\beta (x_n - x_{n-1})$, $x_{n+1} = y_n + h g(y_n)$.
 
@@ -136,7 +136,9 @@ def nesterov(beta: object = None) -> Recurrence:
 
 
 def runge_kutta(
-    A: Sequence[Sequence[object]], b: Sequence[object], name: str = "runge-kutta"
+    A: Sequence[Sequence[ExactValue]],
+    b: Sequence[ExactValue],
+    name: str = "runge-kutta",
 ) -> Recurrence:
     """An explicit Runge-Kutta method applied to the gradient flow $\\dot x = g(x)$.
 
@@ -229,7 +231,7 @@ def optimizer(
     /,
     *,
     name: str | None = None,
-    **params: object,
+    **params: ExactValue | None,
 ) -> Recurrence:
     """An optimizer as a [`Recurrence`][derive.Recurrence], from any of its definitions.
 
@@ -272,7 +274,7 @@ def optimizer(
 
 def optimizer_from(
     definition: OptimizerDefinition,
-    params: Mapping[str, object],
+    params: Mapping[str, ExactValue | None],
     *,
     name: str | None = None,
 ) -> Recurrence:

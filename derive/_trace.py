@@ -30,7 +30,7 @@ from ._coefficients import (
     rational_function_field,
 )
 from ._errors import DeriveError
-from ._exact import exact_number, to_field
+from ._exact import ExactValue, exact_number, to_field
 from ._recurrence import Combine, Grad, Recurrence
 
 __all__ = ["trace", "trace_function", "Affine"]
@@ -231,7 +231,7 @@ def trace(
     *,
     description: str = "",
     source: str | None = None,
-    **params: object,
+    **params: ExactValue | None,
 ) -> Recurrence:
     """Trace an optimizer written as a plain Python function into a [`Recurrence`][derive.Recurrence].
 
@@ -266,7 +266,7 @@ def trace(
 def trace_function(
     fn: Callable[..., Any],
     name: str | None,
-    params: Mapping[str, object],
+    params: Mapping[str, ExactValue | None],
     *,
     description: str = "",
     source: str | None = None,

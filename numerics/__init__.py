@@ -48,7 +48,7 @@ no global setting. Importing it is also cheap: names load on first use.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 _EXPORTS = {
     "MeasuredAttraction": "._attraction",
@@ -90,7 +90,7 @@ _EXPORTS = {
 __all__ = sorted([*_EXPORTS, "networks", "reproductions"])
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         if name in ("networks", "reproductions"):
@@ -106,6 +106,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static names for type checkers and editors
+    from . import networks as networks
+    from . import reproductions as reproductions
     from ._attraction import MeasuredAttraction as MeasuredAttraction
     from ._attraction import attraction as attraction
     from ._certificate import CERTIFICATE_KEYS as CERTIFICATE_KEYS

@@ -38,6 +38,7 @@ from .python import identifier
 
 if TYPE_CHECKING:
     from .._concrete import LossExpression, Variables
+    from .._exact import ExactValue
     from .._flow import ModifiedFlow
     from .._optimizers import OptimizerDefinition
 
@@ -107,7 +108,7 @@ def codegen(
     loss: LossExpression | None = None,
     variables: Variables | None = None,
     name: str | None = None,
-    **params: object,
+    **params: ExactValue | None,
 ) -> GeneratedCode:
     """Generate a standalone JAX module for the modified flow of an optimizer.
 

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from .._coefficients import Coefficient, Field
 from .._conventions import ODE_CONVENTIONS
 from .._errors import DeriveError
+from .._exact import ExactValue
 from .._flow import Term
 from .._optimizers import OptimizerDefinition, optimizer_from
 from .._recurrence import Recurrence
@@ -70,7 +71,7 @@ def high_resolution_ode(
     optimizer: OptimizerDefinition,
     order: int,
     time_order: int = 2,
-    **params: object,
+    **params: ExactValue | None,
 ) -> HighResolutionODE:
     """The modified equation of an optimizer, second order in time, with $h$ a parameter.
 

@@ -66,6 +66,7 @@ import unicodedata
 from collections.abc import Mapping
 
 from .._errors import DeriveError
+from .._exact import ExactValue
 from .._recurrence import Recurrence
 from .._trace import trace_function
 from .limits import MAX_LENGTH
@@ -100,7 +101,9 @@ bound to its name. Example, heavy ball in velocity form:
 # ---------------------------------------------------------------------- public
 
 
-def parse_spec(text: str, name: str | None = None, **params: object) -> Recurrence:
+def parse_spec(
+    text: str, name: str | None = None, **params: ExactValue | None
+) -> Recurrence:
     """Parse a text spec of an optimizer into a [`Recurrence`][derive.Recurrence].
 
     The spec language is documented in `derive._text.spec` (and by `derive flow --help`):
@@ -142,7 +145,7 @@ def parse_spec(text: str, name: str | None = None, **params: object) -> Recurren
 
 
 def parse_spec_from(
-    text: str, params: Mapping[str, object], *, name: str | None = None
+    text: str, params: Mapping[str, ExactValue | None], *, name: str | None = None
 ) -> Recurrence:
     """[`parse_spec`][derive.parse_spec] with the parameter values in a mapping (so
     that a parameter may be called `name`)."""
