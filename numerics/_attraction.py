@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import NDArray
 
 import derive
 
@@ -48,7 +49,7 @@ class MeasuredAttraction:
     - `h`, `statement`: the step size; `derive`'s statement on attraction.
     """
 
-    distances: np.ndarray
+    distances: NDArray[np.float64]
     predicted: float
     measured: float
     relative_error: float

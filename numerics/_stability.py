@@ -24,6 +24,7 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
+from numpy.typing import NDArray
 
 from derive import Recurrence
 
@@ -43,7 +44,7 @@ def transition_matrix(
     h: float,
     curvature: float,
     params: Mapping[str, float] | None = None,
-) -> np.ndarray:
+) -> NDArray[np.float64]:
     """$M(h, \\lambda)$: one step of `rec` on $f(x) = \\lambda x^2 / 2$, as a matrix
     acting on the state vector (position first)."""
     program = rec.coefficient_values(float(h), **dict(params or {}))

@@ -30,6 +30,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
+from numpy.typing import NDArray
 
 import derive
 
@@ -62,11 +64,11 @@ class SweepResult:
     """
 
     axes: dict[str, list[float] | list[int]]
-    grid: dict[str, np.ndarray]
-    losses: np.ndarray
-    final: np.ndarray
-    diverged_at: np.ndarray
-    steps: np.ndarray
+    grid: dict[str, NDArray[Any]]
+    losses: NDArray[np.float64]
+    final: NDArray[np.float64]
+    diverged_at: NDArray[np.int_]
+    steps: NDArray[np.int_]
     devices: list[str]
     seconds: float
 
@@ -74,7 +76,7 @@ class SweepResult:
     def size(self) -> int:
         return int(self.final.shape[0])
 
-    def reshape(self, values: np.typing.ArrayLike) -> np.ndarray:
+    def reshape(self, values: npt.ArrayLike) -> NDArray[Any]:
         """`values` (leading axis `size`) with the grid's axes restored."""
         shape = tuple(len(v) for v in self.axes.values())
         array = np.asarray(values)
@@ -284,7 +286,7 @@ def sweep(
     n_calls = math.ceil(size / per_call)
     padded = n_calls * per_call
 
-    def column(name: str, dtype: type[np.generic]) -> np.ndarray:
+    def column(name: str, dtype: npt.DTypeLike) -> NDArray[Any]:
         c = np.asarray(grid[name], dtype=dtype)
         return np.concatenate([c, np.repeat(c[-1:], padded - size)])
 
@@ -335,7 +337,7 @@ def sweep(
         _COMPILED[key] = cached
     compiled, sharding = cached[0], cached[1]
 
-    def put(a: np.ndarray) -> Array:
+    def put(a: NDArray[Any]) -> Array:
         return jax.device_put(a, sharding)
 
     say = _reporter(progress)

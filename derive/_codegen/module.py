@@ -75,7 +75,7 @@ class GeneratedCode:
         """SHA-256 (hex) of the code below the header, as stated in the header."""
         return content_hash(self.source)
 
-    def write(self, path: str | os.PathLike) -> Path:
+    def write(self, path: str | os.PathLike[str]) -> Path:
         """Write the source to `path` (parent folders are created); returns the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

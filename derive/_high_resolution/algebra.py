@@ -132,7 +132,7 @@ class Algebra:
 
     def gradient_at(self, delta: Series, N: int) -> Series:
         """$\\nabla f(x + \\delta) = \\sum_k D^{k+1} f(x)[\\delta^k]/k!$, $\\delta = O(h)$."""
-        out: dict = {}
+        out: Series = {}
         for k in range(N + 1):
             part = self.f_apply([delta] * k, N)
             if k and not part:
@@ -141,7 +141,7 @@ class Algebra:
         return self.clean(out)
 
     def time_derivative(self, series: Series, N: int) -> Series:
-        out: dict = {}
+        out: Series = {}
         for (k, m), c in series.items():
             if k > N:
                 continue

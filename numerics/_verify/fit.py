@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .._order import local_slopes, observed_order
 
@@ -14,8 +15,8 @@ __all__ = ["fit_orders"]
 
 
 def fit_orders(
-    h_values: np.ndarray,
-    errors: np.ndarray,
+    h_values: NDArray[np.float64],
+    errors: NDArray[np.float64],
     status: Sequence[str],
     *,
     floor: float,

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from numpy.typing import NDArray
 
 from derive import DeriveError, ModifiedFlow, Recurrence, evaluate
 
@@ -134,9 +135,9 @@ class Plan:
 
     T: float
     horizon: float
-    h: np.ndarray
-    steps: np.ndarray
-    unstable: np.ndarray
+    h: NDArray[np.float64]
+    steps: NDArray[np.int_]
+    unstable: NDArray[np.bool_]
     n_max: int
     chosen: str
     c0: float

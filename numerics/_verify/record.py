@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from numpy.typing import NDArray
 
 from derive import CONVENTIONS, GeneratedCode, Recurrence
 
@@ -38,8 +39,8 @@ def describe_optimizer(rec: Recurrence, params: Mapping[str, float]) -> dict[str
 def step_records(
     plan: Plan,
     status: Sequence[str],
-    diverged_at: np.ndarray,
-    flow_steps: np.ndarray,
+    diverged_at: NDArray[np.int_],
+    flow_steps: NDArray[np.int_],
 ) -> list[dict[str, Any]]:
     """One entry per step size: $h$, $\\varepsilon$, steps, status and why."""
     out = []

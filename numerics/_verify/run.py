@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import NDArray
 
 import derive
 
@@ -29,7 +30,7 @@ def run_iterates(
     plan: Plan,
     manifold: derive.SlowManifold,
     order: int,
-) -> tuple[PyTree, np.ndarray, list[str]]:
+) -> tuple[PyTree, NDArray[np.int_], list[str]]:
     """The iterates for every step size, started on the slow manifold (the flow's,
     solved once); returns `(positions, diverged_at, status)` with `status[k]` one of
     `"ok"`, `"unstable"` and `"diverged"`."""
@@ -116,7 +117,7 @@ def flow_errors(
     rtol: float,
     atol: float,
     max_steps: int,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[NDArray[np.float64], NDArray[np.int_]]:
     """The global errors $\\max_{nh \\le T} |x_n - x_p(nh)|$ for every order $p$ and
     step size whose iterates ran (`NaN` elsewhere); updates `status` where a flow
     fails. Returns `(errors, flow_steps)`."""
