@@ -41,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
+from .._conditions import nonzero_conditions
 from .._conventions import ODE_CONVENTIONS
 from .._errors import DeriveError
 from .._flow import Term
@@ -222,9 +223,8 @@ class HighResolutionODE:
 
     @property
     def parameters(self) -> dict[str, str]:
-        out = {p: p for p in self.recurrence.parameters}
-        out.update({k: str(v) for k, v in self.recurrence.values.items()})
-        return out
+        """Hyper-parameters as exact strings (`{"beta": "9/10"}`, or `"beta"`)."""
+        return self.recurrence.parameter_texts
 
     @cached_property
     def expression(self):
@@ -424,19 +424,7 @@ def _conditions(ode: HighResolutionODE) -> list[str]:
 
     if not ode.recurrence.parameters:
         return []
-    out = set()
-    dens = [
+    return nonzero_conditions(
         sympy.fraction(sympy.factor(ode.field.to_sympy(t.coefficient)))[1]
         for t in (*ode.terms, *ode.reduction)
-    ]
-    for den in dens:
-        for fac in sympy.Mul.make_args(den):
-            base = fac.as_base_exp()[0]
-            if base.free_symbols:
-                sol = sympy.solve(sympy.Eq(base, 0), dict=True)
-                if sol and len(sol) == 1 and len(sol[0]) == 1:
-                    ((s, v),) = sol[0].items()
-                    out.add(f"{s} != {v}")
-                else:
-                    out.add(f"{base} != 0")
-    return sorted(out)
+    )
