@@ -5,7 +5,12 @@ code generation, tracing and XLA compilation of the iterates and of the flows, t
 the certificate and the plot, all included. Target: well within 60 s on a 2-core
 machine. Prints the wall-clock and CPU seconds and the stages from the certificate.
 
-    python benchmarks/verify_cold.py [--repeat N]
+    python benchmarks/verify_cold.py [--repeat N] [--compare DIR]
+
+`--compare DIR` times another checkout of the toolkit in the same run, alternating
+with this one (DIR holds `derive/` and `numerics/`, or `src/derive` and `src/numerics`
+in the layout of earlier versions), and prints the medians and their ratio: a
+before/after figure measured under the same load.
 """
 
 from __future__ import annotations
@@ -24,13 +29,25 @@ COMMAND = ["verify", "heavy-ball", "--order", "3"]
 TARGET_S = 60.0
 
 
-def run_once() -> dict:
+def _pythonpath(checkout: str | None) -> dict:
+    env = dict(os.environ)
+    if checkout is not None:
+        root = Path(checkout)
+        env["PYTHONPATH"] = str(root / "src" if (root / "src").is_dir() else root)
+    return env
+
+
+def run_once(checkout: str | None = None) -> dict:
     with tempfile.TemporaryDirectory() as out:
         argv = [sys.executable, "-m", "derive", *COMMAND, "--out", out]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run(
-            argv, capture_output=True, text=True, env=dict(os.environ)
+            argv,
+            capture_output=True,
+            text=True,
+            env=_pythonpath(checkout),
+            cwd=out,
         )
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -51,7 +68,12 @@ def main() -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs (the best is reported)"
     )
+    parser.add_argument(
+        "--compare", metavar="DIR", help="another checkout to time in the same run"
+    )
     args = parser.parse_args()
+    if args.compare:
+        return compare(args.compare, max(1, args.repeat))
     runs = [run_once() for _ in range(max(1, args.repeat))]
     best = min(runs, key=lambda r: r["wall_s"])
     if best["status"] != 0 or best["record"] is None:
@@ -69,6 +91,30 @@ def main() -> int:
     print(f"  inside verify: {stages}")
     if len(runs) > 1:
         print("  all runs (wall s): " + ", ".join(f"{r['wall_s']:.1f}" for r in runs))
+    return 0
+
+
+def compare(other: str, repeat: int) -> int:
+    """Alternate this checkout and `other`; print medians and their ratio."""
+    import statistics
+
+    mine, theirs = [], []
+    for _ in range(repeat):
+        for checkout, bucket in ((None, mine), (other, theirs)):
+            run = run_once(checkout)
+            if run["status"] != 0:
+                print(run["stderr"], file=sys.stderr)
+                return 1
+            bucket.append(run)
+    m = statistics.median(r["wall_s"] for r in mine)
+    t = statistics.median(r["wall_s"] for r in theirs)
+    print(f"cold `derive {' '.join(COMMAND)}`, median of {repeat} runs each, "
+          f"alternating ({os.cpu_count()} cores):")  # fmt: skip
+    print(f"  this checkout: {m:.1f} s   {other}: {t:.1f} s   ratio {m / t:.2f}")
+    for name, runs in (("this checkout", mine), (other, theirs)):
+        stages = {k: statistics.median(r["record"]["timing_s"][k] for r in runs)
+                  for k in runs[0]["record"]["timing_s"]}  # fmt: skip
+        print(f"  {name}: " + ", ".join(f"{k} {v:.2f} s" for k, v in stages.items()))
     return 0
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._bseries import logarithm_coefficients
 from ._coefficients import Coefficient, Field
+from ._conditions import nonzero_conditions
 from ._conventions import CONVENTIONS
 from ._errors import DeriveError
 from ._exact import ExactValue
@@ -221,9 +222,7 @@ class ModifiedFlow:
     @property
     def parameters(self) -> dict[str, str]:
         """Hyper-parameters as exact strings (`{"beta": "9/10"}`, or `"beta"` if symbolic)."""
-        out = {p: p for p in self.recurrence.parameters}
-        out.update({k: str(v) for k, v in self.recurrence.values.items()})
-        return out
+        return self.recurrence.parameter_texts
 
     @cached_property
     def conditions(self) -> list[str]:
@@ -238,18 +237,7 @@ class ModifiedFlow:
             if self.manifold.homogeneous
             else (self.recurrence.field.to_sympy(det).subs(sympy.Symbol("h"), 0))
         )
-        num, den = sympy.fraction(sympy.factor(expr))
-        out = []
-        for fac in sympy.Mul.make_args(num) + sympy.Mul.make_args(den):
-            base = fac.as_base_exp()[0]
-            if base.free_symbols:
-                sol = sympy.solve(sympy.Eq(base, 0), dict=True)
-                if sol and len(sol) == 1 and len(sol[0]) == 1:
-                    ((s, v),) = sol[0].items()
-                    out.append(f"{s} != {v}")
-                else:
-                    out.append(f"{base} != 0")
-        return sorted(set(out))
+        return nonzero_conditions(sympy.fraction(sympy.factor(expr)))
 
     @cached_property
     def gradient_tests(self) -> list[GradientTest]:

@@ -79,6 +79,14 @@ class Recurrence:
     extra: Mapping[str, Any] = dataclass_field(default_factory=dict)
 
     @property
+    def parameter_texts(self) -> dict[str, str]:
+        """Every hyper-parameter as exact text: its value (`"9/10"`) when it has one,
+        its name when it stays a symbol (`{"beta": "beta"}`)."""
+        out = {p: p for p in self.parameters}
+        out.update({k: str(v) for k, v in self.values.items()})
+        return out
+
+    @property
     def n_grad_calls(self) -> int:
         return sum(isinstance(i, Grad) for i in self.instructions)
 

@@ -98,3 +98,27 @@ def test_the_command_is_registered_and_imports_no_jax():
     )
     assert helped.returncode == 0
     assert "--quick" in helped.stdout and "slope" in helped.stdout
+
+
+def test_without_the_jax_extra_the_commands_say_how_to_install_it():
+    """A base install (no `jax` extra): `derive --help` still lists the JAX commands,
+    and running one exits with status 2 and the install hint, not a traceback."""
+    code = (
+        "import sys\n"
+        "for name in ('jax', 'jaxlib', 'diffrax', 'equinox', 'matplotlib', 'sklearn'):\n"
+        "    sys.modules[name] = None  # as if not installed\n"
+        "from derive.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    helped = subprocess.run(
+        [sys.executable, "-c", code, "--help"], capture_output=True, text=True
+    )
+    assert helped.returncode == 0 and "verify" in helped.stdout
+    for argv in (["verify"], ["reproduce", "kovachki-stuart", "--quick"]):
+        done = subprocess.run(
+            [sys.executable, "-c", code, *argv], capture_output=True, text=True
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith("derive: error:")
+        assert "pip install 'optimizer-flows[jax]'" in done.stderr
+        assert "Traceback" not in done.stderr

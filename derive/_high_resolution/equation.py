@@ -42,6 +42,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .._coefficients import Coefficient, Field
+from .._conditions import nonzero_conditions
 from .._conventions import ODE_CONVENTIONS
 from .._errors import DeriveError
 from .._exact import ExactValue
@@ -232,9 +233,8 @@ class HighResolutionODE:
 
     @property
     def parameters(self) -> dict[str, str]:
-        out = {p: p for p in self.recurrence.parameters}
-        out.update({k: str(v) for k, v in self.recurrence.values.items()})
-        return out
+        """Hyper-parameters as exact strings (`{"beta": "9/10"}`, or `"beta"`)."""
+        return self.recurrence.parameter_texts
 
     @cached_property
     def expression(self) -> sympy.Expr:
@@ -440,20 +440,8 @@ def _conditions(ode: HighResolutionODE) -> list[str]:
 
     if not ode.recurrence.parameters:
         return []
-    out = set()
     coefficients = [t.coefficient for t in ode.terms]
     coefficients += [t.coefficient for t in ode.reduction]
-    dens = [
+    return nonzero_conditions(
         sympy.fraction(sympy.factor(ode.field.to_sympy(c)))[1] for c in coefficients
-    ]
-    for den in dens:
-        for fac in sympy.Mul.make_args(den):
-            base = fac.as_base_exp()[0]
-            if base.free_symbols:
-                sol = sympy.solve(sympy.Eq(base, 0), dict=True)
-                if sol and len(sol) == 1 and len(sol[0]) == 1:
-                    ((s, v),) = sol[0].items()
-                    out.add(f"{s} != {v}")
-                else:
-                    out.add(f"{base} != 0")
-    return sorted(out)
+    )

@@ -8,7 +8,7 @@ that they are installed.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 
 from derive import DISTRIBUTION, DeriveError
 
@@ -20,7 +20,12 @@ _NEEDED = ("jax", "diffrax", "equinox", "matplotlib", "rich", "sklearn")
 def require_jax(command: str) -> None:
     """Raise a [`DeriveError`][derive.DeriveError] with the install hint when the
     `jax` extra (JAX, diffrax, equinox, matplotlib, rich, scikit-learn) is missing."""
-    missing = [name for name in _NEEDED if importlib.util.find_spec(name) is None]
+    missing = []
+    for name in _NEEDED:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
     if missing:
         raise DeriveError(
             f"'derive {command}' runs in JAX and needs the 'jax' extra, which is not "

@@ -23,13 +23,11 @@ SCHEMA = "optimizer-flows.verification/1"
 
 
 def describe_optimizer(rec: Recurrence, params: Mapping[str, float]) -> dict[str, Any]:
-    exact = {k: str(v) for k, v in rec.values.items()}
-    exact.update({p: p for p in rec.parameters})
     return {
         "name": rec.name,
         "description": rec.description,
         "states": list(rec.states),
-        "parameters": exact,
+        "parameters": rec.parameter_texts,
         "numeric_parameters": dict(params),
         "program": rec.pretty(),
         "spec": rec.source,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -146,18 +146,7 @@ def _network_part(
             tolerance=TOLERANCE,
         )
         errors[name] = res
-        for label, e, slope in zip(labels, res.expected, res.slopes, strict=True):
-            verdict = _verdict(slope, e)
-            rows.append(
-                {
-                    "result": label,
-                    "optimizer": name,
-                    "prediction": f"slope {e:g}",
-                    "measured": f"slope {slope:.3f}",
-                    "passed": verdict != "NO",
-                    "verdict": verdict,
-                }
-            )
+        rows += _slope_rows(labels, name, res)
     h_att = ATTRACTION_EPSILON * scale
     for name, rec in methods.items():
         say(f"network, {name}: decay towards the manifold (h = {h_att:.3g})")
@@ -306,18 +295,7 @@ def reproduce_kovachki_stuart(
             "(ii) second-order equation (order 1): error vs h",
             "(ii) second-order equation (order 2, beyond KS): error vs h",
         ]
-        for label, e, slope in zip(labels, res.expected, res.slopes, strict=True):
-            verdict = _verdict(slope, e)
-            rows.append(
-                {
-                    "result": label,
-                    "optimizer": name,
-                    "prediction": f"slope {e:g}",
-                    "measured": f"slope {slope:.3f}",
-                    "passed": verdict != "NO",
-                    "verdict": verdict,
-                }
-            )
+        rows += _slope_rows(labels, name, res)
     t_errors = time.perf_counter()
 
     att: dict[str, MeasuredAttraction] = {}
@@ -396,6 +374,26 @@ def reproduce_kovachki_stuart(
         network_attraction=net_att,
     )
     return report
+
+
+def _slope_rows(
+    labels: Sequence[str], name: str, res: EquationErrors
+) -> list[dict[str, Any]]:
+    """One table row per equation: predicted and fitted slope, and the verdict."""
+    rows = []
+    for label, e, slope in zip(labels, res.expected, res.slopes, strict=True):
+        verdict = _verdict(slope, e)
+        rows.append(
+            {
+                "result": label,
+                "optimizer": name,
+                "prediction": f"slope {e:g}",
+                "measured": f"slope {slope:.3f}",
+                "passed": verdict != "NO",
+                "verdict": verdict,
+            }
+        )
+    return rows
 
 
 def _verdict(slope: float, expected: float) -> str:
