@@ -41,6 +41,9 @@ from ._trees import TreeTable, tree_table
 
 __all__ = ["SlowManifold", "solve_manifold"]
 
+_Matrix = list[list[Coefficient]]
+_RMatrix = list[list[RationalFunction]]  # over Q(parameters, h)
+
 
 @dataclass
 class SlowManifold:
@@ -155,7 +158,7 @@ class _Weights:
 
 def _analyse(
     rec: Recurrence,
-) -> tuple[list[list[RationalFunction]], list[RationalFunction], bool, list[int]]:
+) -> tuple[_RMatrix, list[RationalFunction], bool, list[int]]:
     """x-weights alpha (exact, with h), linear maps W, and the homogeneity weights."""
     F = rec.field
     m = len(rec.states)
@@ -230,20 +233,16 @@ def _analyse(
     return W, alpha, homogeneous, weights
 
 
-def _solve_alpha(
-    rec: Recurrence, W: list[list[RationalFunction]]
-) -> list[RationalFunction]:
+def _solve_alpha(rec: Recurrence, W: _RMatrix) -> list[RationalFunction]:
     F = rec.field
     m = len(rec.states)
     # unknowns alpha_1..alpha_{m-1}; equations j = 0..m-1:
     # sum_{k>=1} W[out_j][k] alpha_k - [j>=1] alpha_j = [j == 0] - W[out_j][0]
-    rows: list[list[Coefficient]] = []
+    rows: _Matrix = []
     for j, out in enumerate(rec.outputs):
-        row: list[Coefficient] = [
-            W[out][k] - (F.one if k == j else F.zero) for k in range(1, m)
-        ]
+        row = [W[out][k] - (F.one if k == j else F.zero) for k in range(1, m)]
         rhs = (F.one if j == 0 else F.zero) - W[out][0]
-        rows.append(row + [rhs])
+        rows.append([*row, rhs])
     sol, consistent, unique = _gauss(rows, m - 1, F)
     if not consistent:
         raise DeriveError(
@@ -263,9 +262,7 @@ def _solve_alpha(
     return [F.one, *(as_rational_function(a) for a in sol)]
 
 
-def _gauss(
-    rows: list[list[Coefficient]], n: int, F: Field
-) -> tuple[list[Coefficient], bool, bool]:
+def _gauss(rows: _Matrix, n: int, F: Field) -> tuple[list[Coefficient], bool, bool]:
     """Solve an augmented system exactly; return (solution, consistent, unique)."""
     rows = [list(r) for r in rows]
     piv_cols = []
@@ -291,7 +288,7 @@ def _gauss(
     return sol, consistent, unique
 
 
-def _determinant(mat: list[list[Coefficient]], F: Field) -> Coefficient:
+def _determinant(mat: _Matrix, F: Field) -> Coefficient:
     """Exact determinant by fraction-free-free Gaussian elimination (small matrices)."""
     a = [list(r) for r in mat]
     n = len(a)
@@ -312,7 +309,7 @@ def _determinant(mat: list[list[Coefficient]], F: Field) -> Coefficient:
     return det
 
 
-def _inverse(mat: list[list[Coefficient]], F: Field) -> list[list[Coefficient]]:
+def _inverse(mat: _Matrix, F: Field) -> _Matrix:
     n = len(mat)
     rows = [
         list(r) + [F.one if i == j else F.zero for j in range(n)]
@@ -467,9 +464,7 @@ def solve_manifold(rec: Recurrence, max_nodes: int) -> SlowManifold:
     )
 
 
-def _linear_part_at_zero(
-    rec: Recurrence, W: list[list[RationalFunction]]
-) -> list[list[Coefficient]] | None:
+def _linear_part_at_zero(rec: Recurrence, W: _RMatrix) -> _Matrix | None:
     """The state update's linear part at $h = 0$, over Q(parameters).
 
     `W` is over Q(parameters, h); entries are evaluated at h = 0 (not at h = 1, where
