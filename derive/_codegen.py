@@ -112,7 +112,9 @@ def codegen(
 
     - `optimizer`: a [`Recurrence`][derive.Recurrence] or a plain Python function, as
       for [`modified_flow`][derive.modified_flow]; or an existing
-      [`ModifiedFlow`][derive.ModifiedFlow] (then leave `order` as `None`).
+      [`ModifiedFlow`][derive.ModifiedFlow] (then leave `order` as `None`); or a
+      [`MinibatchFlow`][derive.MinibatchFlow], whose explicit mode takes a list of
+      per-batch losses as `loss` (see `derive._minibatch_codegen`).
     - `order`: the highest power of $h$.
     - `loss`, `variables`: a SymPy expression (or text) and its variables, for the
       explicit mode; leave both out for the matrix-free mode.
@@ -153,7 +155,17 @@ def codegen(
     `diffrax.ODETerm`.
     """
     from ._flow import ModifiedFlow, modified_flow
+    from ._minibatch import MinibatchFlow
 
+    if isinstance(optimizer, MinibatchFlow):  # per-batch losses: a list in `loss`
+        if (order is not None and order != optimizer.order) or params:
+            raise DeriveError(
+                "order or hyper-parameter values were given with a MinibatchFlow.",
+                "Fix them when deriving the flow (derive.minibatch_flow).",
+            )
+        from ._minibatch_codegen import minibatch_codegen
+
+        return minibatch_codegen(optimizer, losses=loss, variables=variables, name=name)
     if isinstance(optimizer, ModifiedFlow):
         if order is not None and order != optimizer.order:
             raise DeriveError(

@@ -29,7 +29,9 @@ Examples:
   derive flow nesterov --order 2 --format latex
   derive flow gd --order 1 --loss "x**2/2 + y**4" --vars x,y
   derive flow "state x; y = x - h*grad(x); x = x - h*grad(y)" --order 2
-  derive flow --spec qhm.txt --param beta=0.9 --param nu=0.7 --format json"""
+  derive flow --spec qhm.txt --param beta=0.9 --param nu=0.7 --format json
+  derive flow sgd --batches 4 --sampling shuffle --order 2
+  derive flow sgdm --param mu=0.9 --order 1 --batch-losses "x**2" "(x-1)**2" --vars x"""
 
 
 def indent(text: str) -> str:
