@@ -26,9 +26,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    out = args.out or (
-        "runs/benchmark-fu-momentum" + ("-quick" if args.quick else "")
-    )
+    out = args.out or ("runs/benchmark-fu-momentum" + ("-quick" if args.quick else ""))
     from numerics.reproductions import get_reproduction, write_report
 
     reproduce = get_reproduction("fu-momentum").load()

@@ -25,6 +25,7 @@ from ._codegen import (
     _HASH_PLACEHOLDER,
     _MODE_EXPLICIT,
     _MODE_MATRIX_FREE,
+    _RESERVED,
     GeneratedCode,
     _explicit_printer,
     _finish,
@@ -33,7 +34,6 @@ from ._codegen import (
     _local_names,
     _python,
     _quote,
-    _RESERVED,
     _unpack_line,
 )
 from ._errors import DeriveError
@@ -72,7 +72,9 @@ def minibatch_codegen(flow, *, losses=None, variables=None, name=None) -> Genera
             f"{flow.batches}_order{flow.order}"
         )
     if not name.isidentifier():
-        raise DeriveError(f"{name!r} is not a valid module name.", "Use e.g. name='sgd2'.")
+        raise DeriveError(
+            f"{name!r} is not a valid module name.", "Use e.g. name='sgd2'."
+        )
     if flow.batches == "m":
         raise DeriveError(
             "code needs a number of batches, not the symbol m.",

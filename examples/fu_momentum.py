@@ -124,7 +124,8 @@ def intro_text(report) -> str:
     cases = sum(
         1
         for (b, m, e, s), r in report.detections.items()
-        if m == 0.0 and r is not None
+        if m == 0.0
+        and r is not None
         and any(
             row["batch"] == b and row["threshold"] is not None and e >= row["threshold"]
             for row in rows

@@ -134,18 +134,6 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from ._certificate import CERTIFICATE_KEYS as CERTIFICATE_KEYS
     from ._certificate import Certificate as Certificate
     from ._differentials import elementary_differentials as elementary_differentials
-    from ._minibatch import EpochFlowOrder as EpochFlowOrder
-    from ._minibatch import batch_sequence as batch_sequence
-    from ._minibatch import epoch_flow_order as epoch_flow_order
-    from ._minibatch import minibatch_iterates as minibatch_iterates
-    from ._momentum_sweep import MomentumSweep as MomentumSweep
-    from ._momentum_sweep import momentum_sweep as momentum_sweep
-    from ._sharpening import abrupt_sharpening as abrupt_sharpening
-    from ._sharpening import stability_threshold as stability_threshold
-    from ._sme import StochasticModifiedEquation as StochasticModifiedEquation
-    from ._sme import WeakError as WeakError
-    from ._sme import sme_weak_error as sme_weak_error
-    from ._sme import stochastic_modified_equation as stochastic_modified_equation
     from ._hessian import directional_sharpness as directional_sharpness
     from ._hessian import hessian_vector_product as hessian_vector_product
     from ._high_resolution import EquationErrors as EquationErrors
@@ -163,9 +151,21 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from ._losses import loss_from_expression as loss_from_expression
     from ._losses import quadratic as quadratic
     from ._manifold_start import ManifoldStart as ManifoldStart
+    from ._minibatch import EpochFlowOrder as EpochFlowOrder
+    from ._minibatch import batch_sequence as batch_sequence
+    from ._minibatch import epoch_flow_order as epoch_flow_order
+    from ._minibatch import minibatch_iterates as minibatch_iterates
+    from ._momentum_sweep import MomentumSweep as MomentumSweep
+    from ._momentum_sweep import momentum_sweep as momentum_sweep
     from ._order import observed_order as observed_order
     from ._precision import enable_x64 as enable_x64
     from ._precision import float64 as float64
+    from ._sharpening import abrupt_sharpening as abrupt_sharpening
+    from ._sharpening import stability_threshold as stability_threshold
+    from ._sme import StochasticModifiedEquation as StochasticModifiedEquation
+    from ._sme import WeakError as WeakError
+    from ._sme import sme_weak_error as sme_weak_error
+    from ._sme import stochastic_modified_equation as stochastic_modified_equation
     from ._stability import hessian_eigenvalues as hessian_eigenvalues
     from ._stability import spectral_radius as spectral_radius
     from ._stability import stability_limit as stability_limit

@@ -85,8 +85,17 @@ def minibatch_step(rec, grads: Sequence[Callable], h, params):
 
 
 @uses_float64
-def minibatch_iterates(optimizer, losses: Sequence[Callable], x0, h, sequence, *,
-                       params=None, state=None, every: int = 1):
+def minibatch_iterates(
+    optimizer,
+    losses: Sequence[Callable],
+    x0,
+    h,
+    sequence,
+    *,
+    params=None,
+    state=None,
+    every: int = 1,
+):
     """Run a mini-batch optimizer: step $n$ uses the gradient of `losses[sequence[n]]`.
 
     **Arguments:**

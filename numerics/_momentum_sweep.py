@@ -89,8 +89,20 @@ def _index_table(n: int, batch: int, steps: int, seed: int) -> np.ndarray:
     return np.concatenate(rows)[:steps]
 
 
-def _runner(apply: Callable, data_loss: Callable, X, Y, Xs, Ys, init: Callable,
-            table, full_batch: bool, records: int, every: int, blowup: float):
+def _runner(
+    apply: Callable,
+    data_loss: Callable,
+    X,
+    Y,
+    Xs,
+    Ys,
+    init: Callable,
+    table,
+    full_batch: bool,
+    records: int,
+    every: int,
+    blowup: float,
+):
     from jax.flatten_util import ravel_pytree
 
     from ._hessian import directional_sharpness
@@ -245,12 +257,7 @@ def momentum_sweep(
     from jax.sharding import PartitionSpec as P
 
     sharding = NamedSharding(mesh, P("grid"))
-    grid = [
-        (e, m, si, s)
-        for m in mus
-        for e in etas
-        for si, s in enumerate(seeds)
-    ]
+    grid = [(e, m, si, s) for m in mus for e in etas for si, s in enumerate(seeds)]
     size = len(grid)
     padded = math.ceil(size / n_dev) * n_dev
     cols = list(zip(*(grid + [grid[-1]] * (padded - size)), strict=True))
@@ -272,8 +279,20 @@ def momentum_sweep(
             else jnp.asarray(np.stack([_index_table(n, b, steps, s) for s in seeds]))
         )
         dropped[b] = 0 if full_batch else n % b
-        run = _runner(apply, data_loss, X, Y, Xs, Ys, init, table, full_batch,
-                      records, record_every, blowup)
+        run = _runner(
+            apply,
+            data_loss,
+            X,
+            Y,
+            Xs,
+            Ys,
+            init,
+            table,
+            full_batch,
+            records,
+            record_every,
+            blowup,
+        )
         compiled = jax.jit(jax.vmap(run), in_shardings=sharding, out_shardings=sharding)
         say(
             f"batch size {b}: {size} runs ({len(mus)} momenta x {len(etas)} effective "
@@ -282,7 +301,9 @@ def momentum_sweep(
         started = time.perf_counter()
         args = [
             jax.device_put(np.asarray(c, dtype=dt), sharding)
-            for c, dt in zip(cols, (np.float64, np.float64, np.int64, np.int64), strict=True)
+            for c, dt in zip(
+                cols, (np.float64, np.float64, np.int64, np.int64), strict=True
+            )
         ]
         out = _fetch(compiled(*args))
         seconds[b] = time.perf_counter() - started

@@ -321,11 +321,15 @@ class WeakError:
             cells = []
             for k in orders:
                 mark = "" if self.resolved[k][i] else " (unresolved)"
-                cells.append(f"{self.bias[k][i]:.3e} ± {self.error_bar[k][i]:.1e}{mark}")
+                cells.append(
+                    f"{self.bias[k][i]:.3e} ± {self.error_bar[k][i]:.1e}{mark}"
+                )
             lines.append(f"| {h:.4g} | " + " | ".join(cells) + " |")
         lines.append(
             "| slope | "
-            + " | ".join(f"{self.slopes[k]:.3f} (theory {self.expected[k]})" for k in orders)
+            + " | ".join(
+                f"{self.slopes[k]:.3f} (theory {self.expected[k]})" for k in orders
+            )
             + " |"
         )
         return "\n".join(lines)

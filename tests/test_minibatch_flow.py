@@ -139,9 +139,7 @@ def test_symbolic_batches_agree_with_numbers():
     symbolic = derive.minibatch_flow("sgd", 3, batches="m", sampling="shuffle")
     for m in (2, 3, 5):
         numeric = derive.minibatch_flow("sgd", 3, batches=m, sampling="shuffle")
-        a = {
-            (t.power, t.tree): t.sympy.subs(sp.Symbol("m"), m) for t in symbolic.terms
-        }
+        a = {(t.power, t.tree): t.sympy.subs(sp.Symbol("m"), m) for t in symbolic.terms}
         b = {(t.power, t.tree): t.sympy for t in numeric.terms}
         for key in set(a) | set(b):
             assert sp.simplify(a.get(key, 0) - b.get(key, 0)) == 0, key

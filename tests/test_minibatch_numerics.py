@@ -49,7 +49,11 @@ def test_minibatch_iterates_follow_the_sequence():
     )
     assert xs.tolist() == [0.0, 0.5, -0.25, -0.625]
     seq = numerics.batch_sequence(numerics_key(), 9, 3, "shuffle")
-    assert sorted(seq[:3].tolist()) == [0, 1, 2] and sorted(seq[3:6].tolist()) == [0, 1, 2]
+    assert sorted(seq[:3].tolist()) == [0, 1, 2] and sorted(seq[3:6].tolist()) == [
+        0,
+        1,
+        2,
+    ]
 
 
 def numerics_key():
@@ -88,7 +92,8 @@ def test_sme_weak_orders_one_and_two():
         assert abs(result.slopes[order] - (order + 1)) <= 0.25, result.table()
         # every error bar is stated and below the bias it qualifies
         assert all(
-            0 < e < b for e, b in zip(result.error_bar[order], result.bias[order])
+            0 < e < b
+            for e, b in zip(result.error_bar[order], result.bias[order], strict=True)
         )
     assert result.passed
 

@@ -56,8 +56,9 @@ def _final_loss(report, out, plt) -> Path:
         row = report.rows[bi]
         if row["threshold"] is not None:
             ax.axvline(row["threshold"], color="grey", ls="--", lw=1)
-        ax.set_title(f"batch size {b}" + (" (full batch)" if b == sw.n_data else ""),
-                     fontsize=9)
+        ax.set_title(
+            f"batch size {b}" + (" (full batch)" if b == sw.n_data else ""), fontsize=9
+        )
         ax.set_xlabel(r"effective learning rate $\eta/(1-\mu)$")
         ax.set_ylabel(f"training loss after {sw.steps} steps")
         ax.grid(True, which="both", alpha=0.3)
@@ -122,8 +123,9 @@ def _sharpness(report, out, plt) -> Path:
         ax2.set_xlabel("step")
         ax2.set_ylabel("training loss (full batch)")
         ax2.grid(True, which="both", alpha=0.3)
-        ax2.set_title("dashed: abrupt sharpening detected; dotted: divergence",
-                      fontsize=8)
+        ax2.set_title(
+            "dashed: abrupt sharpening detected; dotted: divergence", fontsize=8
+        )
     fig.tight_layout()
     path = out / "sharpness.png"
     fig.savefig(path)
@@ -140,7 +142,9 @@ def _batch_size(report, out, plt) -> Path:
     ok = [t is not None for t in th]
     x = bs[ok]
     t = np.asarray([v for v in th if v is not None])
-    below = np.asarray([v if v is not None else np.nan for v, o in zip(lo, ok) if o])
+    below = np.asarray(
+        [v if v is not None else np.nan for v, o in zip(lo, ok, strict=True) if o]
+    )
     ax.semilogx(x, t, "o-", label="first rate where SGDM wins")
     ax.semilogx(x, below, "v:", label="last rate before it")
     ax.set_xlabel("batch size")
