@@ -130,6 +130,14 @@ def minibatch_flow(
     return MinibatchFlow(rec, order, "m" if symbolic else batches, sampling)
 
 
+def _term_order(table, i: int) -> tuple:
+    """Terms print by uncolored tree (the order of full-batch flows), then by colors."""
+    from ._trees import tree_table
+
+    size = table.size[i]
+    return (tree_table(size).index_of(table.shape(i)), table.canonical_key(i))
+
+
 class MinibatchFlow(MinibatchRendering):
     """The modified flow of a mini-batch optimizer; made by
     [`minibatch_flow`][derive.minibatch_flow].
@@ -221,7 +229,7 @@ class MinibatchFlow(MinibatchRendering):
         terms = []
         for (power, i), c in sorted(
             self._coefficients.items(),
-            key=lambda kv: (kv[0][0], table.canonical_key(kv[0][1])),
+            key=lambda kv: (kv[0][0], *_term_order(table, kv[0][1])),
         ):
             if c:
                 terms.append(Term(power, table.bracket(i), i, c, self.field))

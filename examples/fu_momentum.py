@@ -20,6 +20,8 @@ import argparse
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 import derive
 
 
@@ -65,8 +67,9 @@ above).
 
 ## What agrees with the paper
 
-- **Equal losses at small effective rates.** Up to $\\eta_{{ef}} \\approx 0.5$ the final
-  losses of SGD and SGDM agree within a few per cent at every batch size.
+- **Equal losses at small effective rates.** Up to $\\eta_{{ef}} = {equal_upto:.2g}$ the
+  final losses of SGD and SGDM ($\\mu = 0.5$ and $0.9$) agree within
+  {equal_pct:.0f}% at every batch size (geometric mean over the seeds).
 - **A threshold.** Above $\\eta_{{ef}}$ between {th_lo:.3g} and {th_hi:.3g} (the
   bracket of the grid; per batch size in the table) SGDM with $\\mu = 0.9$ wins: SGD
   diverges while SGDM keeps training, down to a loss {best_ratio_full:.3g} times lower
@@ -79,16 +82,21 @@ above).
 
 ## Where it differs
 
-- **The threshold hardly depends on the batch size.** It is set by SGD's stability
-  edge, which is the same for $B \\ge 64$ and one grid step lower at $B = 32$; the
-  paper's networks train far longer, on CIFAR-10, and we did not look for a trend of the
-  threshold itself.
+- **The threshold hardly depends on the batch size.** Here it is SGD's stability
+  edge, the same for $B \\ge 64$ and one grid step lower at $B = 32$ (per batch size in
+  the table); the growing advantage comes from SGDM, whose own edge moves to larger
+  rates as the batch grows. The paper trains VGG and ResNet networks on CIFAR-10 for
+  many epochs; this is a 3,610-parameter MLP for 400 steps.
 - **The advantage saturates.** It grows from $B = 32$ to $B = 128$ and then stays
   between about 20 and 50 (two seeds; not monotone).
 - **SGD diverges instead of slowing down.** Above the threshold the abrupt sharpening
   of SGD happens in the first few dozen steps (the recorded steps are in the table) and
   SGD's loss then leaves ten times its initial value; in the paper SGD keeps training,
-  more slowly. The MLP starts sharp ($\\lambda_0 = {lam0:.3g}$ at initialisation) and
+  more slowly. At $B = 32$ (seed 0, the left column of the sharpness figure) SGD at the
+  threshold is thrown out instead by a catapult: its loss jumps to about ten and
+  recovers slowly while its directional sharpness stays below the limit, so the
+  detector, rightly, does not fire. The MLP starts sharp ($\\lambda_0 = {lam0:.4g}$ at
+  initialisation) and
   flattens as it trains (final top eigenvalues between {lam_min:.2g} and {lam_max:.2g},
   lower at larger rates), the opposite of progressive sharpening.
 - **The linear factor is an upper bound.** SGD survives up to {sgd_over} times its
@@ -131,7 +139,13 @@ def intro_text(report) -> str:
             for row in rows
         )
     )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.exp(np.log(sw.final).mean(axis=-1))  # [B, mu, eta]
+    upto = [i for i, e in enumerate(sw.etas) if e <= 0.5]
+    rel = np.abs(mean[:, 1:, upto] / mean[:, :1, upto] - 1)
     return INTRO.format(
+        equal_upto=sw.etas[upto[-1]],
+        equal_pct=100 * float(np.nanmax(rel)),
         n_rates=len(sw.etas),
         eta_lo=sw.etas[0],
         eta_hi=sw.etas[-1],

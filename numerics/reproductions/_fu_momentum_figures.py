@@ -52,7 +52,8 @@ def _final_loss(report, out, plt) -> Path:
             ok = ~diverged[bi, mi]
             label = "SGD" if m == 0 else f"SGDM mu={m:g}"
             ax.loglog(etas[ok], loss[bi, mi][ok], "o-", color=c, ms=3, label=label)
-            ax.plot(etas[~ok], np.full((~ok).sum(), top), "x", color=c, ms=6)
+            # diverged: a cross on the top edge, one row per momentum
+            ax.plot(etas[~ok], np.full((~ok).sum(), top * 1.6**mi), "x", color=c, ms=6)
         row = report.rows[bi]
         if row["threshold"] is not None:
             ax.axvline(row["threshold"], color="grey", ls="--", lw=1)
@@ -100,7 +101,7 @@ def _sharpness(report, out, plt) -> Path:
             s = sw.sharpness[bi, mi, ei, 0] / theta
             label = "SGD" if m == 0 else f"SGDM mu={m:g}"
             good = np.isfinite(s) & (s > 0)
-            ax.semilogy(steps[good], s[good], "-", color=c, lw=1, label=label)
+            ax.semilogy(steps[good], s[good], ".-", color=c, lw=1, ms=3, label=label)
             det = report.detections[(sw.batch_sizes[bi], m, eta, sw.seeds[0])]
             if det is not None:
                 ax.axvline(steps[det], color=c, ls="--", lw=1)
@@ -147,6 +148,7 @@ def _batch_size(report, out, plt) -> Path:
     )
     ax.semilogx(x, t, "o-", label="first rate where SGDM wins")
     ax.semilogx(x, below, "v:", label="last rate before it")
+    ax.set_title("threshold effective rate (grid bracket)", fontsize=8)
     ax.set_xlabel("batch size")
     ax.set_ylabel(r"threshold $\eta_{ef}$")
     ax.set_yscale("log")
