@@ -85,14 +85,14 @@ above).
 - **The threshold hardly depends on the batch size.** Here it is SGD's stability
   edge, the same for $B \\ge 64$ and one grid step lower at $B = 32$ (per batch size in
   the table); the growing advantage comes from SGDM, whose own edge moves to larger
-  rates as the batch grows. The paper trains VGG and ResNet networks on CIFAR-10 for
-  many epochs; this is a 3,610-parameter MLP for 400 steps.
+  rates as the batch grows. The paper's experiments train image classifiers for many
+  epochs; this is a 3,610-parameter MLP for 400 steps.
 - **The advantage saturates.** It grows from $B = 32$ to $B = 128$ and then stays
   between about 20 and 50 (two seeds; not monotone).
 - **SGD diverges instead of slowing down.** Above the threshold the abrupt sharpening
   of SGD happens in the first few dozen steps (the recorded steps are in the table) and
-  SGD's loss then leaves ten times its initial value; in the paper SGD keeps training,
-  more slowly. At $B = 32$ (seed 0, the left column of the sharpness figure) SGD at the
+  SGD's loss then leaves ten times its initial value; in the paper SGD keeps training
+  and converges more slowly. At $B = 32$ (seed 0, the left column of the sharpness figure) SGD at the
   threshold is thrown out instead by a catapult: its loss jumps to about ten and
   recovers slowly while its directional sharpness stays below the limit, so the
   detector, rightly, does not fire. The MLP starts sharp ($\\lambda_0 = {lam0:.4g}$ at

@@ -294,9 +294,16 @@ def momentum_sweep(
             blowup,
         )
         compiled = jax.jit(jax.vmap(run), in_shardings=sharding, out_shardings=sharding)
+        drop = (
+            f"; {dropped[b]} of {n} samples dropped from every reshuffled epoch "
+            "(drop-last)"
+            if dropped[b]
+            else ""
+        )
         say(
             f"batch size {b}: {size} runs ({len(mus)} momenta x {len(etas)} effective "
-            f"learning rates x {len(seeds)} seeds), {steps} steps, on {n_dev} device(s)"
+            f"learning rates x {len(seeds)} seeds), {steps} steps, on {n_dev} "
+            f"device(s){drop}"
         )
         started = time.perf_counter()
         args = [
