@@ -67,9 +67,7 @@ def test_flow_sgdm_json_with_batch_losses(capsys):
 def test_one_batch_sgdm_is_heavy_ball(capsys):
     _, a, _ = run(capsys, "flow", "sgdm", "--batches", "1", "--param", "mu=0.9")
     _, b, _ = run(capsys, "flow", "heavy-ball", "--param", "beta=0.9")
-    body = [
-        line for line in a.splitlines() if line.startswith(("dx/dt", "      + h"))
-    ]
+    body = [line for line in a.splitlines() if line.startswith(("dx/dt", "      + h"))]
     assert len(body) == 3 and all(line in b for line in body)
 
 
@@ -87,10 +85,23 @@ def test_flow_help_mentions_minibatch(capsys):
         (["flow", "sgd", "--batches", "0"], "at least 1"),
         (["flow", "sgd", "--batches", "two"], "whole number"),
         (["flow", "sgd", "--batches", "2", "--sampling", "cyclic"], "invalid choice"),
-        (["flow", "sgd", "--batches", "2", "--loss", "x", "--vars", "x"], "one loss per"),
+        (
+            ["flow", "sgd", "--batches", "2", "--loss", "x", "--vars", "x"],
+            "one loss per",
+        ),
         (["flow", "sgd", "--batch-losses", "x**2", "x"], "needs --vars"),
         (
-            ["flow", "sgd", "--batches", "3", "--batch-losses", "x**2", "x", "--vars", "x"],
+            [
+                "flow",
+                "sgd",
+                "--batches",
+                "3",
+                "--batch-losses",
+                "x**2",
+                "x",
+                "--vars",
+                "x",
+            ],
             "--batches 3 was given with 2",
         ),
         (["flow", "sgd", "--batches", "2", "--param", "mu=0.9"], "no parameters"),
