@@ -25,7 +25,7 @@ def report():
         etas=(0.1, 0.3, 1.0, 3.0, 10.0, 100.0),
         mus=(0.0, 0.9),
         seeds=(0,),
-        steps=48,
+        steps=40,
     )
 
 
@@ -34,8 +34,10 @@ def test_report_shape_and_physics(report, tmp_path):
 
     sw = report.sweep
     assert sw.final.shape == (2, 2, 6, 1)
-    # small rates: SGD and SGDM agree (the effective learning rate is the time scale)
-    assert abs(np.log(sw.final[1, 0, 0, 0] / sw.final[1, 1, 0, 0])) < 0.1
+    # small rates: SGD and SGDM agree (the effective learning rate is the time scale);
+    # over 40 steps from rest the momentum's build-up (about 1/(1 - mu) = 10 steps)
+    # still shows, so the bound is loose
+    assert abs(np.log(sw.final[1, 0, 0, 0] / sw.final[1, 1, 0, 0])) < 0.2
     # eta_ef = 100 is far beyond both limits at the start: every run there diverged,
     # and a diverged run has no final loss (NaN), never a number
     assert (sw.diverged_at[:, :, -1, 0] >= 0).all()
