@@ -134,8 +134,9 @@ effective learning rates eta/(1-mu) on the digits MLP, batch sizes from 32 to fu
 batch: the final training loss over a grid of effective learning rates (one sharded
 sweep per batch size), the threshold above which SGDM wins and how the gap grows with
 the batch size, the directional sharpness u'Hu/|u|^2 along the update with an
-abrupt-sharpening detector, and the linear-stability explanation (momentum tolerates
-(1+mu)/(1-mu) times the sharpness; SGD's edge at 2/lambda_0).""",
+abrupt-sharpening detector, and the linear-stability explanation (at equal effective
+rate momentum tolerates (1+mu)/(1-mu) times the sharpness), checked against the
+measured stability edges.""",
             module="numerics.reproductions._fu_momentum",
             function="reproduce_fu_momentum",
             options=(
