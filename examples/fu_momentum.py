@@ -89,10 +89,12 @@ above).
   epochs; this is a 3,610-parameter MLP for 400 steps.
 - **The advantage saturates.** It grows from $B = 32$ to $B = 128$ and then stays
   between about 20 and 50 (two seeds; not monotone).
-- **SGD diverges instead of slowing down.** Above the threshold the abrupt sharpening
-  of SGD happens in the first few dozen steps (the recorded steps are in the table) and
-  SGD's loss then leaves ten times its initial value; in the paper SGD keeps training
-  and converges more slowly. At $B = 32$ (seed 0, the left column of the sharpness figure) SGD at the
+- **SGD diverges instead of slowing down.** Above the threshold SGD starts at about
+  its stability limit along its first update (the sharpness figure, step 0) and its
+  loss leaves ten times its initial value within the first few dozen steps; the
+  detector fires there, at the divergence (the recorded steps are in the table), not
+  at a jump in the middle of training. In the paper SGD keeps training and converges
+  more slowly after abrupt sharpening. At $B = 32$ (seed 0, the left column of the sharpness figure) SGD at the
   threshold is thrown out instead by a catapult: its loss jumps to about ten and
   recovers slowly while its directional sharpness stays below the limit, so the
   detector, rightly, does not fire. The MLP starts sharp ($\\lambda_0 = {lam0:.4g}$ at
