@@ -78,7 +78,7 @@ above).
   best SGDM loss (each at its best rate) is {gaps}.
 - **Abrupt sharpening.** In every SGD run with abrupt sharpening at a rate where SGDM
   wins ({cases} runs), SGDM at the same effective rate shows none: momentum prevents
-  it.
+  it (in this network the event is SGD's divergence, see below).
 
 ## Where it differs
 
