@@ -6,7 +6,12 @@ state, traced into a [`Recurrence`][derive.Recurrence]; [`optimizer`][derive.opt
 turns any definition (a built-in name, a text spec, a function) into one, and the
 factories [`gd`][derive.gd], [`heavy_ball`][derive.heavy_ball],
 [`nesterov`][derive.nesterov] and [`runge_kutta`][derive.runge_kutta] build the
-built-ins. The command line is [`derive.cli`][derive.cli].
+built-ins. Mini-batch optimizers ([`sgd`][derive.sgd], [`sgdm`][derive.sgdm], or any
+of the above with one batch per step) have the modified flow of their epochs, for a
+fixed batch order or in expectation over orders, from
+[`minibatch_flow`][derive.minibatch_flow], over colored trees
+([`ColoredTreeTable`][derive.ColoredTreeTable]). The command line is
+[`derive.cli`][derive.cli].
 """
 
 from typing import TYPE_CHECKING
@@ -27,6 +32,15 @@ from ._coefficients import Coefficient as Coefficient
 from ._coefficients import Field as Field
 from ._coefficients import RationalFunction as RationalFunction
 from ._coefficients import evaluate as evaluate
+from ._colored_bseries import ColoredSeries as ColoredSeries
+from ._colored_bseries import colored_compose as colored_compose
+from ._colored_bseries import colored_exponential as colored_exponential
+from ._colored_bseries import colored_logarithm as colored_logarithm
+from ._colored_bseries import colored_step as colored_step
+from ._colored_trees import ColoredTreeTable as ColoredTreeTable
+from ._colored_trees import colored_tree_counts as colored_tree_counts
+from ._colored_trees import colored_tree_table as colored_tree_table
+from ._colored_trees import parse_colored_tree as parse_colored_tree
 from ._conventions import CONVENTIONS as CONVENTIONS
 from ._errors import DeriveError as DeriveError
 from ._exact import exact_number as exact_number
@@ -43,6 +57,9 @@ from ._invariant_manifold import ExplicitManifold as ExplicitManifold
 from ._invariant_manifold import InvariantManifold as InvariantManifold
 from ._invariant_manifold import ManifoldState as ManifoldState
 from ._invariant_manifold import invariant_manifold as invariant_manifold
+from ._minibatch import MinibatchFlow as MinibatchFlow
+from ._minibatch import MinibatchModifiedLoss as MinibatchModifiedLoss
+from ._minibatch import minibatch_flow as minibatch_flow
 from ._optimizers import OptimizerDefinition as OptimizerDefinition
 from ._optimizers import gd as gd
 from ._optimizers import heavy_ball as heavy_ball
@@ -52,6 +69,8 @@ from ._optimizers import optimizer_from as optimizer_from
 from ._optimizers import optimizer_names as optimizer_names
 from ._optimizers import runge_kutta as runge_kutta
 from ._recurrence import Recurrence as Recurrence
+from ._sgd import sgd as sgd
+from ._sgd import sgdm as sgdm
 from ._slow_manifold import SlowManifold as SlowManifold
 from ._slow_manifold import solve_manifold as solve_manifold
 from ._text.errors import ParseError as ParseError

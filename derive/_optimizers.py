@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 from ._errors import DeriveError
 from ._exact import ExactValue, exact_number
 from ._recurrence import Recurrence
+from ._sgd import sgd, sgdm
 from ._trace import trace, trace_function
 
 __all__ = [
@@ -203,6 +204,8 @@ _BUILTINS: dict[str, Callable[..., Recurrence]] = {
     "gd": gd,
     "heavy-ball": heavy_ball,
     "nesterov": nesterov,
+    "sgd": sgd,
+    "sgdm": sgdm,
 }
 
 
@@ -213,7 +216,7 @@ def optimizer_names() -> tuple[str, ...]:
         ```python
         >>> import derive
         >>> derive.optimizer_names()
-        ('gd', 'heavy-ball', 'nesterov')
+        ('gd', 'heavy-ball', 'nesterov', 'sgd', 'sgdm')
 
         ```
     """

@@ -51,6 +51,13 @@ def along(fn, v):
     return derivative
 
 
+def directional_derivative(fn, y, directions):
+    """`fn^(k)(y)[v_1, ..., v_k]` for any field `fn`: k nested `jax.jvp`s."""
+    for v in directions:
+        fn = along(fn, v)
+    return fn(y)
+
+
 def derivatives(loss, y):
     """`g(y)` and `dg`, with `dg(v_1, ..., v_k)` = g^(k)(y)[v_1, ..., v_k].
 

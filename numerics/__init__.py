@@ -30,6 +30,15 @@ no global setting. Importing it is also cheap: names load on first use.
   [`flow_field`][numerics.flow_field] and
   [`second_order_field`][numerics.second_order_field]) and
   [`reproduce_kovachki_stuart`][numerics.reproduce_kovachki_stuart].
+- Mini-batch optimizers: iterates over batch sequences
+  ([`minibatch_iterates`][numerics.minibatch_iterates],
+  [`batch_sequence`][numerics.batch_sequence]), the order test of epoch flows
+  ([`epoch_flow_order`][numerics.epoch_flow_order]), stochastic modified equations and
+  their weak order ([`stochastic_modified_equation`][numerics.stochastic_modified_equation],
+  [`sme_weak_error`][numerics.sme_weak_error]), SGD against SGDM at equal effective
+  learning rates ([`momentum_sweep`][numerics.momentum_sweep],
+  [`abrupt_sharpening`][numerics.abrupt_sharpening],
+  [`reproduce_fu_momentum`][numerics.reproduce_fu_momentum]).
 - Verification ([`verify`][numerics.verify] -> [`Certificate`][numerics.Certificate]):
   the error of every truncation order against $h$, fitted slopes, pass/fail, a JSON
   certificate and a log-log plot; on the command line, `derive verify`.
@@ -56,6 +65,20 @@ _EXPORTS = {
     "CERTIFICATE_KEYS": "._certificate",
     "Certificate": "._certificate",
     "elementary_differentials": "._differentials",
+    "EpochFlowOrder": "._minibatch",
+    "batch_sequence": "._minibatch",
+    "epoch_flow_order": "._minibatch",
+    "minibatch_iterates": "._minibatch",
+    "MomentumSweep": "._momentum_sweep",
+    "momentum_sweep": "._momentum_sweep",
+    "abrupt_sharpening": "._sharpening",
+    "stability_threshold": "._sharpening",
+    "StochasticModifiedEquation": "._sme",
+    "WeakError": "._sme",
+    "sme_weak_error": "._sme",
+    "stochastic_modified_equation": "._sme",
+    "FuMomentumReport": ".reproductions._fu_momentum",
+    "reproduce_fu_momentum": ".reproductions._fu_momentum",
     "directional_sharpness": "._hessian",
     "hessian_vector_product": "._hessian",
     "EquationErrors": "._high_resolution",
@@ -130,15 +153,31 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from ._losses import loss_from_expression as loss_from_expression
     from ._losses import quadratic as quadratic
     from ._manifold_start import ManifoldStart as ManifoldStart
+    from ._minibatch import EpochFlowOrder as EpochFlowOrder
+    from ._minibatch import batch_sequence as batch_sequence
+    from ._minibatch import epoch_flow_order as epoch_flow_order
+    from ._minibatch import minibatch_iterates as minibatch_iterates
+    from ._momentum_sweep import MomentumSweep as MomentumSweep
+    from ._momentum_sweep import momentum_sweep as momentum_sweep
     from ._order import observed_order as observed_order
     from ._precision import enable_x64 as enable_x64
     from ._precision import float64 as float64
+    from ._sharpening import abrupt_sharpening as abrupt_sharpening
+    from ._sharpening import stability_threshold as stability_threshold
+    from ._sme import StochasticModifiedEquation as StochasticModifiedEquation
+    from ._sme import WeakError as WeakError
+    from ._sme import sme_weak_error as sme_weak_error
+    from ._sme import stochastic_modified_equation as stochastic_modified_equation
     from ._stability import hessian_eigenvalues as hessian_eigenvalues
     from ._stability import spectral_radius as spectral_radius
     from ._stability import stability_limit as stability_limit
     from ._stability import transition_matrix as transition_matrix
     from ._verify import DEFAULT_LOSS as DEFAULT_LOSS
     from ._verify import verify as verify
+    from .reproductions._fu_momentum import FuMomentumReport as FuMomentumReport
+    from .reproductions._fu_momentum import (
+        reproduce_fu_momentum as reproduce_fu_momentum,
+    )
     from .reproductions._kovachki_stuart import (
         KovachkiStuartReport as KovachkiStuartReport,
     )

@@ -9,26 +9,16 @@ shared by the trees that contain it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from derive import TreeTable
-from derive.matrix_free import along, derivatives
+from derive.matrix_free import derivatives, directional_derivative
 
 from ._pytree import combine
 from ._typing import LossFunction, PyTree
 
 __all__ = ["elementary_differentials", "directional_derivative", "b_series_value"]
-
-
-def directional_derivative(
-    fn: Callable[[PyTree], PyTree], x: PyTree, directions: Iterable[PyTree]
-) -> PyTree:
-    """$\\text{fn}^{(k)}(x)[v_1, \\dots, v_k]$ by $k$ nested `jax.jvp`s (the $v_i$
-    are fixed), with the forward passes of `derive.matrix_free`."""
-    for v in directions:
-        fn = along(fn, v)
-    return fn(x)
 
 
 def elementary_differentials(

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .._concrete import LossExpression, Variables
     from .._flow import ModifiedFlow
 
-__all__ = ["explicit_body"]
+__all__ = ["explicit_body", "explicit_module"]
 
 
 _RESERVED = {
@@ -45,36 +45,61 @@ def explicit_body(
     explicit = flow.on(loss, variables)
     concrete = explicit.concrete
     names = [v.name for v in explicit.variables]
-    params = list(flow.recurrence.parameters)
-    local = _local_names([*names, *params])
-    rename = {sympy.Symbol(n): sympy.Symbol(local[n]) for n in [*names, *params]}
     # per power of h: sum of coefficient * F(tree), components in the variables
-    coefficient = [t.sympy for t in flow.terms]
     orders = []
     for k in range(flow.order + 1):
         comps = [sympy.Integer(0)] * len(names)
-        for t, c in zip(flow.terms, coefficient, strict=True):
+        for t in flow.terms:
             if t.power != k:
                 continue
             F = concrete.differential(flow.table, t.index)
-            comps = [a + c * f for a, f in zip(comps, F, strict=True)]
-        orders.append([c.xreplace(rename) for c in comps])
-    flat = [c for comps in orders for c in comps]
+            comps = [a + t.sympy * f for a, f in zip(comps, F, strict=True)]
+        orders.append(comps)
+    constants_ = constants(flow)
+    at = constants_.index("TERMS = (") - 1
+    constants_[at:at] = [
+        f"LOSS = {quote(sympy.sstr(explicit.loss))}",
+        f"VARIABLES = {literal(tuple(names))}",
+        "",
+    ]
+    body = explicit_module(
+        orders,
+        names,
+        list(flow.recurrence.parameters),
+        constants_,
+        loss=explicit.loss,
+    )
+    extra = [
+        f"Loss: {sympy.sstr(explicit.loss)}",
+        f"Variables: {', '.join(names)} (the state is a 1-D array in this order)",
+    ]
+    return body, extra, (sympy.sstr(explicit.loss), names)
+
+
+def explicit_module(
+    orders: list[list[sympy.Expr]],
+    names: list[str],
+    params: list[str],
+    constants_: list[str],
+    *,
+    loss: sympy.Expr | None = None,
+) -> str:
+    """The body of an explicit module: `constants_`, then the field given by
+    `orders[k][i]` (component `i` of $F_k$, in the variables `names` and the symbolic
+    `params`), written out in `jax.numpy` with the common subexpressions of all the
+    components computed once, and, with `loss`, a `loss(state)` function."""
+    import sympy
+
+    local = _local_names([*names, *params])
+    rename = {sympy.Symbol(n): sympy.Symbol(local[n]) for n in [*names, *params]}
+    flat = [c.xreplace(rename) for comps in orders for c in comps]
     exclude = set(rename.values()) | {sympy.Symbol(r) for r in _RESERVED}
     replacements, reduced = sympy.cse(
         flat, symbols=sympy.numbered_symbols("s", exclude=exclude), order="none"
     )
     printer = expression_printer()
-    loss_expr = explicit.loss.xreplace(rename)
-    loss_params = [p for p in params if sympy.Symbol(p) in explicit.loss.free_symbols]
     unpack = _unpack_line([local[n] for n in names])
-    lines = ["", "import jax.numpy as jnp", *constants(flow)]
-    lines[lines.index("TERMS = (") - 1 : lines.index("TERMS = (")] = [
-        f"LOSS = {quote(sympy.sstr(explicit.loss))}",
-        f"VARIABLES = {literal(tuple(names))}",
-        "",
-        "# (power of h, tree, elementary differential) of each term",
-    ]
+    lines = ["", "import jax.numpy as jnp", *constants_]
     lines += [
         "",
         "",
@@ -85,9 +110,15 @@ def explicit_body(
         "",
         "def _stack(components, state):",
         "    return jnp.stack([jnp.zeros_like(state[0]) + c for c in components])",
-        "",
-        "",
-        *_loss_function(loss_expr, loss_params, local, unpack, printer),
+    ]
+    if loss is not None:
+        loss_params = [p for p in params if sympy.Symbol(p) in loss.free_symbols]
+        lines += [
+            "",
+            "",
+            *_loss_function(loss.xreplace(rename), loss_params, local, unpack, printer),
+        ]
+    lines += [
         "",
         "",
         "def terms_by_order(state, args, order=ORDER):",
@@ -100,16 +131,17 @@ def explicit_body(
             f"    {', '.join(local[p] for p in params)} = "
             + ", ".join(f'args["{p}"]' for p in params)
         )
-    if not params:
+    else:
         lines.append("    del args  # every parameter has a value")
     for sym, expr in replacements:
         lines += assignment("    ", str(sym), spaced(printer.doprint(expr)))
     d = len(names)
-    for k in range(flow.order + 1):
+    order = len(orders) - 1
+    for k in range(order + 1):
         comps = [spaced(printer.doprint(e)) for e in reduced[k * d : (k + 1) * d]]
         lines += _list_assignment(f"F_{k}", comps)
     lines += [
-        "    F = [" + ", ".join(f"F_{k}" for k in range(flow.order + 1)) + "]",
+        "    F = [" + ", ".join(f"F_{k}" for k in range(order + 1)) + "]",
         "    return [_stack(F_k, state) for F_k in F[: order + 1]]",
         "",
         "",
@@ -136,11 +168,7 @@ def explicit_body(
         '    """The flow through ORDER, `(t, y, args)`; y: 1-D array of VARIABLES."""',
         "    return _flow(y, args, ORDER)",
     ]
-    extra = [
-        f"Loss: {sympy.sstr(explicit.loss)}",
-        f"Variables: {', '.join(names)} (the state is a 1-D array in this order)",
-    ]
-    return "\n".join(lines) + "\n", extra, (sympy.sstr(explicit.loss), names)
+    return "\n".join(lines) + "\n"
 
 
 def _loss_function(

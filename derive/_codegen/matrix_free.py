@@ -9,6 +9,7 @@ that contain it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -17,10 +18,16 @@ from .._render import differential_text
 from .python import assignment, coefficient_code, literal, quote
 
 if TYPE_CHECKING:
-    from .._flow import ModifiedFlow
+    from .._flow import ModifiedFlow, Term
     from .._trees import TreeTable
 
-__all__ = ["matrix_free_body", "constants", "runtime_text", "tree_name"]
+__all__ = [
+    "matrix_free_body",
+    "constants",
+    "coefficients_function",
+    "runtime_text",
+    "tree_name",
+]
 
 _MARKER = (
     "# ---- embedded in generated modules from here on (derive.matrix_free) ----\n"
@@ -122,29 +129,36 @@ def vector_field(t, y, args):
 '''
 
 
-def constants(flow: ModifiedFlow) -> list[str]:
+def constants(
+    flow: ModifiedFlow,
+    extra: Sequence[str] = (),
+    differential: Callable[[Term], str] | None = None,
+    tree: str = "tree",
+) -> list[str]:
+    """The module's constants: `OPTIMIZER`, `ORDER`, `extra` lines, `PARAMETERS`,
+    `SYMBOLIC_PARAMETERS` and `TERMS` (power of h, tree, elementary differential)."""
+    name = differential or (lambda t: differential_text(flow.table, t.index))
     lines = [
         "",
         f"OPTIMIZER = {literal(flow.recurrence.name)}",
         f"ORDER = {flow.order}",
+        *extra,
         f"PARAMETERS = {literal(dict(flow.parameters))}",
         f"SYMBOLIC_PARAMETERS = {literal(tuple(flow.recurrence.parameters))}",
         "",
-        "# (power of h, tree, elementary differential) of each term",
+        f"# (power of h, {tree}, elementary differential) of each term",
         "TERMS = (",
     ]
     for t in flow.terms:
-        lines.append(
-            f"    ({t.power}, {quote(t.tree)}, "
-            f"{quote(differential_text(flow.table, t.index))}),"
-        )
+        lines.append(f"    ({t.power}, {quote(t.tree)}, {quote(name(t))}),")
     lines.append(")")
     return lines
 
 
-def _coefficients_function(flow: ModifiedFlow) -> list[str]:
+def coefficients_function(flow: ModifiedFlow, tree: str = "tree") -> list[str]:
+    """`coefficients(args)`: the exact coefficients at the symbolic parameters."""
     params = list(flow.recurrence.parameters)
-    doc = "Exact coefficients keyed by (power of h, tree)"
+    doc = f"Exact coefficients keyed by (power of h, {tree})"
     if params:
         at = ", ".join(f'args["{p}"]' for p in params)
         if len(doc) + len(at) + 16 <= 81:
@@ -174,7 +188,7 @@ def matrix_free_body(flow: ModifiedFlow) -> str:
     lines = [runtime_text().rstrip("\n"), ""]
     lines += constants(flow)
     lines += _CHECK_ORDER
-    lines += _coefficients_function(flow)
+    lines += coefficients_function(flow)
     # one function per elementary differential, in terms of its children's values
     for i in sorted(need):
         kids = table.children[i]

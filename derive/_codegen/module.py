@@ -44,8 +44,8 @@ if TYPE_CHECKING:
 
 __all__ = ["codegen", "GeneratedCode"]
 
-_MODE_MATRIX_FREE = "matrix-free"
-_MODE_EXPLICIT = "explicit"
+MODE_MATRIX_FREE = "matrix-free"
+MODE_EXPLICIT = "explicit"
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,9 @@ def codegen(
 
     - `optimizer`: a [`Recurrence`][derive.Recurrence] or a plain Python function, as
       for [`modified_flow`][derive.modified_flow]; or an existing
-      [`ModifiedFlow`][derive.ModifiedFlow] (then leave `order` as `None`).
+      [`ModifiedFlow`][derive.ModifiedFlow] (then leave `order` as `None`); or a
+      [`MinibatchFlow`][derive.MinibatchFlow], whose explicit mode takes a list of
+      per-batch losses as `loss` (see `derive._minibatch_codegen`).
     - `order`: the highest power of $h$.
     - `loss`, `variables`: a SymPy expression (or text) and its variables, for the
       explicit mode; leave both out for the matrix-free mode.
@@ -157,6 +159,17 @@ def codegen(
     `diffrax.ODETerm`.
     """
     from .._flow import ModifiedFlow, modified_flow
+    from .._minibatch import MinibatchFlow
+
+    if isinstance(optimizer, MinibatchFlow):  # per-batch losses: a list in `loss`
+        if (order is not None and order != optimizer.order) or params:
+            raise DeriveError(
+                "order or hyper-parameter values were given with a MinibatchFlow.",
+                "Fix them when deriving the flow (derive.minibatch_flow).",
+            )
+        from .._minibatch_codegen import minibatch_codegen
+
+        return minibatch_codegen(optimizer, losses=loss, variables=variables, name=name)
 
     if isinstance(optimizer, ModifiedFlow):
         if order is not None and order != optimizer.order:
@@ -186,12 +199,12 @@ def codegen(
             f"{name!r} is not a valid module name.", "Use e.g. name='hb3'."
         )
     if loss is None or variables is None:  # both None, as checked above
-        mode = _MODE_MATRIX_FREE
+        mode = MODE_MATRIX_FREE
         body = matrix_free_body(flow)
         extra: list[str] = []
         explicit = None
     else:
-        mode = _MODE_EXPLICIT
+        mode = MODE_EXPLICIT
         body, extra, explicit = explicit_body(flow, loss, variables)
     text = header(flow, mode, extra, regenerate_command(flow, explicit)) + body
     return GeneratedCode(seal(text), flow, name, mode)

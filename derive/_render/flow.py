@@ -23,7 +23,13 @@ if TYPE_CHECKING:
     from .._trees import TreeTable
 
 __all__ = [
+    "aligned_latex",
     "coefficient_text",
+    "loss_lines",
+    "potential_latex",
+    "potential_text",
+    "power_lines",
+    "scaled_power_latex",
     "flow_latex",
     "flow_record",
     "flow_text",
@@ -52,54 +58,79 @@ def terms_text(terms: Sequence[Term], table: TreeTable) -> str:
     )
 
 
-def flow_text(flow: ModifiedFlow, header: bool = True) -> str:
-    """Readable text: one line per power of $h$ (see `ModifiedFlow.text`)."""
-    lines = header_lines(flow) if header else []
-    groups = flow.by_power()
-    for k in range(flow.order + 1):
-        body = terms_text(groups[k], flow.table)
+def power_lines(
+    by_power: dict[int, list[Term]], order: int, name: Callable[[Term], str]
+) -> list[str]:
+    """`dx/dt = ...` and one `      + h^k * (...)` line per power of $h$, each term
+    `c name(term)`."""
+    lines = []
+    for k in range(order + 1):
+        body = signed_sum([scaled_text(t.sympy, name(t)) for t in by_power.get(k, [])])
         if k == 0:
             lines.append(f"dx/dt = {body}")
         else:
             lines.append(f"      + {h_power_text(k)} * ({body})")
+    return lines
+
+
+def loss_lines(flow: ModifiedFlow) -> list[str]:
+    """Where the modified loss stops, and the conditions of validity (the footer of
+    a flow's text)."""
+    lines = []
+    ml = flow.modified_loss
+    if ml.through_order >= 0:
+        lines.append(f"modified loss through order {ml.through_order}: {ml.text}")
+    else:
+        lines.append("modified loss: none (the leading term is not a gradient)")
+    if ml.through_order < flow.order:
+        lines.append(
+            f"the h^{ml.through_order + 1} term is not a gradient field "
+            "(non-gradient remainder from that order on)"
+        )
+    if flow.conditions:
+        lines.append("valid for: " + ", ".join(flow.conditions))
+    return lines
+
+
+def flow_text(flow: ModifiedFlow, header: bool = True) -> str:
+    """Readable text: one line per power of $h$ (see `ModifiedFlow.text`)."""
+    lines = header_lines(flow) if header else []
+    lines += power_lines(
+        flow.by_power(), flow.order, lambda t: differential_text(flow.table, t.index)
+    )
     if header:
-        ml = flow.modified_loss
-        if ml.through_order >= 0:
-            lines.append(f"modified loss through order {ml.through_order}: {ml.text}")
-        else:
-            lines.append("modified loss: none (the leading term is not a gradient)")
-        if ml.through_order < flow.order:
-            lines.append(
-                f"the h^{ml.through_order + 1} term is not a gradient field "
-                "(non-gradient remainder from that order on)"
-            )
-        if flow.conditions:
-            lines.append("valid for: " + ", ".join(flow.conditions))
+        lines += loss_lines(flow)
     return "\n".join(lines)
 
 
-def flow_latex(flow: ModifiedFlow) -> str:
-    """An `aligned` block for the modified equation."""
+def aligned_latex(by_power: dict[int, list[Term]], name: Callable[[Term], str]) -> str:
+    """An `aligned` block `\\dot x &= ... \\\\ &\\quad + h(...)`."""
     rows = []
-    for k, terms in flow.by_power().items():
+    for k, terms in by_power.items():
         if not terms:
             continue
-        body = signed_sum(
-            [
-                scaled_latex(t.sympy, differential_latex(flow.table, t.index))
-                for t in terms
-            ]
-        )
+        body = signed_sum([scaled_latex(t.sympy, name(t)) for t in terms])
         rows.append(body if k == 0 else f"{h_power_latex(k)}\\left({body}\\right)")
     body = " \\\\\n&\\quad + ".join(rows)
     return "\\begin{aligned}\n\\dot x &= " + body + "\n\\end{aligned}"
 
 
+def flow_latex(flow: ModifiedFlow) -> str:
+    """An `aligned` block for the modified equation."""
+    return aligned_latex(
+        flow.by_power(), lambda t: differential_latex(flow.table, t.index)
+    )
+
+
 def term_latex(table: TreeTable, term: Term) -> str:
     """One term `c h^k F(t)` in LaTeX."""
+    return scaled_power_latex(term, differential_latex(table, term.index))
+
+
+def scaled_power_latex(term: Term, name: str) -> str:
+    """`c h^k name` in LaTeX."""
     hk = h_power_latex(term.power)
-    name = (hk + "\\," if hk else "") + differential_latex(table, term.index)
-    return scaled_latex(term.sympy, name)
+    return scaled_latex(term.sympy, (hk + "\\," if hk else "") + name)
 
 
 def flow_record(
@@ -157,42 +188,48 @@ def _loss_pieces(
     modified_loss: ModifiedLoss,
     scaled: Callable[[Any, str], str],
     name_of: Callable[[TreeTable, int], str],
-) -> list[tuple[int, list[str]]]:
+) -> list[list[str]]:
     from .coefficients import coefficient_expr
 
     table = modified_loss.flow.table
-    out = []
-    for k, test in enumerate(modified_loss.parts):
-        parts = [
-            scaled(coefficient_expr(c), name_of(table, rep))
-            for rep, c in test.potential
-        ]
-        out.append((k, parts))
-    return out
+    return [
+        [scaled(coefficient_expr(c), name_of(table, rep)) for rep, c in test.potential]
+        for test in modified_loss.parts
+    ]
 
 
-def loss_text(modified_loss: ModifiedLoss) -> str:
-    """`f + h*(1/4 |grad f|^2) + ...`."""
+def potential_text(parts_by_order: Sequence[Sequence[str]]) -> str:
+    """`f + h*(...) + h^2*(...)` from the scaled terms of each power of $h$."""
     rows = []
-    for k, parts in _loss_pieces(modified_loss, scaled_text, scalar_text):
+    for k, parts in enumerate(parts_by_order):
         if not parts:
             continue
-        body = signed_sum(parts)
+        body = signed_sum(list(parts))
         rows.append(
             body if k == 0 else (f"h*({body})" if k == 1 else f"h^{k}*({body})")
         )
     return " + ".join(rows) if rows else "0"
 
 
-def loss_latex(modified_loss: ModifiedLoss) -> str:
-    """`\\tilde f = f + h\\left(...\\right) + ...`."""
+def potential_latex(parts_by_order: Sequence[Sequence[str]]) -> str:
+    """`\\tilde f = f + h\\left(...\\right) + ...` from the scaled LaTeX terms."""
     rows = []
-    for k, parts in _loss_pieces(modified_loss, scaled_latex, scalar_latex):
+    for k, parts in enumerate(parts_by_order):
         if not parts:
             continue
-        body = signed_sum(parts)
+        body = signed_sum(list(parts))
         rows.append(body if k == 0 else f"{h_power_latex(k)}\\left({body}\\right)")
     return "\\tilde f = " + " + ".join(rows)
+
+
+def loss_text(modified_loss: ModifiedLoss) -> str:
+    """`f + h*(1/4 |grad f|^2) + ...`."""
+    return potential_text(_loss_pieces(modified_loss, scaled_text, scalar_text))
+
+
+def loss_latex(modified_loss: ModifiedLoss) -> str:
+    """`\\tilde f = f + h\\left(...\\right) + ...`."""
+    return potential_latex(_loss_pieces(modified_loss, scaled_latex, scalar_latex))
 
 
 def coefficient_text(term: Term) -> str:

@@ -19,6 +19,8 @@ from ._arguments import (
     loss_from_args,
     optimizer_from_args,
 )
+from ._minibatch_flow import HELP as MINIBATCH_HELP
+from ._minibatch_flow import add_minibatch_arguments, run_minibatch, wants_minibatch
 from ._texts import CONVENTIONS_HELP, EXAMPLES, OPTIMIZERS_HELP, indent
 
 __all__ = ["register"]
@@ -32,8 +34,9 @@ def register(subparsers: Subparsers) -> None:
         description="Print the modified flow of an optimizer to order P in h, with "
         "exact coefficients,\nits modified loss where one exists, and optionally the "
         "explicit field on a loss.\n\n"
-        f"{CONVENTIONS_HELP}\n\n{OPTIMIZERS_HELP}\n\nThe spec language (full "
-        f"reference: the docstring of derive._text.spec):\n{indent(GRAMMAR)}\n\n"
+        f"{CONVENTIONS_HELP}\n\n{OPTIMIZERS_HELP}\n\n{MINIBATCH_HELP}\n\nThe spec "
+        f"language (full reference: the docstring of derive._text.spec):\n"
+        f"{indent(GRAMMAR)}\n\n"
         "Output: text (default), latex (an aligned environment to paste), or json "
         "(one object\nwith optimizer, order, conventions, parameters, terms [power, "
         "tree, coefficient,\nlatex], modified_loss and, with --loss, vector_field: "
@@ -48,6 +51,7 @@ def register(subparsers: Subparsers) -> None:
     add_order_argument(parser)
     add_loss_arguments(parser)
     add_format_argument(parser)
+    add_minibatch_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -55,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     """Run `derive flow` on parsed arguments; returns the exit status (0)."""
     from .._flow import modified_flow
 
+    if wants_minibatch(args):
+        return run_minibatch(args)
     concrete = loss_from_args(args)
     loss, variables = concrete
     recurrence = optimizer_from_args(args)

@@ -195,7 +195,7 @@ def _recurrence(args: argparse.Namespace) -> tuple[derive.Recurrence, list[str]]
     notes = []
     if args.optimizer is None and args.spec is None:
         args.optimizer = DEFAULT_OPTIMIZER
-    if args.optimizer in derive.optimizer_names() and args.optimizer != "gd":
+    if args.optimizer in ("heavy-ball", "nesterov"):  # the built-ins with a beta
         if not any(name == "beta" for name, _ in args.param):
             args.param = [*args.param, ("beta", DEFAULT_BETA)]
             notes.append(

@@ -18,7 +18,7 @@ Terms (power of h, tree, elementary differential, exact coefficient):
     h^2  [[[]]]   g'g'g     1/3
     h^2  [[],[]]  g''(g,g)  1/12
 
-Content hash: sha256:1bf55eebff2ac52f86d371b75e59d1e35cf37c7def9cacfc33969dc5c139bdfd
+Content hash: sha256:b1859609879fa99ece422d9572511049c6b7c338ceb82ee54134e86570f7fc75
 (SHA-256 of the UTF-8 text below this docstring, derive.verify_content_hash)
 """
 
@@ -59,6 +59,13 @@ def along(fn, v):
         return jax.jvp(fn, (z,), (v,))[1]
 
     return derivative
+
+
+def directional_derivative(fn, y, directions):
+    """`fn^(k)(y)[v_1, ..., v_k]` for any field `fn`: k nested `jax.jvp`s."""
+    for v in directions:
+        fn = along(fn, v)
+    return fn(y)
 
 
 def derivatives(loss, y):

@@ -23,7 +23,7 @@ Terms (power of h, tree, elementary differential, exact coefficient):
     h^3  [[],[[]]]   g''(g,g'g)   -(beta + 1)*(beta**2 + 28*beta + 1)/(12*(1 - beta)**7)
     h^3  [[],[],[]]  g'''(g,g,g)  -beta*(beta + 1)/(2*(1 - beta)**7)
 
-Content hash: sha256:0ac75488a21507cf4949f19c53fcce3fcb1421478259f275582a967deb32eaa7
+Content hash: sha256:7c746375356ad2ecefaf50c451b7233ac31dcfc50a1787a7678ed30357f0f9cd
 (SHA-256 of the UTF-8 text below this docstring, derive.verify_content_hash)
 """
 
@@ -64,6 +64,13 @@ def along(fn, v):
         return jax.jvp(fn, (z,), (v,))[1]
 
     return derivative
+
+
+def directional_derivative(fn, y, directions):
+    """`fn^(k)(y)[v_1, ..., v_k]` for any field `fn`: k nested `jax.jvp`s."""
+    for v in directions:
+        fn = along(fn, v)
+    return fn(y)
 
 
 def derivatives(loss, y):

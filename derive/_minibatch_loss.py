@@ -1,0 +1,63 @@
+"""The modified loss of a mini-batch flow, where its terms are gradients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._colored_render import scalar_latex, scalar_text
+from ._render.coefficients import coefficient_expr
+from ._render.flow import potential_latex, potential_text
+from ._render.printers import scaled_latex, scaled_text
+
+__all__ = ["MinibatchModifiedLoss"]
+
+
+@dataclass
+class MinibatchModifiedLoss:
+    """$\\tilde f = f + h \\tilde f_1 + \\dots$ through `through_order` (-1: none);
+    `parts[k]` lists `(free tree representative, coefficient)` of power $k$."""
+
+    flow: object  # the MinibatchFlow
+    through_order: int
+    parts: list
+
+    def _pieces(self, scaled, name_of) -> list[list[str]]:
+        table, naming = self.flow.table, self.flow.naming
+        return [
+            [
+                scaled(coefficient_expr(c), name_of(table, rep, naming))
+                for rep, c in potential
+            ]
+            for potential in self.parts
+        ]
+
+    @property
+    def text(self) -> str:
+        """The modified loss as text."""
+        return potential_text(self._pieces(scaled_text, scalar_text))
+
+    @property
+    def latex(self) -> str:
+        """The modified loss as LaTeX (`\\tilde f = ...`)."""
+        return potential_latex(self._pieces(scaled_latex, scalar_latex))
+
+    def on(self, losses, variables):
+        """The modified loss as a SymPy expression for concrete per-batch losses."""
+        import sympy
+
+        flow = self.flow
+        cb = flow._concrete(losses, variables)
+        h = sympy.Symbol("h")
+        total = sympy.Integer(0)
+        for k, potential in enumerate(self.parts):
+            for rep, c in potential:
+                cs = flow.field.to_sympy(c)
+                if flow.batches == "m":
+                    cs = cs.subs(sympy.Symbol("m"), cb.m)
+                scalar = (
+                    cb.averaged_scalar(flow.table, rep)
+                    if flow.expected
+                    else cb.batch_scalar(flow.table, rep)
+                )
+                total += cs * h**k * scalar
+        return sympy.expand(total)
