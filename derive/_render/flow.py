@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._conventions import CONVENTIONS
+from .latex import ROW_LIMIT, aligned_series
 from .names import differential_latex, differential_text, scalar_latex, scalar_text
 from .printers import (
     h_power_latex,
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
 __all__ = [
     "aligned_latex",
     "coefficient_text",
+    "loss_latex_lines",
     "loss_lines",
+    "potential_latex_lines",
     "potential_latex",
     "potential_text",
     "power_lines",
@@ -104,15 +107,13 @@ def flow_text(flow: ModifiedFlow, header: bool = True) -> str:
 
 
 def aligned_latex(by_power: dict[int, list[Term]], name: Callable[[Term], str]) -> str:
-    """An `aligned` block `\\dot x &= ... \\\\ &\\quad + h(...)`."""
-    rows = []
-    for k, terms in by_power.items():
-        if not terms:
-            continue
-        body = signed_sum([scaled_latex(t.sympy, name(t)) for t in terms])
-        rows.append(body if k == 0 else f"{h_power_latex(k)}\\left({body}\\right)")
-    body = " \\\\\n&\\quad + ".join(rows)
-    return "\\begin{aligned}\n\\dot x &= " + body + "\n\\end{aligned}"
+    """An `aligned` block `\\dot x &= ... \\\\ &\\quad + h(...)`, long rows broken
+    term by term."""
+    rows = [
+        (h_power_latex(k), [scaled_latex(t.sympy, name(t)) for t in terms])
+        for k, terms in sorted(by_power.items())
+    ]
+    return aligned_series("\\dot x", rows)
 
 
 def flow_latex(flow: ModifiedFlow) -> str:
@@ -211,6 +212,23 @@ def potential_text(parts_by_order: Sequence[Sequence[str]]) -> str:
     return " + ".join(rows) if rows else "0"
 
 
+def potential_latex_lines(parts_by_order: Sequence[Sequence[str]]) -> list[str]:
+    """The lines of `\\tilde f = ...` for display: one line when it is short, else
+    one line per power of $h$ (each continuation starting with `+`)."""
+    rows = []
+    for k, parts in enumerate(parts_by_order):
+        if not parts:
+            continue
+        body = signed_sum(list(parts))
+        rows.append(body if k == 0 else f"{h_power_latex(k)}\\left({body}\\right)")
+    if not rows:
+        return ["\\tilde f = 0"]
+    one = "\\tilde f = " + " + ".join(rows)
+    if len(one) <= ROW_LIMIT or len(rows) == 1:
+        return [one]
+    return ["\\tilde f = " + rows[0], *("+ " + r for r in rows[1:])]
+
+
 def potential_latex(parts_by_order: Sequence[Sequence[str]]) -> str:
     """`\\tilde f = f + h\\left(...\\right) + ...` from the scaled LaTeX terms."""
     rows = []
@@ -225,6 +243,13 @@ def potential_latex(parts_by_order: Sequence[Sequence[str]]) -> str:
 def loss_text(modified_loss: ModifiedLoss) -> str:
     """`f + h*(1/4 |grad f|^2) + ...`."""
     return potential_text(_loss_pieces(modified_loss, scaled_text, scalar_text))
+
+
+def loss_latex_lines(modified_loss: ModifiedLoss) -> list[str]:
+    """The modified loss as display lines (see `potential_latex_lines`)."""
+    return potential_latex_lines(
+        _loss_pieces(modified_loss, scaled_latex, scalar_latex)
+    )
 
 
 def loss_latex(modified_loss: ModifiedLoss) -> str:

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Any
 from .._conventions import CONVENTIONS
 from .coefficients import coefficient_expr, is_sum
 from .flow import flow_latex, flow_record, flow_text, term_latex, terms_text
+from .latex import aligned_series
 from .names import differential_latex, differential_text
 from .printers import (
     h_power_latex,
     h_power_text,
     latex,
     scaled_latex,
-    signed_sum,
     text,
 )
 from .record import describe_loss, toolkit
@@ -31,6 +31,7 @@ __all__ = [
     "state_latex",
     "manifold_text",
     "manifold_latex",
+    "manifold_latex_blocks",
     "manifold_record",
     "attraction_record",
     "polynomial_text",
@@ -76,15 +77,18 @@ def state_text(state: ManifoldState, table: TreeTable) -> str:
 
 
 def state_latex(state: ManifoldState, table: TreeTable) -> str:
-    """`x_{\\mathrm{prev}} &= x + h\\left(...\\right) + ...`."""
-    rows = _alpha_parts(state, True)
-    for k, terms in sorted(state.by_power().items()):
-        body = signed_sum(
-            [scaled_latex(t.sympy, differential_latex(table, t.index)) for t in terms]
+    """`x_{\\mathrm{prev}} &= x + h\\left(...\\right) + ...` (rows of an `aligned`
+    block, long rows broken term by term)."""
+    rows: list[tuple[str, list[str]]] = [("", _alpha_parts(state, True))]
+    rows += [
+        (
+            h_power_latex(k),
+            [scaled_latex(t.sympy, differential_latex(table, t.index)) for t in terms],
         )
-        rows.append(body if k == 0 else f"{h_power_latex(k)}\\left({body}\\right)")
-    body = " \\\\\n&\\quad + ".join(rows) if rows else "0"
-    return f"{_latex_name(state.name)} &= " + body
+        for k, terms in sorted(state.by_power().items())
+    ]
+    block = aligned_series(_latex_name(state.name), rows)
+    return block.removeprefix("\\begin{aligned}\n").removesuffix("\n\\end{aligned}")
 
 
 def polynomial_text(attraction: Attraction) -> str:
@@ -153,8 +157,9 @@ def manifold_text(manifold: InvariantManifold, header: bool = True) -> str:
     return "\n".join(lines)
 
 
-def manifold_latex(manifold: InvariantManifold) -> str:
-    """`aligned` blocks: the states, the reduced flow and the attraction rate."""
+def manifold_latex_blocks(manifold: InvariantManifold) -> list[str]:
+    """The pieces of a manifold's LaTeX, each for a display environment of its own:
+    the states (an `aligned` block), the reduced flow (one too) and the attraction."""
     rows = [state_latex(s, manifold.table) for s in manifold.states]
     out = []
     if rows:
@@ -167,7 +172,12 @@ def manifold_latex(manifold: InvariantManifold) -> str:
             f"\\zeta \\in \\{{{roots}\\}}, \\quad \\rho = {latex(a.per_step)}, \\quad "
             f"\\frac{{\\log \\rho}}{{h}} = {latex(a.per_unit_time)}"
         )
-    return "\n".join(out)
+    return out
+
+
+def manifold_latex(manifold: InvariantManifold) -> str:
+    """`aligned` blocks: the states, the reduced flow and the attraction rate."""
+    return "\n".join(manifold_latex_blocks(manifold))
 
 
 def attraction_record(a: Attraction) -> dict[str, Any]:

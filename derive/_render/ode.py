@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._conventions import CONVENTIONS, ODE_CONVENTIONS
 from .coefficients import is_sum
-from .printers import h_power_latex, h_power_text, latex, text
+from .printers import h_power_latex, h_power_text, latex, sign_and_magnitude, text
 from .record import describe_loss, toolkit
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ __all__ = [
     "equation_text",
     "ode_text",
     "ode_latex",
+    "ode_latex_lines",
     "ode_record",
 ]
 
@@ -56,14 +57,8 @@ def monomial_latex(mono: Monomial) -> str:
 
 
 def _sign_and_magnitude(expr: sympy.Expr, negate: bool) -> tuple[str, sympy.Expr]:
-    """`("+", |expr|)` or `("-", |expr|)` for a coefficient written by
-    `coefficient_expr` (a number, `res` or `-1 * res`), read from its structure."""
-    if expr.is_Number:
-        negative, magnitude = expr < 0, abs(expr)
-    elif expr.is_Mul and len(expr.args) == 2 and expr.args[0] == -1:
-        negative, magnitude = True, expr.args[1]
-    else:
-        negative, magnitude = False, expr
+    """`("+", |expr|)` or `("-", |expr|)`, with the sign flipped by `negate`."""
+    negative, magnitude = sign_and_magnitude(expr)
     return ("-" if negative != negate else "+"), magnitude
 
 
@@ -165,6 +160,21 @@ def ode_text(ode: HighResolutionODE, header: bool = True) -> str:
     if header:
         lines += _footer_lines(ode)
     return "\n".join(lines)
+
+
+def ode_latex_lines(ode: HighResolutionODE) -> list[str]:
+    """The equation as display lines: one line when short, else one term per line
+    (each continuation starting with its sign)."""
+    from .latex import ROW_LIMIT
+
+    one = ode_latex(ode)
+    if len(one) <= ROW_LIMIT:
+        return [one]
+    if ode.time_order == 1:
+        parts = [_term_latex(t, True) for t in ode.right_hand_side()]
+        return [f"\\dot x = {_strip_plus(parts[0])}", *parts[1:]]
+    parts = [_term_latex(t) for t in ode.ordered_terms()]
+    return [_strip_plus(parts[0]), *parts[1:-1], parts[-1] + " = 0"]
 
 
 def ode_latex(ode: HighResolutionODE) -> str:

@@ -21,6 +21,7 @@ __all__ = [
     "latex",
     "scaled_text",
     "scaled_latex",
+    "sign_and_magnitude",
     "signed_sum",
     "h_power_text",
     "h_power_latex",
@@ -77,8 +78,21 @@ def scaled_latex(coefficient: sympy.Expr, name: str) -> str:
         return name
     if coefficient == -1:
         return "-" + name
+    negative, magnitude = sign_and_magnitude(coefficient)
+    if negative:  # `-\frac{a}{b}`, so that joined terms read `- \frac{a}{b}`
+        return "-" + scaled_latex(magnitude, name)
     shown = _wrapped(coefficient, latex, "\\left(", "\\right)")
     return f"{shown}\\, {name}"
+
+
+def sign_and_magnitude(expr: sympy.Expr) -> tuple[bool, sympy.Expr]:
+    """`(negative, |expr|)` for a coefficient as written by `coefficient_expr` (a
+    number, `res` or `-1 * res`), read from its structure."""
+    if expr.is_Number:
+        return bool(expr < 0), abs(expr)
+    if expr.is_Mul and len(expr.args) == 2 and expr.args[0] == -1:
+        return True, expr.args[1]
+    return False, expr
 
 
 def signed_sum(parts: list[str]) -> str:

@@ -182,6 +182,13 @@ def add_format_argument(
         default=choices[0],
         help=f"output format (default {choices[0]})",
     )
+    if "latex" in choices:
+        parser.add_argument(
+            "--standalone",
+            action="store_true",
+            help="with --format latex: a complete LaTeX document (amsmath) instead "
+            "of display blocks to paste",
+        )
 
 
 def add_loss_arguments(parser: argparse.ArgumentParser, what: str = "") -> None:

@@ -9,6 +9,8 @@ from .._text.spec import GRAMMAR
 
 if TYPE_CHECKING:
     import sympy
+
+    from .._flow import ExplicitField
 from ._arguments import (
     HelpFormatter,
     Subparsers,
@@ -71,17 +73,15 @@ def run(args: argparse.Namespace) -> int:
     explicit = flow.on(*concrete) if concrete[0] is not None else None
     modified_loss = flow.modified_loss
     if args.format == "latex":
-        import sympy
+        from .._render.flow import loss_latex_lines
+        from .._render.latex import display
 
-        print(flow.latex())
+        blocks = [display([flow.latex()])]
         if modified_loss.through_order >= 0:
-            print(modified_loss.latex)
+            blocks.append(display(loss_latex_lines(modified_loss)))
         if explicit is not None:
-            rows = [
-                f"\\dot{{{sympy.latex(v)}}} &= {sympy.latex(by_power(c))}"
-                for v, c in zip(explicit.variables, explicit.components, strict=True)
-            ]
-            print("\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}")
+            blocks += [display([b]) for b in explicit_latex(explicit)]
+        print_latex(blocks, args, f"Modified flow of {recurrence.name}")
         return 0
     print(flow.text())
     if explicit is not None and concrete[0] is not None:
@@ -95,6 +95,50 @@ def run(args: argparse.Namespace) -> int:
                 f"{by_power(modified_loss.on(loss, variables))}"
             )
     return 0
+
+
+def explicit_latex(explicit: ExplicitField) -> list[str]:
+    """The explicit field as one `aligned` block per variable (so that a display fits
+    on a page): one row per power of h, its terms (a factored coefficient times a
+    monomial of the variables) broken over several lines when long."""
+    import sympy
+
+    from .._render.coefficients import pretty_coefficient
+    from .._render.latex import aligned_series
+    from .._render.printers import h_power_latex, scaled_latex
+
+    h = sympy.Symbol("h")
+    blocks = []
+    for v, component in zip(explicit.variables, explicit.components, strict=True):
+        by_h = sympy.Poly(sympy.expand(component), h).all_coeffs()[::-1]
+        rows = []
+        for k, coef in enumerate(by_h):
+            if coef == 0:
+                continue
+            grouped = sympy.collect(
+                sympy.expand(coef), explicit.variables, evaluate=False
+            )
+            terms = [
+                scaled_latex(pretty_coefficient(c), sympy.latex(m))
+                if m != 1
+                else sympy.latex(pretty_coefficient(c))
+                for m, c in sorted(
+                    grouped.items(), key=lambda mc: sympy.default_sort_key(mc[0])
+                )
+            ]
+            rows.append((h_power_latex(k), terms))
+        blocks.append(aligned_series(f"\\dot{{{sympy.latex(v)}}}", rows))
+    return blocks
+
+
+def print_latex(blocks: list[str], args: argparse.Namespace, title: str) -> None:
+    """Print display blocks, or with `--standalone` a complete LaTeX document."""
+    from .._render.latex import document
+
+    if getattr(args, "standalone", False):
+        print(document(blocks, title))
+    else:
+        print("\n\n".join(blocks))
 
 
 def by_power(expr: sympy.Expr) -> sympy.Expr:

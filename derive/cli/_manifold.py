@@ -17,7 +17,7 @@ from ._arguments import (
     loss_from_args,
     optimizer_from_args,
 )
-from ._flow import by_power
+from ._flow import by_power, print_latex
 
 __all__ = ["register_manifold", "register_ode"]
 
@@ -119,7 +119,11 @@ def _manifold(args: argparse.Namespace) -> int:
         print(result.to_json(loss=loss, variables=variables))
         return 0
     if args.format == "latex":
-        print(result.latex())
+        from .._render.latex import display
+        from .._render.manifold import manifold_latex_blocks
+
+        blocks = [display([b]) for b in manifold_latex_blocks(result)]
+        print_latex(blocks, args, f"Invariant manifold of {result.recurrence.name}")
         return 0
     print(result.text())
     if concrete[0] is not None:
@@ -143,7 +147,11 @@ def _ode(args: argparse.Namespace) -> int:
         print(ode.to_json(loss=loss, variables=variables))
         return 0
     if args.format == "latex":
-        print(ode.latex())
+        from .._render.latex import display
+        from .._render.ode import ode_latex_lines
+
+        blocks = [display(ode_latex_lines(ode))]
+        print_latex(blocks, args, f"High-resolution equation of {ode.recurrence.name}")
         return 0
     print(ode.text())
     if concrete[0] is not None:
