@@ -14,7 +14,7 @@ from ._render.flow import (
     scaled_power_latex,
 )
 from ._render.printers import text
-from ._render.record import toolkit
+from ._render.record import finish, inputs, toolkit
 
 __all__ = ["MinibatchRendering", "SAMPLING_TEXT"]
 
@@ -139,7 +139,30 @@ class MinibatchRendering:
             ]
             if ml.through_order >= 0:
                 record["modified_loss"]["explicit"] = text(ml.on(losses, variables))
-        return record
+        return finish(
+            record,
+            "optimizer-flows.minibatch-flow/1",
+            inputs(
+                "flow",
+                self.recurrence,
+                self.order,
+                words=[
+                    f"--batches {self.batches}",
+                    f"--sampling {self.sampling}",
+                    *(
+                        [
+                            "--batch-losses " + " ".join(f"'{b}'" for b in losses),
+                            f"--vars {variables if isinstance(variables, str) else ','.join(map(str, variables))}",
+                        ]
+                        if losses is not None
+                        else []
+                    ),
+                ],
+                batches=self.batches,
+                sampling=self.sampling,
+                batch_losses=None if losses is None else [str(b) for b in losses],
+            ),
+        )
 
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(**kwargs), indent=2)

@@ -209,6 +209,38 @@ _BUILTINS: dict[str, Callable[..., Recurrence]] = {
 }
 
 
+def builtin_name(rec: Recurrence) -> str | None:
+    """The built-in name of a recurrence made by a factory (`"heavy-ball"`), or
+    `None` for any other definition (a spec, a function, a Runge-Kutta tableau)."""
+    from ._sgd import sgd_step, sgdm_step
+
+    steps = {
+        "gd": gradient_descent_step,
+        "heavy-ball": heavy_ball_step,
+        "nesterov": nesterov_step,
+        "sgd": sgd_step,
+        "sgdm": sgdm_step,
+    }
+    step = steps.get(rec.name)
+    return rec.name if step is not None and rec.function is step else None
+
+
+def command_words(sub: str, rec: Recurrence, order: int) -> list[str] | None:
+    """`derive SUB OPTIMIZER --order P --param ...` rebuilding a derivation, as
+    words, when the optimizer has a command-line form (a built-in or a spec, read
+    from a file called SPEC_FILE); `None` otherwise."""
+    name = builtin_name(rec)
+    if rec.source:
+        words = [f"derive {sub} --spec SPEC_FILE"]
+    elif name is not None:
+        words = [f"derive {sub} {name}"]
+    else:
+        return None
+    words.append(f"--order {order}")
+    words += [f"--param {k}={v}" for k, v in rec.values.items()]
+    return words
+
+
 def optimizer_names() -> tuple[str, ...]:
     """The names of the built-in optimizers, as [`optimizer`][derive.optimizer] takes them.
 

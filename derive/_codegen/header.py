@@ -125,26 +125,9 @@ def regenerate_command(
     flow: ModifiedFlow, explicit: tuple[str, list[str]] | None
 ) -> list[str] | None:
     """The `derive codegen` command that rebuilds this module, when there is one."""
-    from .._optimizers import (
-        gradient_descent_step,
-        heavy_ball_step,
-        nesterov_step,
-    )
+    from .._optimizers import command_words
 
-    rec = flow.recurrence
-    steps = {
-        "gd": gradient_descent_step,
-        "heavy-ball": heavy_ball_step,
-        "nesterov": nesterov_step,
-    }
-    if rec.source:
-        words = ["derive codegen --spec SPEC_FILE"]  # SPEC_FILE: the spec above
-    elif rec.name in steps and rec.function is steps[rec.name]:
-        words = [f"derive codegen {rec.name}"]
-    else:
-        return None
-    words.append(f"--order {flow.order}")
-    words += [f"--param {k}={v}" for k, v in rec.values.items()]
-    if explicit is not None:
+    words = command_words("codegen", flow.recurrence, flow.order)
+    if words is not None and explicit is not None:
         words += [f"--loss '{explicit[0]}'", f"--vars {','.join(explicit[1])}"]
     return words

@@ -16,7 +16,7 @@ from .printers import (
     signed_sum,
     text,
 )
-from .record import describe_loss, toolkit
+from .record import describe_loss, finish, inputs, toolkit
 
 if TYPE_CHECKING:
     from .._concrete import LossExpression, Variables
@@ -182,7 +182,11 @@ def flow_record(
         ]
         if ml.through_order >= 0:
             record["modified_loss"]["explicit"] = text(ml.on(loss, variables or ()))
-    return record
+    return finish(
+        record,
+        "optimizer-flows.flow/1",
+        inputs("flow", flow.recurrence, flow.order, loss, variables),
+    )
 
 
 def _loss_pieces(

@@ -16,7 +16,7 @@ from .printers import (
     scaled_latex,
     text,
 )
-from .record import describe_loss, toolkit
+from .record import describe_loss, finish, inputs, toolkit
 
 if TYPE_CHECKING:
     import sympy
@@ -254,4 +254,8 @@ def manifold_record(
         record["explicit_states"] = {
             k: [text(e) for e in v] for k, v in explicit.states.items()
         }
-    return record
+    return finish(
+        record,
+        "optimizer-flows.manifold/1",
+        inputs("manifold", manifold.recurrence, manifold.order, loss, variables),
+    )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from .._conventions import CONVENTIONS, ODE_CONVENTIONS
 from .coefficients import is_sum
 from .printers import h_power_latex, h_power_text, latex, sign_and_magnitude, text
-from .record import describe_loss, toolkit
+from .record import describe_loss, finish, inputs, toolkit
 
 if TYPE_CHECKING:
     import sympy
@@ -227,4 +227,16 @@ def ode_record(
             "acceleration": [str(v) for v in explicit.acceleration],
             "equations": [text(e) for e in explicit.equations],
         }
-    return record
+    return finish(
+        record,
+        "optimizer-flows.ode/1",
+        inputs(
+            "ode",
+            ode.recurrence,
+            ode.order,
+            loss,
+            variables,
+            words=[f"--time-order {ode.time_order}"],
+            time_order=ode.time_order,
+        ),
+    )

@@ -1,6 +1,6 @@
 """The `derive` command line: one entry point, one sub-command per task.
 
-The core sub-commands (`flow`, `codegen`, `manifold`, `ode`) come with `derive`.
+The core sub-commands (`flow`, `codegen`, `manifold`, `ode`, `cite`) come with `derive`.
 Others are plug-ins: a distribution declares them in the entry-point group
 `derive.commands`, each entry pointing at a function
 
@@ -36,7 +36,7 @@ from typing import NoReturn, cast
 from .._errors import DeriveError
 from .._text.spec import GRAMMAR
 from .._version import DISTRIBUTION, __version__, installed_at
-from . import _codegen, _flow, _manifold
+from . import _cite, _codegen, _flow, _manifold
 from ._arguments import HelpFormatter, Subparsers
 from ._texts import CONVENTIONS_HELP, EXAMPLES, OPTIMIZERS_HELP, indent
 
@@ -53,6 +53,7 @@ _CORE: tuple[Register, ...] = (
     _codegen.register,
     _manifold.register_manifold,
     _manifold.register_ode,
+    _cite.register,
 )
 
 
