@@ -82,8 +82,7 @@ def violations(source: str, module: str, is_package: bool = False) -> list[str]:
 
 def all_modules():
     for package in ("derive", "numerics"):
-        for path in sorted((REPO / package).rglob("*.py")):
-            yield path
+        yield from sorted((REPO / package).rglob("*.py"))
 
 
 @pytest.mark.parametrize(
