@@ -115,7 +115,9 @@ def test_the_checker_allows_the_public_api():
     ok = "import derive\nfrom derive import evaluate\nfrom derive.cli import main\n"
     assert violations(ok, "numerics._iterates") == []
     assert violations("import jax\n", "derive.matrix_free") == []
-    assert violations("import sympy\nfrom .._text import spec\n", "derive.cli._flow") == []
+    assert (
+        violations("import sympy\nfrom .._text import spec\n", "derive.cli._flow") == []
+    )
 
 
 def test_using_derive_loads_no_jax():

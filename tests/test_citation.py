@@ -87,7 +87,10 @@ RECORDS = [
 def test_records_carry_schema_inputs_and_a_content_hash(argv, kind, capsys):
     record = json.loads(output(capsys, [*argv, "--format", "json"]))
     assert record["schema"] == f"optimizer-flows.{kind}/1"
-    assert record["toolkit"] == {"name": "optimizer-flows", "version": derive.__version__}
+    assert record["toolkit"] == {
+        "name": "optimizer-flows",
+        "version": derive.__version__,
+    }
     assert record["inputs"]["order"] == int(argv[argv.index("--order") + 1])
     assert record["content_hash"] == "sha256:" + record_hash(record)
     assert check_record(record) == record["content_hash"]

@@ -72,7 +72,15 @@ class _Page(html.parser.HTMLParser):
     `mjx-container`), and collects the text a reader sees as prose (code blocks show
     LaTeX source on purpose, e.g. the output of `--format latex`)."""
 
-    SKIP = ("script", "style", "mjx-assistive-mml", "noscript", "template", "code", "pre")
+    SKIP = (
+        "script",
+        "style",
+        "mjx-assistive-mml",
+        "noscript",
+        "template",
+        "code",
+        "pre",
+    )
 
     def __init__(self):
         super().__init__()
@@ -155,7 +163,9 @@ def served(site, tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
     shutil.copytree(site, root / "site")
     shutil.copytree(site, root / "without-renderer")
-    (root / "without-renderer" / "javascripts" / "mathjax" / "tex-mml-chtml.js").unlink()
+    (
+        root / "without-renderer" / "javascripts" / "mathjax" / "tex-mml-chtml.js"
+    ).unlink()
     handler = functools.partial(
         http.server.SimpleHTTPRequestHandler, directory=str(root)
     )
@@ -198,7 +208,9 @@ def test_every_page_typesets_its_maths_offline(served, tmp_path):
 @pytest.mark.slow
 def test_the_check_fails_without_the_renderer(served, tmp_path):
     base, _ = served
-    rendered = _render(f"{base}/without-renderer/conventions/index.html", tmp_path / "p")
+    rendered = _render(
+        f"{base}/without-renderer/conventions/index.html", tmp_path / "p"
+    )
     assert rendered.formulas > 0
     assert rendered.typeset == 0
     assert any(t in "".join(rendered.text) for t in RAW_TEX)

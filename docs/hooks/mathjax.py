@@ -22,7 +22,9 @@ def mathjax_source() -> Path:
     """The folder of MathJax's ES5 bundles in the installed package."""
     try:
         root = resources.files("mathjax")
-    except ModuleNotFoundError as e:  # pragma: no cover - a docs build without the extra
+    except (
+        ModuleNotFoundError
+    ) as e:  # pragma: no cover - a docs build without the extra
         raise RuntimeError(
             "MathJax is not installed: install the docs extra, pip install -e '.[docs]'"
         ) from e
