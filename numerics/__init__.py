@@ -58,6 +58,12 @@ _EXPORTS = {
     "elementary_differentials": "._differentials",
     "directional_sharpness": "._hessian",
     "hessian_vector_product": "._hessian",
+    "Eigenpairs": "._spectrum",
+    "eigenvalue_gradient": "._spectrum",
+    "hessian_eigenpairs": "._spectrum",
+    "min_hessian_eigenvalue": "._spectrum",
+    "preconditioned_sharpness": "._spectrum",
+    "sharpness": "._spectrum",
     "EquationErrors": "._high_resolution",
     "equation_errors": "._high_resolution",
     "flow_field": "._high_resolution",
@@ -131,6 +137,12 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from ._order import observed_order as observed_order
     from ._precision import enable_x64 as enable_x64
     from ._precision import float64 as float64
+    from ._spectrum import Eigenpairs as Eigenpairs
+    from ._spectrum import eigenvalue_gradient as eigenvalue_gradient
+    from ._spectrum import hessian_eigenpairs as hessian_eigenpairs
+    from ._spectrum import min_hessian_eigenvalue as min_hessian_eigenvalue
+    from ._spectrum import preconditioned_sharpness as preconditioned_sharpness
+    from ._spectrum import sharpness as sharpness
     from ._stability import hessian_eigenvalues as hessian_eigenvalues
     from ._stability import spectral_radius as spectral_radius
     from ._stability import stability_limit as stability_limit
