@@ -84,6 +84,7 @@ _EXPORTS = {
     "observed_order": "._order",
     "enable_x64": "._precision",
     "float64": "._precision",
+    "semidefinite_complementarity": "._sdcp",
     "hessian_eigenvalues": "._stability",
     "spectral_radius": "._stability",
     "stability_limit": "._stability",
@@ -137,6 +138,7 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from ._order import observed_order as observed_order
     from ._precision import enable_x64 as enable_x64
     from ._precision import float64 as float64
+    from ._sdcp import semidefinite_complementarity as semidefinite_complementarity
     from ._spectrum import Eigenpairs as Eigenpairs
     from ._spectrum import eigenvalue_gradient as eigenvalue_gradient
     from ._spectrum import hessian_eigenpairs as hessian_eigenpairs
