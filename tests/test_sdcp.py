@@ -53,7 +53,7 @@ def _brute_force_2(alpha, beta):
     rhs = np.array([-np.sum(Ei * alpha) for Ei in basis])
     if np.linalg.matrix_rank(M) == 3:
         c = np.linalg.solve(M, rhs)
-        X = sum(ci * Ei for ci, Ei in zip(c, basis))
+        X = sum(ci * Ei for ci, Ei in zip(c, basis, strict=True))
         if np.linalg.eigvalsh(X)[0] >= 0:
             candidates.append(X)
 
@@ -101,8 +101,8 @@ def test_larger_k_satisfies_complementarity(k):
         assert r["x_min_eig"] >= -1e-10 and r["y_min_eig"] >= -1e-9
         assert abs(r["gap"]) <= 1e-9
 
-        def f(l):
-            L = np.tril(l.reshape(k, k))
+        def f(entries, alpha=alpha, beta=beta):
+            L = np.tril(entries.reshape(k, k))
             return _objective(alpha, beta, L @ L.T)
 
         rng = np.random.default_rng(seed)
