@@ -55,6 +55,8 @@ _EXPORTS = {
     "attraction": "._attraction",
     "CERTIFICATE_KEYS": "._certificate",
     "Certificate": "._certificate",
+    "CentralFlowSolution": "._central_flow",
+    "central_flow": "._central_flow",
     "elementary_differentials": "._differentials",
     "directional_sharpness": "._hessian",
     "hessian_vector_product": "._hessian",
@@ -116,6 +118,8 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from ._attraction import MeasuredAttraction as MeasuredAttraction
     from ._attraction import attraction as attraction
     from ._certificate import CERTIFICATE_KEYS as CERTIFICATE_KEYS
+    from ._central_flow import CentralFlowSolution as CentralFlowSolution
+    from ._central_flow import central_flow as central_flow
     from ._certificate import Certificate as Certificate
     from ._differentials import elementary_differentials as elementary_differentials
     from ._hessian import directional_sharpness as directional_sharpness

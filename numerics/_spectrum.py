@@ -41,6 +41,7 @@ __all__ = [
     "min_hessian_eigenvalue",
     "eigenvalue_gradient",
     "top_eigenpairs_flat",
+    "rayleigh_ritz_flat",
     "third_derivative_flat",
 ]
 
@@ -114,7 +115,26 @@ def top_eigenpairs_flat(
     scale = jnp.abs(theta) + jnp.linalg.norm(OW, axis=0) + 1e-300
     p = jnp.broadcast_to(jnp.asarray(p_inv_sqrt, W.dtype), (W.shape[0],))
     U = W * p[:, None]
-    return theta, U, W, res / scale, its
+    return theta, U, W, res / scale, jnp.asarray(its, int)
+
+
+def rayleigh_ritz_flat(hvp: Callable, W: jax.Array, *, p_inv_sqrt=1.0):
+    """Refresh eigenpairs within the span of the block `W` (symmetrised coordinates):
+    one block of Hessian-vector products and a $k \times k$ `eigh`. Between two
+    nearby points it keeps eigenvalues accurate to second order in the rotation of
+    the eigenspace; same returns as
+    [`top_eigenpairs_flat`][numerics._spectrum.top_eigenpairs_flat] (0 iterations)."""
+    op = _sym_operator(hvp, p_inv_sqrt)
+    Q, _ = jnp.linalg.qr(W)
+    OQ = op(Q)
+    B = Q.T @ OQ
+    theta, V = jnp.linalg.eigh(0.5 * (B + B.T))
+    theta, V = theta[::-1], V[:, ::-1]
+    W, OW = Q @ V, OQ @ V
+    res = jnp.linalg.norm(OW - W * theta[None, :], axis=0)
+    scale = jnp.abs(theta) + jnp.linalg.norm(OW, axis=0) + 1e-300
+    p = jnp.broadcast_to(jnp.asarray(p_inv_sqrt, W.dtype), (W.shape[0],))
+    return theta, W * p[:, None], W, res / scale, jnp.zeros((), int)
 
 
 def third_derivative_flat(grad: Callable, w, u, v):
