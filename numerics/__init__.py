@@ -117,9 +117,9 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # static names for type checkers and editors
     from ._attraction import MeasuredAttraction as MeasuredAttraction
     from ._attraction import attraction as attraction
-    from ._certificate import CERTIFICATE_KEYS as CERTIFICATE_KEYS
     from ._central_flow import CentralFlowSolution as CentralFlowSolution
     from ._central_flow import central_flow as central_flow
+    from ._certificate import CERTIFICATE_KEYS as CERTIFICATE_KEYS
     from ._certificate import Certificate as Certificate
     from ._differentials import elementary_differentials as elementary_differentials
     from ._hessian import directional_sharpness as directional_sharpness
