@@ -43,6 +43,8 @@ from ._optimizers import nesterov as nesterov
 from ._optimizers import optimizer as optimizer
 from ._optimizers import optimizer_names as optimizer_names
 from ._optimizers import runge_kutta as runge_kutta
+from ._principal import PrincipalFlow as PrincipalFlow
+from ._principal import principal_flow as principal_flow
 from ._recurrence import Recurrence as Recurrence
 from ._recurrence import exact_number as exact_number
 from ._recurrence import trace as trace
