@@ -87,6 +87,8 @@ _EXPORTS = {
     "enable_x64": "._precision",
     "float64": "._precision",
     "semidefinite_complementarity": "._sdcp",
+    "PrincipalFlowSolution": "._principal_flow",
+    "principal_flow": "._principal_flow",
     "hessian_eigenvalues": "._stability",
     "spectral_radius": "._stability",
     "stability_limit": "._stability",
@@ -142,6 +144,8 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from ._order import observed_order as observed_order
     from ._precision import enable_x64 as enable_x64
     from ._precision import float64 as float64
+    from ._principal_flow import PrincipalFlowSolution as PrincipalFlowSolution
+    from ._principal_flow import principal_flow as principal_flow
     from ._sdcp import semidefinite_complementarity as semidefinite_complementarity
     from ._spectrum import Eigenpairs as Eigenpairs
     from ._spectrum import eigenvalue_gradient as eigenvalue_gradient
