@@ -87,6 +87,8 @@ _EXPORTS = {
     "enable_x64": "._precision",
     "float64": "._precision",
     "semidefinite_complementarity": "._sdcp",
+    "gaussian_average": "._time_average",
+    "midpoint_average": "._time_average",
     "PrincipalFlowSolution": "._principal_flow",
     "principal_flow": "._principal_flow",
     "hessian_eigenvalues": "._stability",
@@ -157,6 +159,8 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from ._stability import spectral_radius as spectral_radius
     from ._stability import stability_limit as stability_limit
     from ._stability import transition_matrix as transition_matrix
+    from ._time_average import gaussian_average as gaussian_average
+    from ._time_average import midpoint_average as midpoint_average
     from ._verify import DEFAULT_LOSS as DEFAULT_LOSS
     from ._verify import verify as verify
     from .reproductions._kovachki_stuart import (

@@ -21,20 +21,22 @@ eigenvalue: $\\sigma^2 = 2\\langle -\\nabla f, \\nabla S\\rangle/|\\nabla S|^2$ 
 GD). Below the threshold $X = 0$ and the central flow *is* the stable flow
 ($\\dot x = -\\nabla f$ for GD).
 
-**Scheme.** Classical Runge-Kutta (RK4) with `substeps` steps of size $\\tau = h/$
-`substeps` per optimizer step. The first stage of every RK4 step computes the top
-eigenpairs of $H u = \\lambda D u$ by LOBPCG warm-started from the previous step; the
-other three refresh them by Rayleigh-Ritz in the same block (one block of
-Hessian-vector products; eigenvalues stay accurate to second order in the small
-rotation of the eigenspace within a step). Every stage takes as candidates the
+**Scheme.** `substeps` steps of size $\\tau = h/$`substeps` per optimizer step. Each
+step first computes the top eigenpairs of $H u = \\lambda D u$ (LOBPCG warm-started
+from the previous step, or with `eig_every > 1` a Rayleigh-Ritz refresh in the
+span of the block and its image between LOBPCG solves), takes as candidates the
 eigenvalues with $h\\lambda \\ge$ `threshold` (1.9), computes $\\nabla(u_i^\\top H
 u_j)$ for the candidate pairs by nested `jax.jvp`, and solves the complementarity
-problem with the drift-correcting term $A/\\tau$ added to $\\alpha$ (as the reference
-code's linearised constraint at the next substep): an eigenvalue can approach
-$2/h$ no faster than $e^{-t/\\tau}$ and is pulled back if round-off pushes it over,
-so the critical set may change at any stage without event location. The number of
-tracked eigenpairs grows (between chunks of steps) while the smallest one tracked is
-above `track_threshold`.
+problem with the drift-correcting term $A/\\tau$ added to $\\alpha$ (the reference
+code's linearised constraint at the next substep): an eigenvalue approaches $2/h$
+no faster than $e^{-t/\\tau}$ and is pulled back if it overshoots, so the critical
+set may change at any step without event location. The oscillation terms
+$\\tfrac12\\nabla\\langle H, \\Sigma\\rangle$ and $\\mathrm{diag}(H\\Sigma H)$ are then held
+fixed over the step while the rest of the field is integrated by classical
+Runge-Kutta (RK4): one eigen-solve, one set of third derivatives and one
+complementarity problem per step, four gradients. The number of tracked
+eigenpairs grows while the smallest one tracked rises above `track_threshold` (the
+chunk of steps is then redone with one more).
 
 Predictions: the time-averaged loss $f + \\tfrac12\\langle H, \\Sigma\\rangle$ ($= f +
 \\mathrm{tr}\\,\\Sigma/h$ for GD) and squared gradient norm $|\\nabla f|^2 +
@@ -139,6 +141,12 @@ def _check_start(dg, iterations: int, central: bool, h: float) -> None:
         )
 
 
+def _bucket_sizes(K: int) -> list[int]:
+    """Block sizes compiled for the critical set: 0, 1, 2, 3, 4, 6, 8, 12, ... and K."""
+    sizes = [b for b in (0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32) if b < K]
+    return [*sizes, K]
+
+
 def _subjaxprs(eqn):
     for v in eqn.params.values():
         for item in v if isinstance(v, list | tuple) else (v,):
@@ -185,6 +193,7 @@ class _Field:
         self.method, self.f, self.K = method, f, K
         self.threshold, self.iterations, self.tol = threshold, iterations, tol
         self.tau, self.central = tau, central
+        self.expand = False
         self.vg = jax.value_and_grad(f)
         self.grad = jax.grad(f)
 
@@ -204,19 +213,20 @@ class _Field:
             )
 
         def cheap(W):
-            return rayleigh_ritz_flat(hvp, W, p_inv_sqrt=p)
+            return rayleigh_ritz_flat(hvp, W, p_inv_sqrt=p, expand=self.expand)
 
         if isinstance(refine, bool):
             lam, U, W, res, its = full(W) if refine else cheap(W)
         else:
             lam, U, W, res, its = jax.lax.cond(refine, full, cheap, W)
         count = jnp.sum(h * lam >= self.threshold) if self.central else 0
-        branches = [
-            self._branch(mm, t, w, nu, g, D, lam, U) for mm in range(self.K + 1)
-        ]
-        X, dw, dnu, extra_loss, extra_g2 = jax.lax.switch(
-            jnp.minimum(count, self.K), branches
-        )
+        # one compiled branch per block size: the candidates padded up to the next
+        # size (a padded eigenvalue below the threshold has a large A/tau, so the
+        # complementarity problem leaves it out: X is zero on it)
+        sizes = _bucket_sizes(self.K)
+        index = jnp.searchsorted(jnp.asarray(sizes), count)
+        branches = [self._branch(mm, t, w, nu, g, D, lam, U) for mm in sizes]
+        X, force, mx, extra_loss, extra_g2 = jax.lax.switch(index, branches)
         res_c = jnp.max(jnp.where(h * lam >= self.threshold, res, 0.0))
         diag = {
             "loss": value,
@@ -228,16 +238,27 @@ class _Field:
             "res": jnp.where(count > 0, res_c, res[0]),
             "its": its,
         }
-        return dw, dnu, W, diag
+        return force, mx, W, diag
+
+    def rates(self, t, w, nu, force, mx):
+        """$(\\dot x, \\dot\\nu)$ with the oscillation terms held fixed:
+        $-D^{-1}(\\nabla f + \\tfrac12\\nabla\\langle H, \\Sigma\\rangle)$ and
+        $c(g^2 + \\overline{\\delta g^2} - \\nu)$."""
+        m = self.method
+        g = self.grad(w)
+        D = m.diagonal(nu, t)
+        dw = -(g + force) / D
+        if not m.has_state:
+            return dw, jnp.zeros_like(nu)
+        return dw, m.rate * (m.squared_gradient(g) + mx - nu)
 
     def _branch(self, mm, t, w, nu, g, D, lam, U):
         m, h, K = self.method, self.method.h, self.K
         c = m.rate
 
         def stable():
-            g2 = m.squared_gradient(g) if m.has_state else 0.0
-            dnu = c * (g2 - nu) if m.has_state else nu
-            return jnp.zeros((K, K)), -g / D, dnu, 0.0, 0.0
+            mx = jnp.zeros_like(nu)
+            return jnp.zeros((K, K)), jnp.zeros_like(g), mx, 0.0, 0.0
 
         if mm == 0:
             return stable
@@ -284,22 +305,18 @@ class _Field:
                 X = x.reshape(1, 1)
             else:
                 X = sdcp_callback(a_eff, beta)
-            dw = -(g + 0.5 * jnp.einsum("ij,ijn->n", X, G)) / D
+            force = 0.5 * jnp.einsum("ij,ijn->n", X, G)
             HUa = lam[:mm][None, :] * D[:, None] * Uc  # actual H u for predictions
             extra_loss = 0.5 * jnp.sum(jnp.diag(X) * lam[:mm])
             if m.name == "rmsprop":
                 gbar = g * g + jnp.einsum("kl,nk,nl->n", X, HUa, HUa)
-                sym = g * g + jnp.einsum("kl,nkl->n", X, M)
-                dnu = c * (sym - nu)
+                mx = jnp.einsum("kl,nkl->n", X, M)
                 extra_g2 = jnp.sum(gbar) - jnp.sum(g * g)
             else:
                 extra_g2 = jnp.einsum("kl,nk,nl->", X, HUa, HUa)
-                if m.has_state:
-                    dnu = c * (jnp.sum(g * g) + jnp.sum(X * M) - nu)
-                else:
-                    dnu = nu
+                mx = jnp.sum(X * M) if m.has_state else jnp.zeros_like(nu)
             Xk = jnp.zeros((K, K)).at[:mm, :mm].set(X)
-            return Xk, dw, dnu, extra_loss, extra_g2
+            return Xk, force, mx, extra_loss, extra_g2
 
         return critical
 
@@ -322,8 +339,9 @@ def central_flow(
     threshold: float = 1.9,
     track_threshold: float = 1.8,
     lobpcg_iterations: int = 30,
-    tol: float = 1e-9,
-    chunk: int = 50,
+    tol: float = 1e-6,
+    eig_every: int = 1,
+    chunk: int = 25,
     central: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> CentralFlowSolution:
@@ -344,7 +362,11 @@ def central_flow(
       effective sharpness $h\\lambda$ from which an eigenvalue enters the
       complementarity problem; `track_threshold`: track one more eigenpair while
       the smallest tracked one is above it.
-    - `lobpcg_iterations`, `tol`: the warm-started LOBPCG per stage.
+    - `lobpcg_iterations`, `tol`: the warm-started LOBPCG (relative residual
+      `tol`: eigenvalues then carry errors of order `tol`$^2$).
+    - `eig_every`: LOBPCG at the first stage of every `eig_every`-th step (and of
+      every chunk); the other stages refresh the eigenpairs by Rayleigh-Ritz (in
+      the span of the block and its image at the first stage of a step).
     - `chunk`: optimizer steps per compiled chunk (checks and progress between).
     - `central`: `False` integrates the stable flow with the same scheme.
     - `progress`: called with a short message per chunk.
@@ -395,7 +417,7 @@ def central_flow(
     substeps = max(int(substeps), 1)
     dt = h / substeps
     K = int(min(max(k, 1), max(1, (n - 1) // 5)))
-    max_k = int(min(max_k, max(1, (n - 1) // 5)))
+    max_k = int(min(max(max_k, K), max(1, (n - 1) // 5)))
     g0 = jax.grad(f)(w0)
     if method.has_state:
         base = method.zero_state(w0) if nu0 is None else jnp.asarray(nu0, w0.dtype)
@@ -416,28 +438,24 @@ def central_flow(
         if K in compiled:
             return compiled[K]
         fld = _Field(method, f, K, threshold, lobpcg_iterations, tol, dt, central)
+        fld.expand = eig_every > 1
 
-        a_stage = jnp.array([0.0, 0.5, 0.5, 1.0])
-        b_stage = jnp.array([1.0, 2.0, 2.0, 1.0]) / 6.0
-
-        def rk4(carry, _):
+        def rk4(carry, full):
             w, nu, W, t = carry
-
-            def stage(c, s):
-                acc_w, acc_n, kw, kn, W = c
-                a = a_stage[s] * dt
-                kw, kn, W, d = fld(t + a, w + a * kw, nu + a * kn, W, s == 0)
-                return (acc_w + b_stage[s] * kw, acc_n + b_stage[s] * kn, kw, kn, W), d
-
-            zero_w, zero_n = jnp.zeros_like(w), jnp.zeros_like(nu)
-            (acc_w, acc_n, _, _, W), ds = jax.lax.scan(
-                stage, (zero_w, zero_n, zero_w, zero_n, W), jnp.arange(4)
-            )
-            first = jax.tree_util.tree_map(lambda v: v[0], ds)
-            return (w + dt * acc_w, nu + dt * acc_n, W, t + dt), first
+            force, mx, W, d = fld(t, w, nu, W, full)
+            k1w, k1n = fld.rates(t, w, nu, force, mx)
+            half = dt / 2
+            k2w, k2n = fld.rates(t + half, w + half * k1w, nu + half * k1n, force, mx)
+            k3w, k3n = fld.rates(t + half, w + half * k2w, nu + half * k2n, force, mx)
+            k4w, k4n = fld.rates(t + dt, w + dt * k3w, nu + dt * k3n, force, mx)
+            w = w + dt / 6 * (k1w + 2 * k2w + 2 * k3w + k4w)
+            nu = nu + dt / 6 * (k1n + 2 * k2n + 2 * k3n + k4n)
+            return (w, nu, W, t + dt), d
 
         def step(carry, i):
-            carry, ds = jax.lax.scan(rk4, carry, None, length=substeps)
+            due = (i % eig_every == 0) | (i == 0)
+            fulls = (jnp.arange(substeps) % eig_every == 0) | (jnp.arange(substeps) == 0)
+            carry, ds = jax.lax.scan(rk4, carry, fulls & due)
             w, nu, W, t = carry
             return carry, (w, nu, jax.tree_util.tree_map(lambda v: v[0], ds))
 
@@ -472,7 +490,7 @@ def central_flow(
     while done < total:
         run = chunk_fn(K)
         (w_new, nu_new, W_new, t_new), (ws, nus, dg) = run(w, nu, W, jnp.asarray(t))
-        evaluations += 4 * substeps * length
+        evaluations += substeps * length
         if done == 0:
             _check_start(dg, lobpcg_iterations, central, h)
         if done + length > total:  # the last chunk ran past T: keep what is needed
@@ -481,6 +499,15 @@ def central_flow(
             dg = {k_: v[:keep] for k_, v in dg.items()}
             w_new, nu_new = ws[-1], nus[-1]
             t_new = keep * h + t
+        eig = np.asarray(dg["eig"])
+        if central and K < max_k and np.nanmax(eig[:, K - 1]) >= track_threshold:
+            # an eigenvalue rose towards 2/h outside the tracked block: track one
+            # more and redo the chunk
+            extra = jax.random.normal(jax.random.PRNGKey(done + K), (n, 1), w.dtype)
+            W = jnp.concatenate([W, extra], axis=1)
+            K += 1
+            say(f"{method.label()}: tracking {K} eigenpairs from t = {t:.4g}")
+            continue
         eig = np.asarray(dg["eig"])
         bad = ~np.all(np.isfinite(np.asarray(ws)), axis=1) | ~np.isfinite(
             np.asarray(dg["loss"])
@@ -535,10 +562,6 @@ def central_flow(
             f"{eig[-1, 0]:.4f}, tracking {K}, Sigma rank "
             f"{int(np.sum(np.asarray(dg['sigma2'])[-1] > 0))}"
         )
-        if central and K < max_k and eig[-1, K - 1] >= track_threshold:
-            extra = jax.random.normal(jax.random.PRNGKey(done), (n, 1), w.dtype)
-            W = jnp.concatenate([W, extra], axis=1)
-            K += 1
 
     def stack(name):
         return np.concatenate(rows[name], axis=0)

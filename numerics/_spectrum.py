@@ -118,18 +118,36 @@ def top_eigenpairs_flat(
     return theta, U, W, res / scale, jnp.asarray(its, int)
 
 
-def rayleigh_ritz_flat(hvp: Callable, W: jax.Array, *, p_inv_sqrt=1.0):
-    """Refresh eigenpairs within the span of the block `W` (symmetrised coordinates):
-    one block of Hessian-vector products and a $k \times k$ `eigh`. Between two
-    nearby points it keeps eigenvalues accurate to second order in the rotation of
-    the eigenspace; same returns as
+def _orthonormalize(W):
+    """An orthonormal basis of the columns of `W` by two passes of eigh-based
+    Gram-Schmidt (SVQB); XLA's Householder QR is far slower on CPU for tall blocks.
+    Directions with negligible weight come back as zero columns."""
+    for _ in range(2):
+        s, V = jnp.linalg.eigh(W.T @ W)
+        keep = s > 1e-14 * jnp.max(s)
+        W = (W @ V) * jnp.where(keep, 1.0 / jnp.sqrt(jnp.where(keep, s, 1.0)), 0.0)
+    return W
+
+
+def rayleigh_ritz_flat(
+    hvp: Callable, W: jax.Array, *, p_inv_sqrt=1.0, expand: bool = False
+):
+    """Refresh eigenpairs within the span of the block `W` (symmetrised coordinates),
+    or of `[W, A W]` with `expand=True` (one step of block Krylov, which also pulls
+    the block towards the moving eigenspace): one or two blocks of Hessian-vector
+    products and a small `eigh`. Between nearby points the eigenvalues stay accurate
+    to second order in the rotation of the eigenspace. Same returns as
     [`top_eigenpairs_flat`][numerics._spectrum.top_eigenpairs_flat] (0 iterations)."""
     op = _sym_operator(hvp, p_inv_sqrt)
-    Q, _ = jnp.linalg.qr(W)
+    k = W.shape[1]
+    Q = _orthonormalize(W)
     OQ = op(Q)
+    if expand:
+        Q = _orthonormalize(jnp.concatenate([Q, OQ], axis=1))
+        OQ = op(Q)
     B = Q.T @ OQ
     theta, V = jnp.linalg.eigh(0.5 * (B + B.T))
-    theta, V = theta[::-1], V[:, ::-1]
+    theta, V = theta[::-1][:k], V[:, ::-1][:, :k]
     W, OW = Q @ V, OQ @ V
     res = jnp.linalg.norm(OW - W * theta[None, :], axis=0)
     scale = jnp.abs(theta) + jnp.linalg.norm(OW, axis=0) + 1e-300
