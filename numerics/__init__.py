@@ -87,6 +87,10 @@ _EXPORTS = {
     "enable_x64": "._precision",
     "float64": "._precision",
     "semidefinite_complementarity": "._sdcp",
+    "ModelTrack": "._side_by_side",
+    "SideBySide": "._side_by_side",
+    "TRACKING": "._side_by_side",
+    "side_by_side": "._side_by_side",
     "gaussian_average": "._time_average",
     "midpoint_average": "._time_average",
     "PrincipalFlowSolution": "._principal_flow",
@@ -149,6 +153,10 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from ._principal_flow import PrincipalFlowSolution as PrincipalFlowSolution
     from ._principal_flow import principal_flow as principal_flow
     from ._sdcp import semidefinite_complementarity as semidefinite_complementarity
+    from ._side_by_side import TRACKING as TRACKING
+    from ._side_by_side import ModelTrack as ModelTrack
+    from ._side_by_side import SideBySide as SideBySide
+    from ._side_by_side import side_by_side as side_by_side
     from ._spectrum import Eigenpairs as Eigenpairs
     from ._spectrum import eigenvalue_gradient as eigenvalue_gradient
     from ._spectrum import hessian_eigenpairs as hessian_eigenpairs

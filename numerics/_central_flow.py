@@ -534,8 +534,11 @@ def central_flow(
             raise DeriveError(
                 f"the central flow left the stable region near t = {at * h:.4g} "
                 f"(h * lambda_1 = {np.nanmax(eig[:, 0]):.4g} > 2): an eigenvalue "
-                "rose past 2/h faster than the scheme could hold it.",
-                "Use more substeps, a lower threshold, or a smaller step size.",
+                "rose past 2/h within a step, before it entered the complementarity "
+                "problem (at h * lambda >= threshold) or faster than the scheme "
+                "could hold it.",
+                "Use more substeps (substeps=4), a lower threshold (threshold=1.5), "
+                "or a smaller step size.",
             )
         res = np.asarray(dg["res"])
         if np.nanmax(res) > 1e-2:
