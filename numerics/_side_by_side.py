@@ -262,6 +262,7 @@ def side_by_side(
     beta2: float = 0.99,
     eps: float = 0.0,
     bias_correction: bool = False,
+    nu0=None,
     models=MODELS,
     sigma_steps: float = 8.0,
     sharpness_every: int = 10,
@@ -275,7 +276,8 @@ def side_by_side(
     - `loss`: $f$, a smooth scalar JAX function of a pytree; `x0`: the start.
     - `optimizer`: `"gd"`, `"scalar-rmsprop"` or `"rmsprop"`; `h`: the step size;
       `n_steps`: the length of the run ($T = $ `n_steps` $h$); `beta2`, `eps`,
-      `bias_correction`: RMSProp's.
+      `bias_correction`: RMSProp's; `nu0`: RMSProp's state before the first step
+      (default 0; e.g. the state of a warm-up run, with `x0` its last iterate).
     - `models`: which models (default all of `gradient-flow`, `modified-1`,
       `modified-2`, `principal-flow`, `central-flow`; the modified and principal
       flows exist for GD only and are reported as such otherwise).
@@ -318,7 +320,7 @@ def side_by_side(
     timing: dict[str, float] = {}
     started = time.perf_counter()
     say(f"{method.label()}: {n_steps} steps of the optimizer")
-    run = run_discrete(method, f, w0, n_steps)
+    run = run_discrete(method, f, w0, n_steps, nu0=nu0)
     if run.diverged_at is not None:
         raise DeriveError(
             f"{method.label()} diverged at step {run.diverged_at}: the step size is too "
@@ -362,7 +364,7 @@ def side_by_side(
             )
         elif name == "gradient-flow":
             say(f"{method.label()}: stable flow")
-            ws, _, ok, reached = stable_flow(method, f, w0, n_steps)
+            ws, _, ok, reached = stable_flow(method, f, w0, n_steps, nu0=nu0)
             note = "" if ok else f"the integration stopped at t = {reached * h:.4g}"
             tracks[name] = _track(
                 name, ws, mid, travel, h, note, time.perf_counter() - t0
