@@ -74,6 +74,8 @@ _EXPORTS = {
     "integrate": "._integrate",
     "Iterates": "._iterates",
     "iterates": "._iterates",
+    "CentralFlowsReport": ".reproductions._central_flows",
+    "reproduce_central_flows": ".reproductions._central_flows",
     "KovachkiStuartReport": ".reproductions._kovachki_stuart",
     "reproduce_kovachki_stuart": ".reproductions._kovachki_stuart",
     "LOSSES": "._losses",
@@ -171,6 +173,12 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from ._time_average import midpoint_average as midpoint_average
     from ._verify import DEFAULT_LOSS as DEFAULT_LOSS
     from ._verify import verify as verify
+    from .reproductions._central_flows import (
+        CentralFlowsReport as CentralFlowsReport,
+    )
+    from .reproductions._central_flows import (
+        reproduce_central_flows as reproduce_central_flows,
+    )
     from .reproductions._kovachki_stuart import (
         KovachkiStuartReport as KovachkiStuartReport,
     )
