@@ -251,26 +251,45 @@ def principal_flow(
 
     def rk4(carry, _):
         w, ok, zmax = carry
-        k1, o1, z1 = F(w)
-        k2, o2, _ = F(w + dt / 2 * k1)
-        k3, o3, _ = F(w + dt / 2 * k2)
-        k4, o4, _ = F(w + dt * k3)
-        good = ok & o1 & o2 & o3 & o4
-        new = w + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-        return (jnp.where(good, new, w), good, jnp.maximum(zmax, z1)), None
+
+        def advance(w):
+            k1, o1, z1 = F(w)
+            k2, o2, _ = F(w + dt / 2 * k1)
+            k3, o3, _ = F(w + dt / 2 * k2)
+            k4, o4, _ = F(w + dt * k3)
+            good = o1 & o2 & o3 & o4
+            new = w + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            return jnp.where(good, new, w), good, z1
+
+        def frozen(w):  # once complex, stop computing
+            return w, jnp.asarray(False), jnp.asarray(-jnp.inf, w.dtype)
+
+        w, good, z1 = jax.lax.cond(ok, advance, frozen, w)
+        return (w, ok & good, jnp.maximum(zmax, z1)), None
 
     def step(carry, _):
         w, ok, _ = carry
         carry, _ = jax.lax.scan(rk4, (w, ok, -jnp.inf), None, length=substeps)
         return carry, (carry[0], carry[1], carry[2])
 
+    start = jax.jit(F)(w0)
+    ok0, z0 = bool(start[1]), float(start[2])
+    if not ok0:
+        return PrincipalFlowSolution(
+            times=np.zeros(1),
+            positions=np.asarray(w0)[None],
+            complex_from=0.0,
+            z_max=np.array([z0]),
+            radius=edge,
+            method=method,
+            unravel=unravel,
+        )
+
     @jax.jit
     def run(w0):
-        _, z0 = F(w0)[1:]
-        ok0 = F(w0)[1]
-        return jax.lax.scan(step, (w0, ok0, z0), None, length=n_steps), ok0, z0
+        return jax.lax.scan(step, (w0, jnp.asarray(True), z0), None, length=n_steps)
 
-    (_, (ws, oks, zs)), ok0, z0 = run(w0)
+    _, (ws, oks, zs) = run(w0)
     oks = np.concatenate([[bool(ok0)], np.asarray(oks)])
     zs = np.concatenate([[float(z0)], np.asarray(zs)])
     positions = np.concatenate([np.asarray(w0)[None], np.asarray(ws)], axis=0)
