@@ -114,6 +114,23 @@ class PrincipalFlow:
         out[small & real] = a1
         return out
 
+    def radius_at(self, **params) -> float:
+        """The radius of convergence of the series for numeric hyper-parameters
+        (`radius` when the recurrence has none).
+
+        !!! example
+            ```python
+            >>> import derive
+            >>> round(derive.principal_flow(derive.heavy_ball(), 1).radius_at(beta=0.81),
+            ...       12)                                  # (1 - sqrt(beta))^2
+            0.01
+
+            ```
+        """
+        if not self.parameters:
+            return self.radius
+        return _radius(self, params)
+
     def text(self) -> str:
         """The polynomial, the closed form (if any), the series and the radius."""
         z_series = " + ".join(
@@ -338,12 +355,20 @@ def _principal_closed_form(p: sympy.Expr, rec: Recurrence):
 
 
 def _with_radius(flow: PrincipalFlow) -> PrincipalFlow:
-    """The nearest singularity of the principal branch: a $z$ where $p$ has a double
-    root (the discriminant in $r$ vanishes) or a zero root, found numerically for
-    numeric hyper-parameters (`inf` if symbolic ones remain)."""
+    """The flow with its `radius` (for numeric hyper-parameters; `inf` otherwise)."""
     if flow.parameters:
         return flow
-    p = flow.polynomial
+    return PrincipalFlow(**{**flow.__dict__, "radius": _radius(flow, {})})
+
+
+def _radius(flow: PrincipalFlow, params) -> float:
+    """The nearest singularity of the principal branch: a $z$ where $p$ has a double
+    root (the discriminant in $r$ vanishes) or a zero root."""
+    p = (
+        flow.polynomial.subs(_subs(flow, params))
+        if flow.parameters
+        else flow.polynomial
+    )
     candidates = []
     disc = sympy.discriminant(sympy.Poly(p, R)) if sympy.degree(p, R) > 1 else 0
     for expr in (disc, p.subs(R, 0)):
@@ -357,15 +382,15 @@ def _with_radius(flow: PrincipalFlow) -> PrincipalFlow:
     for zc in sorted(candidates, key=abs):
         if abs(zc) >= radius:
             break
-        if _on_principal_branch(flow, zc):
+        if _on_principal_branch(flow, zc, params):
             radius = abs(zc)
-    return PrincipalFlow(**{**flow.__dict__, "radius": float(radius)})
+    return float(radius)
 
 
-def _on_principal_branch(flow: PrincipalFlow, zc: complex) -> bool:
+def _on_principal_branch(flow: PrincipalFlow, zc: complex, params) -> bool:
     """Whether the principal root, continued from $z = 0$ along the segment to `zc`,
     meets the singularity there (collides with another root, or reaches 0)."""
-    coeffs = _numeric_coefficients(flow, {})
+    coeffs = _numeric_coefficients(flow, params)
     r = np.array([1.0 + 0j])
     steps = 2000
     for s in range(1, steps + 1):

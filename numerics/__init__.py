@@ -55,6 +55,9 @@ _EXPORTS = {
     "attraction": "._attraction",
     "CERTIFICATE_KEYS": "._certificate",
     "Certificate": "._certificate",
+    "Comparison": "._compare",
+    "StepSizeComparison": "._compare",
+    "compare": "._compare",
     "CentralFlowSolution": "._central_flow",
     "central_flow": "._central_flow",
     "elementary_differentials": "._differentials",
@@ -131,6 +134,9 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from ._central_flow import central_flow as central_flow
     from ._certificate import CERTIFICATE_KEYS as CERTIFICATE_KEYS
     from ._certificate import Certificate as Certificate
+    from ._compare import Comparison as Comparison
+    from ._compare import StepSizeComparison as StepSizeComparison
+    from ._compare import compare as compare
     from ._differentials import elementary_differentials as elementary_differentials
     from ._hessian import directional_sharpness as directional_sharpness
     from ._hessian import hessian_vector_product as hessian_vector_product

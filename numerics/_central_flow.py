@@ -66,6 +66,8 @@ REFERENCE = (
     "Cohen, Damian, Talwalkar, Kolter & Lee, Understanding optimization in deep "
     "learning with central flows, ICLR 2025"
 )
+DENSE_LIMIT = 64
+"""Up to this many parameters the eigenpairs come from a dense `eigh`."""
 OVERSHOOT = 2.05
 """An effective sharpness above this stops the central flow with an error: the scheme
 lets an eigenvalue overshoot 2 by $O(\\tau^2)$ within a step and pulls it back in the
@@ -219,7 +221,12 @@ class _Field:
         def cheap(W):
             return rayleigh_ritz_flat(hvp, W, p_inv_sqrt=p, expand=self.expand)
 
-        if isinstance(refine, bool):
+        if n <= DENSE_LIMIT:  # small problems: dense eigh of D^{-1/2} H D^{-1/2}
+            B = p[:, None] * jax.hessian(self.f)(w) * p[None, :]
+            vals, vecs = jnp.linalg.eigh(0.5 * (B + B.T))
+            lam, W = vals[::-1][: self.K], vecs[:, ::-1][:, : self.K]
+            U, res, its = W * p[:, None], jnp.zeros(self.K), jnp.zeros((), int)
+        elif isinstance(refine, bool):
             lam, U, W, res, its = full(W) if refine else cheap(W)
         else:
             lam, U, W, res, its = jax.lax.cond(refine, full, cheap, W)
@@ -420,8 +427,9 @@ def central_flow(
     n_steps = max(int(round(T / h)), 1)
     substeps = max(int(substeps), 1)
     dt = h / substeps
-    K = int(min(max(k, 1), max(1, (n - 1) // 5)))
-    max_k = int(min(max(max_k, K), max(1, (n - 1) // 5)))
+    cap = n if n <= DENSE_LIMIT else max(1, (n - 1) // 5)  # LOBPCG needs 5k < n
+    K = int(min(max(k, 1), cap))
+    max_k = int(min(max(max_k, K), cap))
     g0 = jax.grad(f)(w0)
     if method.has_state:
         base = method.zero_state(w0) if nu0 is None else jnp.asarray(nu0, w0.dtype)
