@@ -97,16 +97,21 @@ def principal_function(optimizer, params: Mapping | None = None):
 
         return psi, edge
 
-    def host(zv):
-        out = pf_num.rate(np.asarray(zv), **num)
-        return np.nan_to_num(out), np.isfinite(out)
+    def host(bits):
+        zv = np.ascontiguousarray(np.asarray(bits, np.uint32)).view(np.float64)
+        out = pf_num.rate(zv.reshape(-1), **num).reshape(zv.shape[:-1])
+        vals = np.ascontiguousarray(np.nan_to_num(out)[..., None])
+        return vals.view(np.uint32), np.isfinite(out)
 
     pf_num = derive.principal_flow(rec, 1)
 
     def psi(zv):
-        shape = jax.ShapeDtypeStruct(jnp.shape(zv), jnp.float64)
+        # float64 crosses as uint32 pairs: the callback thread may not be in x64
+        bits = jax.lax.bitcast_convert_type(jnp.asarray(zv, jnp.float64), jnp.uint32)
+        shape = jax.ShapeDtypeStruct((*jnp.shape(zv), 2), jnp.uint32)
         flag = jax.ShapeDtypeStruct(jnp.shape(zv), bool)
-        return jax.pure_callback(host, (shape, flag), zv)
+        vals, ok = jax.pure_callback(host, (shape, flag), bits)
+        return jax.lax.bitcast_convert_type(vals, jnp.float64), ok
 
     return psi, edge
 

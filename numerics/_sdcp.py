@@ -159,14 +159,27 @@ def _clarabel(Q: np.ndarray, q: np.ndarray, k: int, tol: float):
 
 def sdcp_callback(alpha, beta):
     """[`semidefinite_complementarity`][numerics.semidefinite_complementarity] inside
-    `jax.jit`, through `jax.pure_callback` (shapes are static)."""
+    `jax.jit`, through `jax.pure_callback` (shapes are static).
+
+    The float64 arrays cross as `uint32` pairs (`bitcast_convert_type`): the callback
+    runs on another thread, where a 64-bit mode switched on by
+    [`float64`][numerics.float64] for the caller's thread does not hold, and JAX would
+    otherwise hand the solver float32 copies."""
     import jax
+    import jax.numpy as jnp
 
     k = alpha.shape[0]
 
-    def host(a, b):
-        return np.asarray(semidefinite_complementarity(a, b), dtype=a.dtype)
+    def host(a_bits, b_bits):
+        a = np.ascontiguousarray(np.asarray(a_bits, np.uint32)).view(np.float64)
+        b = np.ascontiguousarray(np.asarray(b_bits, np.uint32)).view(np.float64)
+        X = semidefinite_complementarity(a.reshape(k, k), b.reshape(k, k, k, k))
+        out = np.ascontiguousarray(np.asarray(X, np.float64).reshape(k, k, 1))
+        return out.view(np.uint32).reshape(k, k, 2)
 
-    return jax.pure_callback(
-        host, jax.ShapeDtypeStruct((k, k), alpha.dtype), alpha, beta
+    a_bits = jax.lax.bitcast_convert_type(alpha.astype(jnp.float64), jnp.uint32)
+    b_bits = jax.lax.bitcast_convert_type(beta.astype(jnp.float64), jnp.uint32)
+    bits = jax.pure_callback(
+        host, jax.ShapeDtypeStruct((k, k, 2), jnp.uint32), a_bits, b_bits
     )
+    return jax.lax.bitcast_convert_type(bits, jnp.float64)
