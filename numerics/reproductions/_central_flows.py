@@ -41,8 +41,8 @@ NETWORK = {
     "init_scale": 0.3,
 }
 RUNS = (
+    {"optimizer": "gd", "h": 0.3, "steps": 1000},
     {"optimizer": "gd", "h": 0.35, "steps": 700},
-    {"optimizer": "gd", "h": 0.45, "steps": 600},
     {"optimizer": "scalar-rmsprop", "h": 0.01, "beta2": 0.99, "steps": 1000},
     {
         "optimizer": "rmsprop",
@@ -53,7 +53,7 @@ RUNS = (
         "steps": 1200,
     },
 )
-QUICK_RUNS = ({"optimizer": "gd", "h": 0.45, "steps": 300},)
+QUICK_RUNS = ({"optimizer": "gd", "h": 0.35, "steps": 300},)
 MODIFIED_FRACTION = 0.4
 """GD's modified flows are integrated over the first 40% of each run (they depart
 at the onset of the edge of stability, within the first few percent)."""
@@ -321,8 +321,8 @@ def reproduce_central_flows(
 
     **Arguments:**
 
-    - `quick`: one GD run of 300 steps at $h = 0.45$ (reaches the edge of stability
-      within 10 steps; checks: onset reached, central flow within 10%, gradient
+    - `quick`: one GD run of 300 steps at $h = 0.35$ (reaches the edge of stability
+      within 40 steps; checks: onset reached, central flow within 10%, gradient
       flow further away).
     - `runs`: replace the default runs (dicts with `optimizer`, `h`, `steps` and
       RMSProp's `beta2`, `eps`, `bias_correction`).
@@ -359,6 +359,7 @@ def reproduce_central_flows(
                 h=h,
                 n_steps=steps,
                 central_options=dict(CENTRAL),
+                modified_fraction=MODIFIED_FRACTION,
                 progress=say,
                 **spec,
             )
