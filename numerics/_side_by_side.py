@@ -409,8 +409,9 @@ def side_by_side(
                     f"{pf.z_max[-1]:.3g} reached 1: the principal root 1 - h lambda "
                     "is negative, the iterates oscillate)"
                 )
+            positions = pf.positions if len(pf.positions) > 1 else None
             tracks[name] = _track(
-                name, pf.positions, mid, travel, h, note, time.perf_counter() - t0
+                name, positions, mid, travel, h, note, time.perf_counter() - t0
             )
         timing[f"{name}_s"] = time.perf_counter() - t0
     timing["total_s"] = time.perf_counter() - started

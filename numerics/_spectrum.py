@@ -23,6 +23,7 @@ flows use them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -177,6 +178,37 @@ def _dense_pairs(f_flat: Callable, flat, k: int, p_inv_sqrt):
     return vals, W * p[:, None], W, res / scale
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled(loss, treedef, shapes, k, iterations, tol, dense):
+    """A jitted eigen-solver for `loss` on parameters of this structure."""
+    sizes = [int(np.prod(shape)) for shape, _ in shapes]
+
+    def unravel(z):
+        parts, start = [], 0
+        for (shape, dtype), size in zip(shapes, sizes, strict=True):
+            parts.append(z[start : start + size].reshape(shape).astype(dtype))
+            start += size
+        return jax.tree_util.tree_unflatten(treedef, parts)
+
+    def f_flat(z):
+        return loss(unravel(z))
+
+    grad = jax.grad(f_flat)
+    if dense:
+        return jax.jit(lambda z, p: _dense_pairs(f_flat, z, k, p))
+
+    @jax.jit
+    def solve(z, V0, p):
+        def hvp(v):
+            return jax.jvp(grad, (z,), (v,))[1]
+
+        return top_eigenpairs_flat(
+            hvp, V0, p_inv_sqrt=p, iterations=iterations, tol=tol
+        )
+
+    return solve
+
+
 def _preconditioner(preconditioner, params, flat):
     """$P^{-1/2}$ as a flat vector or a scalar; `DeriveError` unless $P > 0$."""
     from derive import DeriveError
@@ -291,33 +323,23 @@ def hessian_eigenpairs(
         raise DeriveError(f"method={method!r}.", "Use 'auto', 'lobpcg' or 'dense'.")
     p_inv_sqrt = _preconditioner(preconditioner, params, flat)
 
-    def f_flat(z):
-        return loss(unravel(z))
-
-    grad = jax.grad(f_flat)
-    if method == "dense" or (method == "auto" and 5 * k >= n):
-        vals, U, _, res = jax.jit(lambda z: _dense_pairs(f_flat, z, k, p_inv_sqrt))(
-            flat
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    shapes = tuple((jnp.shape(v), jnp.result_type(v).name) for v in leaves)
+    dense = method == "dense" or (method == "auto" and 5 * k >= n)
+    if not dense and 5 * k >= n:
+        raise DeriveError(
+            f"LOBPCG needs more than 5k = {5 * k} parameters; this problem has {n}.",
+            "Use method='dense' (or 'auto').",
         )
+    # one compiled solver per loss, shapes and settings: repeated calls along a run
+    # (warm starts) do not recompile
+    solve = _compiled(loss, treedef, shapes, k, iterations, float(tol), dense)
+    if dense:
+        vals, U, _, res = solve(flat, jnp.broadcast_to(p_inv_sqrt, flat.shape))
         its = 0
     else:
-        if 5 * k >= n:
-            raise DeriveError(
-                f"LOBPCG needs more than 5k = {5 * k} parameters; this problem has {n}.",
-                "Use method='dense' (or 'auto').",
-            )
         V0 = _to_block(vectors, params, flat, k, p_inv_sqrt)
-
-        @jax.jit
-        def solve(z, V0):
-            def hvp(v):
-                return jax.jvp(grad, (z,), (v,))[1]
-
-            return top_eigenpairs_flat(
-                hvp, V0, p_inv_sqrt=p_inv_sqrt, iterations=iterations, tol=tol
-            )
-
-        vals, U, _, res, its = solve(flat, V0)
+        vals, U, _, res, its = solve(flat, V0, jnp.broadcast_to(p_inv_sqrt, flat.shape))
         its = int(its)
     converged = res <= tol
     if not bool(jnp.all(jnp.isfinite(vals))):

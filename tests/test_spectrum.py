@@ -18,7 +18,7 @@ from numerics.networks import get_model
 
 @pytest.fixture(scope="module")
 def network():
-    model = get_model("digits-mlp", hidden=(4,), n=40, data_loss="mse")
+    model = get_model("digits-mlp", hidden=(3,), n=24, data_loss="mse")
     params = model.init(jax.random.PRNGKey(0))
     flat, unravel = ravel_pytree(params)
 
@@ -31,7 +31,7 @@ def network():
 
 def test_top_eigenpairs_match_dense_eigh(network):
     loss, params, flat, unravel, f, H = network
-    assert flat.size == 310
+    assert flat.size == 235
     vals, vecs = np.linalg.eigh(H)
     pairs = numerics.hessian_eigenpairs(loss, params, k=3, method="lobpcg")
     assert pairs.iterations > 0 and bool(np.all(pairs.converged))
@@ -90,7 +90,7 @@ def test_eigenvalue_gradient_is_gradient_of_sharpness(network):
     u = jax.tree_util.tree_map(lambda a: a[0], pairs.vectors)
     grad = ravel_pytree(numerics.eigenvalue_gradient(loss, params, u))[0]
     top = jax.jit(lambda z: jnp.linalg.eigvalsh(jax.hessian(f)(z))[-1])
-    for seed in (1, 2):
+    for seed in (1,):
         d = jax.random.normal(jax.random.PRNGKey(seed), flat.shape)
         d = d / jnp.linalg.norm(d)
         eps = 1e-5
