@@ -136,7 +136,7 @@ def _check_start(dg, iterations: int, central: bool, h: float) -> None:
             f"after {iterations} LOBPCG iterations).",
             "Raise lobpcg_iterations=.",
         )
-    if central and top > 2.0 + 1e-9:
+    if central and top > 2.0 + 1e-3:  # a point of a central flow may sit at 2
         raise DeriveError(
             f"the start is already beyond the edge of stability: h * lambda_1 = "
             f"{top:.4g} > 2 at x0 (lambda_1 the top eigenvalue of H u = lambda D u). "
