@@ -147,10 +147,17 @@ class PrincipalFlow:
         if self.root is not None:
             lines.append(f"principal root: r(z) = {sympy.sstr(self.root)}")
         lines.append(f"log r(z) = {z_series} + O(z^{self.order + 2})")
-        lines.append(
-            f"radius of convergence in z = h*lambda: {self.radius:.6g} (beyond it the "
-            "principal root is complex or not positive: the iterates oscillate)"
-        )
+        if self.parameters:
+            lines.append(
+                "radius of convergence in z = h*lambda: depends on "
+                f"{', '.join(self.parameters)} (radius_at(...) gives it for numbers)"
+            )
+        else:
+            lines.append(
+                f"radius of convergence in z = h*lambda: {self.radius:.6g} (beyond it "
+                "the principal root is complex or not positive: the iterates "
+                "oscillate)"
+            )
         return "\n".join(lines)
 
 
