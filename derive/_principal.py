@@ -29,16 +29,25 @@ ball, the principal root is complex or negative and the iterates oscillate).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import sympy
 
 from ._errors import DeriveError
 from ._recurrence import Recurrence
 
+if TYPE_CHECKING:  # SymPy is imported on first use
+    import sympy
+
 __all__ = ["PrincipalFlow", "principal_flow"]
 
-R, Z = sympy.symbols("r z")
+
+def _symbols():
+    """The symbols $r$ and $z$ (SymPy is imported on first use: `import derive` stays
+    fast)."""
+    import sympy
+
+    return sympy.symbols("r z")
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +84,8 @@ class PrincipalFlow:
         """The coefficients $c_k$ of $h^k (g')^k g$ (tree `[[...[]...]]` with $k+1$
         nodes) implied by the principal root: $c_k = (-1)^{k+1} a_{k+1}$, for
         $k = 0, \\dots,$ `order`; they must equal the modified flow's."""
+        import sympy
+
         return [
             sympy.factor((-1) ** (k + 1) * self.log_series[k])
             for k in range(self.order + 1)
@@ -103,6 +114,8 @@ class PrincipalFlow:
     def rate(self, z, **params) -> np.ndarray:
         """$\\psi(z) = \\log r(z)/z$ (its limit $a_1$ at $z = 0$) at real `z`; NaN
         where the principal root is complex or not positive (no real flow)."""
+        import sympy
+
         z = np.atleast_1d(np.asarray(z, dtype=float))
         r = self.roots(z, **params)
         real = (np.abs(r.imag) <= 1e-10 * (1 + np.abs(r))) & (r.real > 0)
@@ -133,6 +146,8 @@ class PrincipalFlow:
 
     def text(self) -> str:
         """The polynomial, the closed form (if any), the series and the radius."""
+        import sympy
+
         z_series = " + ".join(
             f"({sympy.sstr(sympy.factor(a))})*z^{j + 1}"
             for j, a in enumerate(self.log_series)
@@ -162,6 +177,8 @@ class PrincipalFlow:
 
 
 def _subs(flow: PrincipalFlow, params) -> dict:
+    import sympy
+
     missing = [p for p in flow.parameters if p not in params]
     if missing:
         raise DeriveError(
@@ -173,6 +190,10 @@ def _subs(flow: PrincipalFlow, params) -> dict:
 
 def _numeric_coefficients(flow: PrincipalFlow, params) -> list[np.poly1d]:
     """Coefficients of $p(r, z)$ in $r$ (highest first) as polynomials in $z$."""
+    import sympy
+
+    R, Z = _symbols()
+
     expr = flow.polynomial.subs(_subs(flow, params))
     poly = sympy.Poly(sympy.expand(expr), R)
     out = []
@@ -195,6 +216,10 @@ def _poly_and_derivative(coeffs, r, z):
 def _characteristic_polynomial(rec: Recurrence) -> sympy.Expr:
     """$\\det(rI - M)$ with $M$ the transition matrix on $f = \\lambda x^2/2$ and
     $\\lambda = z/h$ (`DeriveError` unless $h$ then cancels)."""
+    import sympy
+
+    R, Z = _symbols()
+
     h, lam = sympy.symbols("h lambda")
     m = len(rec.states)
     to_sympy = rec.field.to_sympy
@@ -251,6 +276,10 @@ def principal_flow(optimizer, order: int = 6) -> PrincipalFlow:
         dynamics and instability in deep learning*, TMLR (2023). Cattaneo & Shigida,
         arXiv 2509.08483 (heavy ball).
     """
+    import sympy
+
+    R, Z = _symbols()
+
     from ._optimizers import optimizer as as_optimizer
 
     rec = optimizer if isinstance(optimizer, Recurrence) else as_optimizer(optimizer)
@@ -301,6 +330,10 @@ def principal_flow(optimizer, order: int = 6) -> PrincipalFlow:
 
 def _coefficient_list(expr, N: int) -> list:
     """Coefficients of $z^0..z^N$ of a polynomial in $z$."""
+    import sympy
+
+    R, Z = _symbols()
+
     poly = sympy.Poly(expr, Z) if Z in sympy.sympify(expr).free_symbols else None
     if poly is None:
         return [expr] + [sympy.Integer(0)] * N
@@ -308,6 +341,8 @@ def _coefficient_list(expr, N: int) -> list:
 
 
 def _multiply(a: list, b: list, N: int) -> list:
+    import sympy
+
     return [
         sympy.cancel(
             sum(a[i] * b[j - i] for i in range(j + 1) if i < len(a) and j - i < len(b))
@@ -318,6 +353,8 @@ def _multiply(a: list, b: list, N: int) -> list:
 
 def _evaluate_series(cz: list, r: list, j: int) -> object:
     """The coefficient of $z^j$ of $p(r(z), z)$ for a truncated series `r`."""
+    import sympy
+
     power = [sympy.Integer(1)] + [sympy.Integer(0)] * j
     total = sympy.Integer(0)
     for row in cz:
@@ -329,6 +366,8 @@ def _evaluate_series(cz: list, r: list, j: int) -> object:
 def _log_series(r: list, N: int) -> list:
     """Coefficients of $\\log r(z)$ through $z^N$ for $r(0) = 1$: $\\log(1 + s) =
     \\sum_m (-1)^{m+1} s^m/m$ with $s = r - 1$."""
+    import sympy
+
     s = [sympy.Integer(0)] + list(r[1 : N + 1])
     out = [sympy.Integer(0)] * (N + 1)
     power = [sympy.Integer(1)] + [sympy.Integer(0)] * N
@@ -341,10 +380,16 @@ def _log_series(r: list, N: int) -> list:
 
 def _sample(rec: Recurrence) -> dict:
     """Sample values for symbolic parameters (1/3: inside (0, 1), where momenta live)."""
+    import sympy
+
     return {sympy.Symbol(p): sympy.Rational(1, 3) for p in rec.parameters}
 
 
 def _principal_closed_form(p: sympy.Expr, rec: Recurrence):
+    import sympy
+
+    R, Z = _symbols()
+
     roots = sympy.roots(sympy.Poly(p, R))
     if not roots:
         return None
@@ -371,6 +416,10 @@ def _with_radius(flow: PrincipalFlow) -> PrincipalFlow:
 def _radius(flow: PrincipalFlow, params) -> float:
     """The nearest singularity of the principal branch: a $z$ where $p$ has a double
     root (the discriminant in $r$ vanishes) or a zero root."""
+    import sympy
+
+    R, Z = _symbols()
+
     p = (
         flow.polynomial.subs(_subs(flow, params))
         if flow.parameters
