@@ -88,7 +88,8 @@ class CentralFlowSolution:
     - `eigenvalues` $(N+1, K)$: the tracked $h\\lambda_i$ (effective sharpnesses,
       compared with 2; NaN beyond the number tracked at that time).
     - `sigma2` $(N+1, K)$: the eigenvalues of $X$ (variances of the oscillation
-      along the principal directions of $\\Sigma$); `active`: how many are positive.
+      along the principal directions of $\\Sigma$); `active`: how many are above
+      $10^{-8}$ of the largest over the run.
     - `residuals`: the largest relative LOBPCG residual among candidate eigenpairs
       per step; `iterations`: LOBPCG iterations per step (all stages).
     - `method`, `substeps`, `wall_s`, `field_evaluations`, `tracked`.
@@ -593,7 +594,9 @@ def central_flow(
         nus = np.concatenate([np.asarray(nu_first)[None], *rows["nu"]], axis=0)
         nus = nus[:total]
     sigma2 = stack("sigma2")
-    scale = np.nanmax(np.abs(sigma2), axis=1, keepdims=True)
+    # X's round-off (an interior point's 1e-20 on padded eigenvalues) is not an
+    # oscillation: count eigenvalues of X above 1e-8 of the largest over the run
+    scale = float(np.nanmax(np.abs(sigma2))) if np.isfinite(sigma2).any() else 0.0
     return CentralFlowSolution(
         method=method,
         times=h * np.arange(n_steps + 1),
@@ -605,9 +608,7 @@ def central_flow(
         predicted_gradient_norms2=stack("pred_g2"),
         eigenvalues=stack("eig"),
         sigma2=sigma2,
-        active=np.sum(
-            np.nan_to_num(sigma2) > 1e-12 * np.maximum(scale, 1e-300), axis=1
-        ),
+        active=np.sum(np.nan_to_num(sigma2) > max(1e-8 * scale, 1e-300), axis=1),
         residuals=stack("res"),
         iterations=stack("its"),
         substeps=substeps,

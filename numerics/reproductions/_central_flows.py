@@ -60,10 +60,13 @@ at the onset of the edge of stability, within the first few percent)."""
 CENTRAL = {"k": 10, "max_k": 12}
 """Eigenpairs tracked from the start (MSE with 10 classes puts eigenvalues in
 clusters of about ten; starting with the whole cluster avoids recompiling)."""
-SETTLE_STEPS = 100
+SETTLE_STEPS = 150
 """Prediction errors leave out this many steps after the onset of the edge of
-stability: the growth of the first oscillation, which the central flow does not
-model (the time-averaged loss spikes there)."""
+stability: the growth of the first oscillation and the loss spike it causes (GD's
+sharpness first overshoots 2/h), which the central flow does not model."""
+SIGMA_STEPS = 20.0
+"""The width of the Gaussian average of the run's loss and squared gradient norm (the
+multi-eigenvalue oscillation makes the loss fluctuate over some 20-30 steps)."""
 LOSS_TOLERANCE = 0.10
 GF_DEPARTURE = 0.50
 
@@ -360,6 +363,7 @@ def reproduce_central_flows(
                 n_steps=steps,
                 central_options=dict(CENTRAL),
                 modified_fraction=MODIFIED_FRACTION,
+                sigma_steps=SIGMA_STEPS,
                 progress=say,
                 **spec,
             )
