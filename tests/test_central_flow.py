@@ -31,8 +31,9 @@ def two_blocks(x):
 
 def test_single_eigenvalue_holds_sharpness_at_two_over_h():
     h = 0.5
-    sol = numerics.central_flow(one_block, jnp.array([1e-3, 1.0]), h, 8.0, k=1,
-                                substeps=4)
+    sol = numerics.central_flow(
+        one_block, jnp.array([1e-3, 1.0]), h, 8.0, k=1, substeps=4
+    )
     active = sol.active > 0
     assert active.sum() > 10 and sol.onset is not None
     # the effective sharpness h S stays at 2 while Sigma is active
@@ -80,8 +81,18 @@ def test_rmsprop_central_flow_holds_effective_sharpness(optimizer):
     offset of a few 1e-4 (1e-6 for GD above)."""
     h = 0.05
     x0 = jnp.array([1e-3, 1.0])
-    sol = numerics.central_flow(one_block, x0, h, 4.0, optimizer=optimizer,
-                                beta2=0.9, eps=1e-8, nu0=1.0, k=1, substeps=4)
+    sol = numerics.central_flow(
+        one_block,
+        x0,
+        h,
+        4.0,
+        optimizer=optimizer,
+        beta2=0.9,
+        eps=1e-8,
+        nu0=1.0,
+        k=1,
+        substeps=4,
+    )
     active = sol.active > 0
     assert active.sum() > 10
     assert np.max(np.abs(sol.eigenvalues[active, 0] - 2.0)) <= 1e-3
@@ -96,3 +107,13 @@ def test_bad_input_is_named():
         numerics.central_flow(one_block, jnp.array([0.1, 2.0]), 0.5, 1.0, k=1)
     with pytest.raises(DeriveError, match="no central flow"):
         numerics.central_flow(one_block, jnp.ones(2), 0.1, 1.0, optimizer="adam")
+
+
+def test_divergent_run_is_named():
+    """h above the stability limit of a quadratic: GD's oscillation grows without
+    bound (no third derivative to stop it), and no flow models the run."""
+    loss = lambda x: 0.5 * jnp.sum(jnp.arange(1.0, 13.0) * x**2)  # noqa: E731
+    with pytest.raises(DeriveError, match="diverged"):
+        numerics.side_by_side(
+            loss, jnp.ones(12), h=0.5, n_steps=200, models=("central-flow",)
+        )

@@ -46,8 +46,9 @@ def test_gd_principal_field_and_time_h_map():
     sol = numerics.principal_flow(derive.gd(), quadratic, x, h, 2.0, substeps=8)
     run = numerics.iterates(derive.gd(), quadratic, x, h, 10)
     np.testing.assert_allclose(sol.positions, np.asarray(run.positions), atol=1e-8)
-    lanczos = numerics.principal_flow(derive.gd(), quadratic, x, h, 2.0, substeps=8,
-                                      method="lanczos", lanczos_steps=2)
+    lanczos = numerics.principal_flow(
+        derive.gd(), quadratic, x, h, 2.0, substeps=8, method="lanczos", lanczos_steps=2
+    )
     np.testing.assert_allclose(lanczos.positions, sol.positions, atol=1e-12)
 
 
@@ -60,10 +61,17 @@ def test_heavy_ball_principal_flow_on_its_slow_manifold():
     r = np.array([root(h * v) for v in lam])
     x0 = np.array([0.3, -0.7])
     x_prev = V @ ((V.T @ x0) / r)
-    run = numerics.iterates(derive.heavy_ball(beta), quadratic, jnp.asarray(x0), h, 25,
-                            init=(jnp.asarray(x0), jnp.asarray(x_prev)))
-    sol = numerics.principal_flow(derive.heavy_ball(beta), quadratic, x0, h, 25 * h,
-                                  substeps=8)
+    run = numerics.iterates(
+        derive.heavy_ball(beta),
+        quadratic,
+        jnp.asarray(x0),
+        h,
+        25,
+        init=(jnp.asarray(x0), jnp.asarray(x_prev)),
+    )
+    sol = numerics.principal_flow(
+        derive.heavy_ball(beta), quadratic, x0, h, 25 * h, substeps=8
+    )
     assert sol.complex_from is None
     np.testing.assert_allclose(sol.positions, np.asarray(run.positions), atol=1e-8)
 
@@ -80,14 +88,32 @@ def test_principal_flow_reports_where_it_becomes_complex():
 
 
 def _derive(*args):
-    return subprocess.run([sys.executable, "-m", "derive", *args], capture_output=True,
-                          text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "derive", *args], capture_output=True, text=True
+    )
 
 
 def test_compare_cli(tmp_path):
-    out = _derive("compare", "heavy-ball", "--param", "beta=0.9", "--loss",
-                  "(x**2 + y**2)/2", "--vars", "x,y", "--x0", "1,0.5", "--h", "0.01",
-                  "--T", "2", "--order", "1", "--out", str(tmp_path))
+    out = _derive(
+        "compare",
+        "heavy-ball",
+        "--param",
+        "beta=0.9",
+        "--loss",
+        "(x**2 + y**2)/2",
+        "--vars",
+        "x,y",
+        "--x0",
+        "1,0.5",
+        "--h",
+        "0.01",
+        "--T",
+        "2",
+        "--order",
+        "1",
+        "--out",
+        str(tmp_path),
+    )
     assert out.returncode == 0, out.stderr
     assert "best model: second-order-1" in out.stdout
     assert "outside the radius" in out.stdout
@@ -100,8 +126,9 @@ def test_compare_cli(tmp_path):
     assert min(models["modified-0"]["max"], models["modified-1"]["max"]) > 10 * so
     assert models["principal-flow"]["max"] is None  # complex from t = 0
     assert (tmp_path / "compare-h0.01.png").exists()
-    bad = _derive("compare", "heavy-ball", "--loss", "x**2", "--vars", "x", "--h",
-                  "0.1")
+    bad = _derive(
+        "compare", "heavy-ball", "--loss", "x**2", "--vars", "x", "--h", "0.1"
+    )
     assert bad.returncode == 2 and "beta" in bad.stderr
     none = _derive("compare", "gd", "--h", "0.1")
     assert none.returncode == 2 and "no loss" in none.stderr

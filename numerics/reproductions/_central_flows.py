@@ -256,7 +256,9 @@ def _checks(runs: list[SideBySide], quick: bool) -> list[dict]:
             {
                 "run": r.label,
                 "check": "the edge of stability is reached",
-                "measured": f"onset t = {r.onset}",
+                "measured": "not reached"
+                if r.onset is None
+                else f"onset t = {r.onset:.4g}",
                 "passed": r.eos_reached,
             },
             {
