@@ -116,8 +116,10 @@ def main() -> None:
             "per_run_s": {r.label: r.timing for r in report.runs},
         }
         print(report.table())
-        print(f"reproduction ({'quick' if opts.quick else 'default'}): {took:.1f} s "
-              f"wall clock, {'PASSED' if report.passed else 'FAILED'}")
+        print(
+            f"reproduction ({'quick' if opts.quick else 'default'}): {took:.1f} s "
+            f"wall clock, {'PASSED' if report.passed else 'FAILED'}"
+        )
     os.makedirs(opts.out, exist_ok=True)
     path = os.path.join(opts.out, "benchmark.json")
     with open(path, "w", encoding="utf-8") as fh:

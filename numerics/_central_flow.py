@@ -38,6 +38,9 @@ complementarity problem per step, four gradients. The number of tracked
 eigenpairs grows while the smallest one tracked rises above `track_threshold` (the
 chunk of steps is then redone with one more).
 
+(Over 500 lines: the vector field with the complementarity terms of the three
+optimizers and the chunked driver with its named failures share their state.)
+
 Predictions: the time-averaged loss $f + \\tfrac12\\langle H, \\Sigma\\rangle$ ($= f +
 \\mathrm{tr}\\,\\Sigma/h$ for GD) and squared gradient norm $|\\nabla f|^2 +
 \\mathrm{tr}(H\\Sigma H)$.
