@@ -68,6 +68,8 @@ from ._optimizers import optimizer as optimizer
 from ._optimizers import optimizer_from as optimizer_from
 from ._optimizers import optimizer_names as optimizer_names
 from ._optimizers import runge_kutta as runge_kutta
+from ._principal import PrincipalFlow as PrincipalFlow
+from ._principal import principal_flow as principal_flow
 from ._recurrence import Recurrence as Recurrence
 from ._sgd import sgd as sgd
 from ._sgd import sgdm as sgdm

@@ -64,6 +64,11 @@ _EXPORTS = {
     "attraction": "._attraction",
     "CERTIFICATE_KEYS": "._certificate",
     "Certificate": "._certificate",
+    "Comparison": "._compare",
+    "StepSizeComparison": "._compare",
+    "compare": "._compare",
+    "CentralFlowSolution": "._central_flow",
+    "central_flow": "._central_flow",
     "elementary_differentials": "._differentials",
     "EpochFlowOrder": "._minibatch",
     "batch_sequence": "._minibatch",
@@ -81,6 +86,12 @@ _EXPORTS = {
     "reproduce_fu_momentum": ".reproductions._fu_momentum",
     "directional_sharpness": "._hessian",
     "hessian_vector_product": "._hessian",
+    "Eigenpairs": "._spectrum",
+    "eigenvalue_gradient": "._spectrum",
+    "hessian_eigenpairs": "._spectrum",
+    "min_hessian_eigenvalue": "._spectrum",
+    "preconditioned_sharpness": "._spectrum",
+    "sharpness": "._spectrum",
     "EquationErrors": "._high_resolution",
     "equation_errors": "._high_resolution",
     "flow_field": "._high_resolution",
@@ -89,6 +100,8 @@ _EXPORTS = {
     "integrate": "._integrate",
     "Iterates": "._iterates",
     "iterates": "._iterates",
+    "CentralFlowsReport": ".reproductions._central_flows",
+    "reproduce_central_flows": ".reproductions._central_flows",
     "KovachkiStuartReport": ".reproductions._kovachki_stuart",
     "reproduce_kovachki_stuart": ".reproductions._kovachki_stuart",
     "LOSSES": "._losses",
@@ -101,6 +114,15 @@ _EXPORTS = {
     "observed_order": "._order",
     "enable_x64": "._precision",
     "float64": "._precision",
+    "semidefinite_complementarity": "._sdcp",
+    "ModelTrack": "._side_by_side",
+    "SideBySide": "._side_by_side",
+    "TRACKING": "._side_by_side",
+    "side_by_side": "._side_by_side",
+    "gaussian_average": "._time_average",
+    "midpoint_average": "._time_average",
+    "PrincipalFlowSolution": "._principal_flow",
+    "principal_flow": "._principal_flow",
     "hessian_eigenvalues": "._stability",
     "spectral_radius": "._stability",
     "stability_limit": "._stability",
@@ -133,8 +155,13 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from . import reproductions as reproductions
     from ._attraction import MeasuredAttraction as MeasuredAttraction
     from ._attraction import attraction as attraction
+    from ._central_flow import CentralFlowSolution as CentralFlowSolution
+    from ._central_flow import central_flow as central_flow
     from ._certificate import CERTIFICATE_KEYS as CERTIFICATE_KEYS
     from ._certificate import Certificate as Certificate
+    from ._compare import Comparison as Comparison
+    from ._compare import StepSizeComparison as StepSizeComparison
+    from ._compare import compare as compare
     from ._differentials import elementary_differentials as elementary_differentials
     from ._hessian import directional_sharpness as directional_sharpness
     from ._hessian import hessian_vector_product as hessian_vector_product
@@ -162,18 +189,39 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from ._order import observed_order as observed_order
     from ._precision import enable_x64 as enable_x64
     from ._precision import float64 as float64
+    from ._principal_flow import PrincipalFlowSolution as PrincipalFlowSolution
+    from ._principal_flow import principal_flow as principal_flow
+    from ._sdcp import semidefinite_complementarity as semidefinite_complementarity
     from ._sharpening import abrupt_sharpening as abrupt_sharpening
     from ._sharpening import stability_threshold as stability_threshold
+    from ._side_by_side import TRACKING as TRACKING
+    from ._side_by_side import ModelTrack as ModelTrack
+    from ._side_by_side import SideBySide as SideBySide
+    from ._side_by_side import side_by_side as side_by_side
     from ._sme import StochasticModifiedEquation as StochasticModifiedEquation
     from ._sme import WeakError as WeakError
     from ._sme import sme_weak_error as sme_weak_error
     from ._sme import stochastic_modified_equation as stochastic_modified_equation
+    from ._spectrum import Eigenpairs as Eigenpairs
+    from ._spectrum import eigenvalue_gradient as eigenvalue_gradient
+    from ._spectrum import hessian_eigenpairs as hessian_eigenpairs
+    from ._spectrum import min_hessian_eigenvalue as min_hessian_eigenvalue
+    from ._spectrum import preconditioned_sharpness as preconditioned_sharpness
+    from ._spectrum import sharpness as sharpness
     from ._stability import hessian_eigenvalues as hessian_eigenvalues
     from ._stability import spectral_radius as spectral_radius
     from ._stability import stability_limit as stability_limit
     from ._stability import transition_matrix as transition_matrix
+    from ._time_average import gaussian_average as gaussian_average
+    from ._time_average import midpoint_average as midpoint_average
     from ._verify import DEFAULT_LOSS as DEFAULT_LOSS
     from ._verify import verify as verify
+    from .reproductions._central_flows import (
+        CentralFlowsReport as CentralFlowsReport,
+    )
+    from .reproductions._central_flows import (
+        reproduce_central_flows as reproduce_central_flows,
+    )
     from .reproductions._fu_momentum import FuMomentumReport as FuMomentumReport
     from .reproductions._fu_momentum import (
         reproduce_fu_momentum as reproduce_fu_momentum,

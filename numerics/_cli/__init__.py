@@ -14,12 +14,13 @@ from derive import DISTRIBUTION, DeriveError
 
 __all__ = ["require_jax"]
 
-_NEEDED = ("jax", "diffrax", "equinox", "matplotlib", "rich", "sklearn")
+_NEEDED = ("jax", "diffrax", "equinox", "matplotlib", "rich", "sklearn", "clarabel")
 
 
 def require_jax(command: str) -> None:
     """Raise a [`DeriveError`][derive.DeriveError] with the install hint when the
-    `jax` extra (JAX, diffrax, equinox, matplotlib, rich, scikit-learn) is missing."""
+    `jax` extra (JAX, diffrax, equinox, matplotlib, rich, scikit-learn, Clarabel) is
+    missing."""
     missing = []
     for name in _NEEDED:
         try:

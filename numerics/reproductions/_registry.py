@@ -197,6 +197,23 @@ measured stability edges.""",
                 ),
             ),
         ),
+        Reproduction(
+            name="central-flows",
+            title="the edge of stability: central flows and every other model",
+            reference="Cohen, Damian, Talwalkar, Kolter & Lee, Understanding "
+            "optimization in deep learning with central flows, ICLR 2025",
+            description="""\
+The digits MLP under MSE (tanh, 2,410 parameters) trained by GD at h = 0.3 and
+0.35, scalar RMSProp and RMSProp, all reaching the edge of stability (effective
+sharpness at 2), and from the same start: the gradient (stable) flow, GD's modified
+flows of order 1 and 2, the principal flow and the central flow. Each model's
+distance to the time-averaged run (second-order midpoints), relative to the
+distance travelled; the central flow's predicted time-averaged loss against the
+smoothed loss. Checks (GD): central flow within 10%, gradient flow beyond 50%,
+predicted loss within 10%. --quick: one GD run of 300 steps at h = 0.35.""",
+            module="numerics.reproductions._central_flows",
+            function="reproduce_central_flows",
+        ),
     )
 }
 """Every reproduction, by its command-line name."""

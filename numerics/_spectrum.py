@@ -1,0 +1,462 @@
+"""The top of the Hessian spectrum, matrix-free: eigenpairs, sharpness, their gradients.
+
+The curvature diagnostics of the edge of stability (Cohen et al., ICLR 2021 and 2025)
+and of the GD-vs-gradient-flow analysis need a few extreme Hessian eigenpairs at many
+points of a trajectory. Here they come from Hessian-vector products (forward over
+reverse, [`hessian_vector_product`][numerics.hessian_vector_product]) and JAX's
+LOBPCG (`jax.experimental.sparse.linalg.lobpcg_standard`), warm-started from the
+previous eigenvectors; no Hessian is formed. Problems too small for LOBPCG
+($n \\le 5k$) use a dense `eigh`.
+
+- [`hessian_eigenpairs`][numerics.hessian_eigenpairs]: the top $k$ eigenpairs of $H$,
+  or of the pencil $H u = \\lambda P u$ for a diagonal preconditioner $P$ (RMSProp's
+  effective Hessian), as an [`Eigenpairs`][numerics.Eigenpairs] with residuals;
+- [`sharpness`][numerics.sharpness], [`preconditioned_sharpness`][numerics.preconditioned_sharpness],
+  [`min_hessian_eigenvalue`][numerics.min_hessian_eigenvalue];
+- [`eigenvalue_gradient`][numerics.eigenvalue_gradient]: $\\nabla_\\theta (u^\\top
+  H(\\theta) v)$ with $u, v$ held fixed, by nested `jax.jvp` (for an eigenvector $u$
+  of a simple eigenvalue it is the gradient of that eigenvalue).
+
+The functions ending in `_flat` work on flat vectors inside `jax.jit`; the central
+flows use them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from ._precision import uses_float64
+
+__all__ = [
+    "Eigenpairs",
+    "hessian_eigenpairs",
+    "sharpness",
+    "preconditioned_sharpness",
+    "min_hessian_eigenvalue",
+    "eigenvalue_gradient",
+    "top_eigenpairs_flat",
+    "rayleigh_ritz_flat",
+    "third_derivative_flat",
+]
+
+DEFAULT_ITERATIONS = 200
+"""LOBPCG's iteration budget for a cold start."""
+DEFAULT_TOLERANCE = 1e-10
+"""An eigenpair has converged when $|H u - \\lambda P u| \\le$ tol $\\cdot(|\\lambda| + |Hu|)$."""
+
+
+class Eigenpairs(NamedTuple):
+    """Result of [`hessian_eigenpairs`][numerics.hessian_eigenpairs].
+
+    - `values`: the eigenvalues, largest first, shape `(k,)`.
+    - `vectors`: the eigenvectors as a pytree shaped like the parameters with a
+      leading axis `k` (`vectors` of a preconditioned problem are $P$-orthonormal,
+      $u_i^\\top P u_j = \\delta_{ij}$).
+    - `residuals`: $|H u_i - \\lambda_i P u_i| / (|\\lambda_i| + |H u_i|)$, shape `(k,)`.
+    - `converged`: `residuals <= tol`, shape `(k,)`.
+    - `iterations`: LOBPCG iterations used (0 for a dense solve).
+    """
+
+    values: jax.Array
+    vectors: object
+    residuals: jax.Array
+    converged: jax.Array
+    iterations: int
+
+
+def _sym_operator(hvp: Callable, p_inv_sqrt):
+    """$P^{-1/2} H P^{-1/2}$ on flat vectors (columns of a matrix)."""
+
+    def op(v):
+        return p_inv_sqrt * hvp(p_inv_sqrt * v)
+
+    return jax.vmap(op, in_axes=1, out_axes=1)
+
+
+def top_eigenpairs_flat(
+    hvp: Callable,
+    V0: jax.Array,
+    *,
+    p_inv_sqrt=1.0,
+    iterations: int = DEFAULT_ITERATIONS,
+    tol: float = DEFAULT_TOLERANCE,
+):
+    """Top eigenpairs of $H u = \\lambda P u$ on flat vectors, for use inside `jit`.
+
+    **Arguments:**
+
+    - `hvp`: $v \\mapsto H v$ on flat vectors.
+    - `V0`: `(n, k)` starting vectors in the symmetrised coordinates $P^{1/2} u$
+      (any full-rank block; for a warm start, the previous output's `W`).
+    - `p_inv_sqrt`: $P^{-1/2}$ as a flat vector or a scalar (1 for the plain Hessian).
+    - `iterations`, `tol`: LOBPCG's budget and the residual tolerance.
+
+    **Returns:** `(values, U, W, residuals, iterations)`: eigenvalues largest first,
+    $P$-orthonormal eigenvectors `U` (columns), the symmetrised ones `W` (for the next
+    warm start), relative residuals and LOBPCG's iteration count. Needs $5k < n$.
+    """
+    from jax.experimental.sparse.linalg import lobpcg_standard
+
+    op = _sym_operator(hvp, p_inv_sqrt)
+    # LOBPCG stops once |A v - lambda v| < tol' 10 n (lambda + |A v|): ask for a
+    # little more than the relative residual checked below
+    n = V0.shape[0]
+    theta, W, its = lobpcg_standard(op, V0, m=iterations, tol=0.5 * tol / (10 * n))
+    order = jnp.argsort(-theta)
+    theta, W = theta[order], W[:, order]
+    OW = op(W)
+    res = jnp.linalg.norm(OW - W * theta[None, :], axis=0)
+    scale = jnp.abs(theta) + jnp.linalg.norm(OW, axis=0) + 1e-300
+    p = jnp.broadcast_to(jnp.asarray(p_inv_sqrt, W.dtype), (W.shape[0],))
+    U = W * p[:, None]
+    return theta, U, W, res / scale, jnp.asarray(its, int)
+
+
+def _orthonormalize(W):
+    """An orthonormal basis of the columns of `W` by two passes of eigh-based
+    Gram-Schmidt (SVQB); XLA's Householder QR is far slower on CPU for tall blocks.
+    Directions with negligible weight come back as zero columns."""
+    for _ in range(2):
+        s, V = jnp.linalg.eigh(W.T @ W)
+        keep = s > 1e-14 * jnp.max(s)
+        W = (W @ V) * jnp.where(keep, 1.0 / jnp.sqrt(jnp.where(keep, s, 1.0)), 0.0)
+    return W
+
+
+def rayleigh_ritz_flat(
+    hvp: Callable, W: jax.Array, *, p_inv_sqrt=1.0, expand: bool = False
+):
+    """Refresh eigenpairs within the span of the block `W` (symmetrised coordinates),
+    or of `[W, A W]` with `expand=True` (one step of block Krylov, which also pulls
+    the block towards the moving eigenspace): one or two blocks of Hessian-vector
+    products and a small `eigh`. Between nearby points the eigenvalues stay accurate
+    to second order in the rotation of the eigenspace. Same returns as
+    [`top_eigenpairs_flat`][numerics._spectrum.top_eigenpairs_flat] (0 iterations)."""
+    op = _sym_operator(hvp, p_inv_sqrt)
+    k = W.shape[1]
+    Q = _orthonormalize(W)
+    OQ = op(Q)
+    if expand:
+        Q = _orthonormalize(jnp.concatenate([Q, OQ], axis=1))
+        OQ = op(Q)
+    B = Q.T @ OQ
+    theta, V = jnp.linalg.eigh(0.5 * (B + B.T))
+    theta, V = theta[::-1][:k], V[:, ::-1][:, :k]
+    W, OW = Q @ V, OQ @ V
+    res = jnp.linalg.norm(OW - W * theta[None, :], axis=0)
+    scale = jnp.abs(theta) + jnp.linalg.norm(OW, axis=0) + 1e-300
+    p = jnp.broadcast_to(jnp.asarray(p_inv_sqrt, W.dtype), (W.shape[0],))
+    return theta, W * p[:, None], W, res / scale, jnp.zeros((), int)
+
+
+def third_derivative_flat(grad: Callable, w, u, v):
+    """$D^3 f(w)[u, v, \\cdot] = \\nabla_w (u^\\top H(w) v)$ with $u, v$ fixed, by two
+    nested `jax.jvp`s of the gradient (forward over forward over reverse)."""
+
+    def hv(z):
+        return jax.jvp(grad, (z,), (v,))[1]
+
+    return jax.jvp(hv, (w,), (u,))[1]
+
+
+def _dense_pairs(f_flat: Callable, flat, k: int, p_inv_sqrt):
+    H = jax.hessian(f_flat)(flat)
+    p = jnp.broadcast_to(jnp.asarray(p_inv_sqrt, flat.dtype), flat.shape)
+    B = p[:, None] * H * p[None, :]
+    B = 0.5 * (B + B.T)
+    vals, vecs = jnp.linalg.eigh(B)
+    vals, W = vals[::-1][:k], vecs[:, ::-1][:, :k]
+    res = jnp.linalg.norm(B @ W - W * vals[None, :], axis=0)
+    scale = jnp.abs(vals) + jnp.linalg.norm(B @ W, axis=0) + 1e-300
+    return vals, W * p[:, None], W, res / scale
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(loss, treedef, shapes, k, iterations, tol, dense):
+    """A jitted eigen-solver for `loss` on parameters of this structure."""
+    sizes = [int(np.prod(shape)) for shape, _ in shapes]
+
+    def unravel(z):
+        parts, start = [], 0
+        for (shape, dtype), size in zip(shapes, sizes, strict=True):
+            parts.append(z[start : start + size].reshape(shape).astype(dtype))
+            start += size
+        return jax.tree_util.tree_unflatten(treedef, parts)
+
+    def f_flat(z):
+        return loss(unravel(z))
+
+    grad = jax.grad(f_flat)
+    if dense:
+        return jax.jit(lambda z, p: _dense_pairs(f_flat, z, k, p))
+
+    @jax.jit
+    def solve(z, V0, p):
+        def hvp(v):
+            return jax.jvp(grad, (z,), (v,))[1]
+
+        return top_eigenpairs_flat(
+            hvp, V0, p_inv_sqrt=p, iterations=iterations, tol=tol
+        )
+
+    return solve
+
+
+def _preconditioner(preconditioner, params, flat):
+    """$P^{-1/2}$ as a flat vector or a scalar; `DeriveError` unless $P > 0$."""
+    from derive import DeriveError
+
+    if preconditioner is None:
+        return 1.0
+    leaves = jax.tree_util.tree_leaves(preconditioner)
+    if len(leaves) == 1 and jnp.ndim(leaves[0]) == 0:
+        p = jnp.asarray(leaves[0], flat.dtype)
+    else:
+        try:
+            p = ravel_pytree(
+                jax.tree_util.tree_map(
+                    lambda a, b: jnp.broadcast_to(a, jnp.shape(b)),
+                    preconditioner,
+                    params,
+                )
+            )[0]
+        except (ValueError, TypeError):
+            raise DeriveError(
+                "the preconditioner is neither a positive number nor a pytree shaped "
+                "like the parameters.",
+                "Pass P as a number or as a pytree of positive arrays matching params "
+                "(the diagonal of P).",
+            ) from None
+    if not bool(jnp.all(p > 0)) or not bool(jnp.all(jnp.isfinite(p))):
+        raise DeriveError(
+            "the preconditioner must be positive and finite (a diagonal P > 0).",
+            "For RMSProp use P = (sqrt(nu) + eps)/h with eps > 0 where nu can vanish.",
+        )
+    return 1.0 / jnp.sqrt(p)
+
+
+def _to_block(vectors, params, flat, k: int, p_inv_sqrt):
+    """Warm-start block in symmetrised coordinates, `(n, k)`."""
+    n = flat.size
+    if vectors is None:
+        key = jax.random.PRNGKey(0)
+        return jax.random.normal(key, (n, k), dtype=flat.dtype)
+    if isinstance(vectors, jax.Array | np.ndarray) and jnp.ndim(vectors) == 2:
+        V = jnp.asarray(vectors, flat.dtype)
+    else:
+        V = jax.vmap(lambda t: ravel_pytree(t)[0])(vectors).T
+    V = V / jnp.broadcast_to(jnp.asarray(p_inv_sqrt, flat.dtype), (n,))[:, None]
+    if V.shape[1] < k:
+        extra = jax.random.normal(
+            jax.random.PRNGKey(1), (n, k - V.shape[1]), flat.dtype
+        )
+        V = jnp.concatenate([V, extra], axis=1)
+    return V[:, :k]
+
+
+@uses_float64
+def hessian_eigenpairs(
+    loss: Callable,
+    params,
+    k: int = 1,
+    *,
+    preconditioner=None,
+    vectors=None,
+    iterations: int = DEFAULT_ITERATIONS,
+    tol: float = DEFAULT_TOLERANCE,
+    method: str = "auto",
+    require: str = "one",
+) -> Eigenpairs:
+    """The top $k$ eigenpairs of the Hessian, or of $H u = \\lambda P u$ for diagonal $P$.
+
+    Warm-started LOBPCG on Hessian-vector products (`jax.jvp` of `jax.grad`) of the
+    symmetrised operator $P^{-1/2} H P^{-1/2}$; with $P = (\\sqrt{\\nu} + \\epsilon)/h$
+    the values are RMSProp's effective sharpnesses times $1$ (they are compared with
+    $2$). A dense `eigh` is used when $n \\le 5k$ or `method="dense"`.
+
+    **Arguments:**
+
+    - `loss`: $f$, a scalar JAX function of a pytree.
+    - `params`: the point $\\theta$ (a pytree).
+    - `k`: how many eigenpairs (largest eigenvalues first).
+    - `preconditioner`: $P$, a positive number or a pytree shaped like `params` (its
+      diagonal); `None` for the plain Hessian.
+    - `vectors`: a warm start: the `vectors` of a previous result, or an `(n, k)`
+      array of flat vectors.
+    - `iterations`: LOBPCG's iteration budget.
+    - `tol`: the relative residual below which an eigenpair counts as converged.
+    - `method`: `"auto"`, `"lobpcg"` or `"dense"`.
+    - `require`: `"one"` (default) raises [`DeriveError`][derive.DeriveError] when no
+      eigenpair converged, `"all"` when any did not, `"none"` never.
+
+    **Returns:** an [`Eigenpairs`][numerics.Eigenpairs].
+
+    !!! example
+        ```python
+        >>> import jax.numpy as jnp, numerics
+        >>> loss = lambda x: 0.5 * jnp.sum(jnp.arange(1.0, 13.0) * x ** 2)
+        >>> pairs = numerics.hessian_eigenpairs(loss, jnp.zeros(12), k=2)
+        >>> [round(float(v), 10) for v in pairs.values]
+        [12.0, 11.0]
+        >>> pre = numerics.hessian_eigenpairs(loss, jnp.zeros(12), k=1,
+        ...                                   preconditioner=2.0)   # H u = lambda 2 u
+        >>> round(float(pre.values[0]), 10)
+        6.0
+
+        ```
+    """
+    from derive import DeriveError
+
+    flat, unravel = ravel_pytree(params)
+    flat = jnp.asarray(flat, jnp.float64)
+    n, k = flat.size, int(k)
+    if not 1 <= k <= n:
+        raise DeriveError(f"k = {k} eigenpairs of a {n}-parameter problem.", "")
+    if method not in ("auto", "lobpcg", "dense"):
+        raise DeriveError(f"method={method!r}.", "Use 'auto', 'lobpcg' or 'dense'.")
+    p_inv_sqrt = _preconditioner(preconditioner, params, flat)
+
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    shapes = tuple((jnp.shape(v), jnp.result_type(v).name) for v in leaves)
+    dense = method == "dense" or (method == "auto" and 5 * k >= n)
+    if not dense and 5 * k >= n:
+        raise DeriveError(
+            f"LOBPCG needs more than 5k = {5 * k} parameters; this problem has {n}.",
+            "Use method='dense' (or 'auto').",
+        )
+    # one compiled solver per loss, shapes and settings: repeated calls along a run
+    # (warm starts) do not recompile
+    solve = _compiled(loss, treedef, shapes, k, iterations, float(tol), dense)
+    if dense:
+        vals, U, _, res = solve(flat, jnp.broadcast_to(p_inv_sqrt, flat.shape))
+        its = 0
+    else:
+        V0 = _to_block(vectors, params, flat, k, p_inv_sqrt)
+        vals, U, _, res, its = solve(flat, V0, jnp.broadcast_to(p_inv_sqrt, flat.shape))
+        its = int(its)
+    converged = res <= tol
+    if not bool(jnp.all(jnp.isfinite(vals))):
+        raise DeriveError(
+            "the Hessian eigenvalues are not finite at this point (the loss or its "
+            "derivatives overflow there).",
+            "Check the parameters (a diverged run?) and the loss.",
+        )
+    if require == "all" and not bool(jnp.all(converged)):
+        raise DeriveError(
+            f"LOBPCG did not converge for {int(k - converged.sum())} of {k} eigenpairs "
+            f"in {iterations} iterations (relative residuals {list(map(float, res))}).",
+            "Raise iterations=, warm-start with the previous vectors, or loosen tol=.",
+        )
+    if require == "one" and not bool(jnp.any(converged)):
+        raise DeriveError(
+            f"no eigenvalue converged in {iterations} LOBPCG iterations (relative "
+            f"residuals {[f'{float(r):.2e}' for r in res]}, tolerance {tol:g}).",
+            "Raise iterations=, warm-start with vectors= from a nearby point, or "
+            "loosen tol=; for a small problem use method='dense'.",
+        )
+    vectors_tree = jax.vmap(unravel, in_axes=1)(U)
+    return Eigenpairs(vals, vectors_tree, res, converged, its)
+
+
+def sharpness(loss: Callable, params, **options) -> float:
+    """The top Hessian eigenvalue $S(\\theta) = \\lambda_1(H(\\theta))$.
+
+    Gradient descent with step $h$ is stable near $\\theta$ while $S < 2/h$ and trains
+    at the edge of stability when $S$ rises to $2/h$ (Cohen et al., ICLR 2021).
+    `options` go to [`hessian_eigenpairs`][numerics.hessian_eigenpairs].
+
+    !!! example
+        ```python
+        >>> import jax.numpy as jnp, numerics
+        >>> loss = lambda x: 0.5 * jnp.sum(jnp.arange(1.0, 13.0) * x ** 2)
+        >>> round(numerics.sharpness(loss, jnp.ones(12)), 10)
+        12.0
+
+        ```
+    """
+    return float(hessian_eigenpairs(loss, params, 1, **options).values[0])
+
+
+def preconditioned_sharpness(
+    loss: Callable, params, preconditioner, **options
+) -> float:
+    """The top eigenvalue of $P^{-1} H$ for a diagonal $P > 0$: the generalised
+    eigenproblem $H u = \\lambda P u$.
+
+    With RMSProp's $P = (\\sqrt{\\hat\\nu} + \\epsilon)/h$ this is the *effective
+    sharpness*; RMSProp is stable while it is below 2 (Cohen et al., ICLR 2025).
+
+    !!! example
+        ```python
+        >>> import jax.numpy as jnp, numerics
+        >>> loss = lambda x: 0.5 * (x[0] ** 2 + 4 * x[1] ** 2) + 0 * jnp.sum(x)
+        >>> P = jnp.array([1.0, 8.0] + [1.0] * 10)
+        >>> round(numerics.preconditioned_sharpness(loss, jnp.ones(12), P), 10)
+        1.0
+
+        ```
+    """
+    return float(
+        hessian_eigenpairs(
+            loss, params, 1, preconditioner=preconditioner, **options
+        ).values[0]
+    )
+
+
+def min_hessian_eigenvalue(loss: Callable, params, **options) -> float:
+    """The smallest Hessian eigenvalue $\\lambda_{\\min}(H(\\theta))$ (LOBPCG on $-H$).
+
+    Negative values mark directions in which gradient descent and gradient flow
+    separate exponentially (Elkabetz & Cohen, NeurIPS 2021).
+
+    !!! example
+        ```python
+        >>> import jax.numpy as jnp, numerics
+        >>> loss = lambda x: 0.5 * jnp.sum(jnp.linspace(-3.0, 8.0, 12) * x ** 2)
+        >>> round(numerics.min_hessian_eigenvalue(loss, jnp.ones(12)), 10)
+        -3.0
+
+        ```
+    """
+    pairs = hessian_eigenpairs(lambda p: -loss(p), params, 1, **options)
+    return -float(pairs.values[0])
+
+
+@uses_float64
+def eigenvalue_gradient(loss: Callable, params, u, v=None):
+    """$\\nabla_\\theta \\big(u^\\top H(\\theta)\\, v\\big)$ with $u$ and $v$ held fixed.
+
+    For a unit eigenvector $u$ of a simple eigenvalue $\\lambda$ this is $\\nabla
+    \\lambda(\\theta)$ (Hellmann-Feynman); for $v \\neq u$ it is the entry of the
+    third-derivative tensor that the central flow's complementarity problem needs.
+    Two nested `jax.jvp`s of `jax.grad` (forward over forward over reverse): no
+    Hessian is formed.
+
+    **Arguments:**
+
+    - `loss`: $f$, a scalar JAX function of a pytree.
+    - `params`: the point $\\theta$.
+    - `u`, `v`: directions shaped like `params` (`v` defaults to `u`).
+
+    **Returns:** a pytree shaped like `params`.
+
+    !!! example
+        ```python
+        >>> import jax.numpy as jnp, numerics
+        >>> loss = lambda x: x[0] ** 2 * x[1]            # H[0, 0] = 2 x[1]
+        >>> g = numerics.eigenvalue_gradient(loss, jnp.array([1.0, 3.0]),
+        ...                                  jnp.array([1.0, 0.0]))
+        >>> g
+        Array([0., 2.], dtype=float64)
+
+        ```
+    """
+    v = u if v is None else v
+    return third_derivative_flat(jax.grad(loss), params, u, v)
