@@ -223,14 +223,13 @@ def _sharpness_along(method, f, positions, nus, stride: int, k: int = 2):
 
 
 def _modified_flow(f, w0, h: float, order: int, n_steps: int):
-    """GD's modified flow of `order` from the generated module, by diffrax Tsit5."""
+    """GD's modified flow of `order`, matrix-free (`fast_field`), by diffrax Tsit5."""
     import derive
 
     from ._fast_field import fast_field
     from ._integrate import integrate
 
-    module = derive.codegen(derive.gd(), order).load()
-    fld = fast_field(module, f, order, method="jvp")
+    fld = fast_field(derive.modified_flow(derive.gd(), order), f, order, method="jvp")
     ts = h * jnp.arange(n_steps + 1.0)
     ys, ok, _ = jax.jit(
         lambda y0: integrate(
