@@ -24,7 +24,7 @@ ROW_LIMIT = 90
 
 def _continued(part: str) -> str:
     """A term as it continues a broken row: `+ a` or `- a`."""
-    return f"- {part[1:]}" if part.startswith("-") else f"+ {part}"
+    return f"- {part[1:].lstrip()}" if part.startswith("-") else f"+ {part}"
 
 
 def _joined(parts: Sequence[str]) -> str:

@@ -78,9 +78,6 @@ def scaled_latex(coefficient: sympy.Expr, name: str) -> str:
         return name
     if coefficient == -1:
         return "-" + name
-    negative, magnitude = sign_and_magnitude(coefficient)
-    if negative:  # `-\frac{a}{b}`, so that joined terms read `- \frac{a}{b}`
-        return "-" + scaled_latex(magnitude, name)
     shown = _wrapped(coefficient, latex, "\\left(", "\\right)")
     return f"{shown}\\, {name}"
 
@@ -96,8 +93,14 @@ def sign_and_magnitude(expr: sympy.Expr) -> tuple[bool, sympy.Expr]:
 
 
 def signed_sum(parts: list[str]) -> str:
-    """Terms joined by ` + `, with `+ -x` written `- x`."""
-    return " + ".join(parts).replace("+ -", "- ") if parts else "0"
+    """Terms joined by ` + `, a negative term (`-x`, or `- \\frac{..}` as SymPy's
+    LaTeX printer writes it) joined by ` - `."""
+    if not parts:
+        return "0"
+    out = parts[0]
+    for part in parts[1:]:
+        out += f" - {part[1:].lstrip()}" if part.startswith("-") else f" + {part}"
+    return out
 
 
 def h_power_text(k: int) -> str:
