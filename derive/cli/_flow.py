@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .._text.spec import GRAMMAR
 
 if TYPE_CHECKING:
     import sympy
+
+    from .._flow import ExplicitField, ModifiedFlow
+    from .._minibatch import MinibatchFlow
 from ._arguments import (
     HelpFormatter,
     Subparsers,
@@ -68,33 +72,55 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(flow.to_json(loss=loss, variables=variables))
         return 0
-    explicit = flow.on(*concrete) if concrete[0] is not None else None
-    modified_loss = flow.modified_loss
-    if args.format == "latex":
+    if loss is None or variables is None:
+        print_flow(flow, args.format)
+        return 0
+    explicit = flow.on(loss, variables)
+    print_flow(
+        flow,
+        args.format,
+        explicit,
+        lambda: flow.modified_loss.on(loss, variables),
+        f"\non the loss f = {explicit.loss} (variables {', '.join(variables)}):",
+    )
+    return 0
+
+
+def print_flow(
+    flow: ModifiedFlow | MinibatchFlow,
+    fmt: str,
+    explicit: ExplicitField[Any] | None = None,
+    explicit_loss: Callable[[], sympy.Expr] | None = None,
+    intro: str = "",
+) -> None:
+    """Print a flow as text or LaTeX (`fmt`) for `derive flow`, with its field on a
+    concrete loss when there is one (`explicit`; in text after the line `intro`) and
+    the modified loss on it (`explicit_loss()`, asked for only when the flow has a
+    modified loss)."""
+    ml = flow.modified_loss
+    if fmt == "latex":
         import sympy
 
         print(flow.latex())
-        if modified_loss.through_order >= 0:
-            print(modified_loss.latex)
+        if ml.through_order >= 0:
+            print(ml.latex)
         if explicit is not None:
             rows = [
                 f"\\dot{{{sympy.latex(v)}}} &= {sympy.latex(by_power(c))}"
                 for v, c in zip(explicit.variables, explicit.components, strict=True)
             ]
             print("\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}")
-        return 0
+        return
     print(flow.text())
-    if explicit is not None and concrete[0] is not None:
-        loss, variables = concrete
-        print(f"\non the loss f = {explicit.loss} (variables {', '.join(variables)}):")
+    if explicit is not None:
+        print(intro)
         for v, c in zip(explicit.variables, explicit.components, strict=True):
             print(f"  d{v}/dt = {by_power(c)}")
-        if modified_loss.through_order >= 0:
+        if ml.through_order >= 0 and explicit_loss is not None:
             print(
-                f"  modified loss through order {modified_loss.through_order}: "
-                f"{by_power(modified_loss.on(loss, variables))}"
+                f"  modified loss through order {ml.through_order}: "
+                f"{by_power(explicit_loss())}"
             )
-    return 0
 
 
 def by_power(expr: sympy.Expr) -> sympy.Expr:
