@@ -116,12 +116,13 @@ def _header(flow: MinibatchFlow, mode: str, extra: list[str]) -> str:
     return docstring(lines, extra)
 
 
-def _constants(flow: MinibatchFlow) -> list[str]:
+def _constants(flow: MinibatchFlow, before_terms: Sequence[str] = ()) -> list[str]:
     return constants(
         flow,
         extra=[f"BATCHES = {flow.batches}", f"SAMPLING = {literal(flow.sampling)}"],
         differential=flow.differential_text,
         tree="colored tree",
+        before_terms=before_terms,
     )
 
 
@@ -247,13 +248,13 @@ def _explicit_body(
     explicit = flow.on(losses, variables)
     names = [v.name for v in explicit.variables]
     batch = [sympy.sstr(b.loss) for b in explicit.concrete.batch]
-    constants_ = _constants(flow)
-    at = constants_.index("TERMS = (") - 1
-    constants_[at:at] = [
-        f"BATCH_LOSSES = {literal(tuple(batch))}",
-        f"VARIABLES = {literal(tuple(names))}",
-        "",
-    ]
+    constants_ = _constants(
+        flow,
+        before_terms=[
+            f"BATCH_LOSSES = {literal(tuple(batch))}",
+            f"VARIABLES = {literal(tuple(names))}",
+        ],
+    )
     body = explicit_module(
         [list(row) for row in explicit.by_power],
         names,

@@ -57,14 +57,13 @@ def explicit_body(
             comps = [a + t.sympy * f for a, f in zip(comps, F, strict=True)]
         orders.append(comps)
     constants_ = constants(
-        flow, differential=lambda t: differential_text(flow.table, t.index)
+        flow,
+        differential=lambda t: differential_text(flow.table, t.index),
+        before_terms=[
+            f"LOSS = {quote(sympy.sstr(explicit.loss))}",
+            f"VARIABLES = {literal(tuple(names))}",
+        ],
     )
-    at = constants_.index("TERMS = (") - 1
-    constants_[at:at] = [
-        f"LOSS = {quote(sympy.sstr(explicit.loss))}",
-        f"VARIABLES = {literal(tuple(names))}",
-        "",
-    ]
     body = explicit_module(
         orders,
         names,

@@ -136,9 +136,11 @@ def constants(
     *,
     differential: Callable[[Term], str],
     tree: str = "tree",
+    before_terms: Sequence[str] = (),
 ) -> list[str]:
     """The module's constants: `OPTIMIZER`, `ORDER`, `extra` lines, `PARAMETERS`,
-    `SYMBOLIC_PARAMETERS` and `TERMS` (power of h, tree, elementary differential, as
+    `SYMBOLIC_PARAMETERS`, a paragraph of `before_terms` lines (e.g. the loss of the
+    explicit mode) and `TERMS` (power of h, tree, elementary differential, as
     `differential` names it)."""
     name = differential
     lines = [
@@ -149,6 +151,7 @@ def constants(
         f"PARAMETERS = {literal(dict(flow.parameters))}",
         f"SYMBOLIC_PARAMETERS = {literal(tuple(flow.recurrence.parameters))}",
         "",
+        *([*before_terms, ""] if before_terms else []),
         f"# (power of h, {tree}, elementary differential) of each term",
         "TERMS = (",
     ]
