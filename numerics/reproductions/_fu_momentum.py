@@ -301,7 +301,8 @@ def reproduce_fu_momentum(
         )
     started = time.perf_counter()
     sw = momentum_sweep(
-        batch_sizes=base["batch_sizes"],
+        # ascending, as the batch-size trend (check and figure) reads them
+        batch_sizes=sorted(base["batch_sizes"]),
         etas=sorted(base["etas"]),
         mus=base["mus"],
         seeds=base["seeds"],
