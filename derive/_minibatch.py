@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from . import _minibatch_render as _render
+from . import _minibatch_render as _rendering
 from ._batch_expectation import SAMPLINGS, ExpectedEpoch, is_euler_like
 from ._coefficients import Coefficient, Field, field_for, rational_function_field
 from ._colored_bseries import ColoredSeries, colored_logarithm
@@ -352,19 +352,19 @@ class MinibatchFlow:
     # ------------------------------------------------------------------ renderings
     def notation(self) -> str:
         """What the symbols of the flow mean (one paragraph)."""
-        return _render.notation(self)
+        return _rendering.notation(self)
 
     def text(self, header: bool = True) -> str:
         """Readable text: one line per power of $h$."""
-        return _render.flow_text(self, header)
+        return _rendering.flow_text(self, header)
 
     def term_latex(self, term: Term) -> str:
         """One term `c h^k F(t)` in LaTeX."""
-        return _render.term_latex(self, term)
+        return _rendering.term_latex(self, term)
 
     def latex(self) -> str:
         """LaTeX for the flow (an `aligned` environment)."""
-        return _render.flow_latex(self)
+        return _rendering.flow_latex(self)
 
     def to_dict(
         self,
@@ -373,7 +373,7 @@ class MinibatchFlow:
     ) -> dict[str, Any]:
         """The JSON record: the keys of [`ModifiedFlow.to_dict`][derive.ModifiedFlow],
         plus `batches`, `sampling` and `notation`."""
-        return _render.flow_record(self, losses, variables)
+        return _rendering.flow_record(self, losses, variables)
 
     def to_json(
         self,
