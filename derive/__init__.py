@@ -58,8 +58,8 @@ from ._invariant_manifold import InvariantManifold as InvariantManifold
 from ._invariant_manifold import ManifoldState as ManifoldState
 from ._invariant_manifold import invariant_manifold as invariant_manifold
 from ._minibatch import MinibatchFlow as MinibatchFlow
-from ._minibatch import MinibatchModifiedLoss as MinibatchModifiedLoss
 from ._minibatch import minibatch_flow as minibatch_flow
+from ._minibatch_loss import MinibatchModifiedLoss as MinibatchModifiedLoss
 from ._optimizers import OptimizerDefinition as OptimizerDefinition
 from ._optimizers import gd as gd
 from ._optimizers import heavy_ball as heavy_ball

@@ -27,11 +27,16 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
+from typing import TYPE_CHECKING, TypeAlias
 
+from ._coefficients import Coefficient, Field
 from ._colored_trees import ColoredTreeTable
 from ._errors import DeriveError
+
+if TYPE_CHECKING:
+    from ._epoch import EpochMap
 
 __all__ = [
     "ExpectedEpoch",
@@ -43,6 +48,9 @@ __all__ = [
 SAMPLINGS = ("shuffle", "replacement", "fixed")
 MAX_TERMS = 400_000
 """The largest number of step assignments summed for one tree (general optimizers)."""
+
+EpochMapFactory: TypeAlias = "Callable[[tuple[int, ...]], EpochMap]"
+"""`colors -> EpochMap`: the optimizer's epoch map with step `j` colored `colors[j]`."""
 
 
 @cache
@@ -131,7 +139,7 @@ def _edges(parents: Sequence[int], labels: Sequence[int]) -> set[tuple[int, int]
     return {(labels[v], labels[p]) for v, p in enumerate(parents) if p >= 0}
 
 
-def is_euler_like(epoch_map_factory, max_nodes: int) -> bool:
+def is_euler_like(epoch_map_factory: EpochMapFactory, max_nodes: int) -> bool:
     """Whether one step of the optimizer is exactly $x + h g(x)$ (plain SGD): one
     state, and the one-step map has coefficient 1 on the leaf and 0 on every larger
     tree up to `max_nodes` nodes (`epoch_map_factory(colors)` builds the map)."""
@@ -161,10 +169,10 @@ class ExpectedEpoch:
 
     def __init__(
         self,
-        epoch_map_factory,
-        batches,
+        epoch_map_factory: EpochMapFactory,
+        batches: int | Coefficient,
         sampling: str,
-        field,
+        field: Field,
         euler: bool,
         table: ColoredTreeTable,
     ):
@@ -178,20 +186,27 @@ class ExpectedEpoch:
         self.table = table
         self.euler = euler
         self.m = batches
-        self._memo: dict[int, object] = {}
-        if euler:
-            self._steps = None
-        else:
+        self._memo: dict[int, Coefficient] = {}
+        # the epoch map with step j colored j, and the number of batches (not euler)
+        self._steps: tuple[EpochMap, int] | None = None
+        if not euler:
             if not isinstance(batches, int):
                 raise DeriveError(
                     "a symbolic number of batches works only for plain SGD "
                     "(x+ = x - h grad f_k(x)).",
                     "Give the number of batches as a whole number.",
                 )
-            self._steps = epoch_map_factory(tuple(range(batches)))
-            self.field = self._steps.field
+            steps = epoch_map_factory(tuple(range(batches)))
+            self._steps = (steps, batches)
+            self.field = steps.field
 
-    def __call__(self, i: int):
+    @property
+    def steps(self) -> EpochMap | None:
+        """The epoch map with step `j` colored `j` (`None` for plain SGD, whose
+        closed forms need none)."""
+        return None if self._steps is None else self._steps[0]
+
+    def __call__(self, i: int) -> Coefficient:
         got = self._memo.get(i)
         if got is None:
             got = self._compute(i)
@@ -199,7 +214,7 @@ class ExpectedEpoch:
         return got
 
     # ---------------------------------------------------------------- helpers
-    def _falling(self, k: int):
+    def _falling(self, k: int) -> Coefficient:
         """$(m)_k = m (m-1) \\cdots (m-k+1)$ as a field element."""
         F = self.field
         out = F.one
@@ -208,18 +223,18 @@ class ExpectedEpoch:
             out = out * (m - j)
         return out
 
-    def _power(self, k: int):
+    def _power(self, k: int) -> Coefficient:
         F = self.field
         m = self.m if not isinstance(self.m, int) else F.convert(self.m)
         return m**k if k else F.one
 
-    def _compute(self, i: int):
+    def _compute(self, i: int) -> Coefficient:
         table, F = self.table, self.field
         nodes = table.nodes(i)
         parents = [p for _, p in nodes]
         labels = canonical_blocks([c for c, _ in nodes])
         k = max(labels) + 1
-        if self.euler:
+        if self._steps is None:  # plain SGD: the closed forms
             if self.sampling == "shuffle":
                 e = linear_extensions(k, _edges(parents, labels))
                 return F.convert(e) / math.factorial(k) if e else F.zero
@@ -233,8 +248,7 @@ class ExpectedEpoch:
                         math.factorial(j) * self._power(j)
                     )
             return total
-        m = self.m
-        steps = self._steps
+        steps, m = self._steps
         if self.sampling == "shuffle":
             if k > m:
                 return F.zero

@@ -16,9 +16,11 @@ while only the trees that a computation asks for are ever evaluated.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeAlias
 
-from ._coefficients import QQ, Field
-from ._colored_trees import ColoredTreeTable, colored_tree_table
+from ._coefficients import QQ, Coefficient, ExactNumber, Field
+from ._colored_trees import ColoredTreeTable, NestedColoredTree, colored_tree_table
 
 __all__ = [
     "ColoredSeries",
@@ -27,6 +29,9 @@ __all__ = [
     "colored_exponential",
     "colored_step",
 ]
+
+ColoredTree: TypeAlias = str | NestedColoredTree | int
+"""A colored tree: bracket notation, nested `(color, children)`, or a table index."""
 
 
 class ColoredSeries:
@@ -56,26 +61,28 @@ class ColoredSeries:
 
     def __init__(
         self,
-        coefficient,
-        empty=0,
+        coefficient: Callable[[int], Coefficient]
+        | Mapping[ColoredTree, Coefficient | ExactNumber],
+        empty: Coefficient | ExactNumber = 0,
         field: Field = QQ,
         table: ColoredTreeTable | None = None,
     ):
         self.table = colored_tree_table() if table is None else table
         self.field = field
-        self.empty = field.convert(empty)
-        self._memo: dict[int, object] = {}
+        self.empty: Coefficient = field.convert(empty)
+        self._memo: dict[int, Coefficient] = {}
+        self._fn: Callable[[int], Coefficient]
         if callable(coefficient):
             self._fn = coefficient
         else:
-            values = {}
+            values: dict[int, Coefficient] = {}
             for key, value in dict(coefficient).items():
                 i = self.table.index_of(key) if isinstance(key, str | tuple) else key
                 values[i] = field.convert(value)
             zero = field.zero
             self._fn = lambda i: values.get(i, zero)
 
-    def __getitem__(self, tree):
+    def __getitem__(self, tree: ColoredTree) -> Coefficient:
         i = self.table.index_of(tree) if isinstance(tree, str | tuple) else int(tree)
         got = self._memo.get(i)
         if got is None:
@@ -83,7 +90,7 @@ class ColoredSeries:
             self._memo[i] = got
         return got
 
-    def items(self, trees) -> list[tuple[str, object]]:
+    def items(self, trees: Iterable[int]) -> list[tuple[str, Coefficient]]:
         """`(bracket, coefficient)` for the nonzero coefficients among `trees`."""
         out = []
         for i in trees:
@@ -93,7 +100,9 @@ class ColoredSeries:
         return out
 
 
-def colored_step(color: int, field: Field = QQ, table=None) -> ColoredSeries:
+def colored_step(
+    color: int, field: Field = QQ, table: ColoredTreeTable | None = None
+) -> ColoredSeries:
     """The Euler step $y \\mapsto y + h\\, g_c(y)$ with field `color` (at $h = 1$).
 
     !!! example
@@ -121,7 +130,7 @@ def colored_compose(outer: ColoredSeries, inner: ColoredSeries) -> ColoredSeries
     zero = field.zero
     e = outer.empty
 
-    def coefficient(i: int):
+    def coefficient(i: int) -> Coefficient:
         acc = inner[i] * e if e else zero
         for root, forest, mult in table.admissible_cuts(i):
             term = outer[root]
@@ -142,7 +151,7 @@ def _lie(a: ColoredSeries, b: ColoredSeries) -> ColoredSeries:
     """$\\partial_b a$ for a field $b$ (HLW Lemma IX.9.1)."""
     table, zero = a.table, a.field.zero
 
-    def coefficient(i: int):
+    def coefficient(i: int) -> Coefficient:
         acc = a.empty * b[i] if a.empty else zero
         for trunk, branch, mult in table.edge_cuts(i):
             x = a[trunk]
@@ -174,7 +183,7 @@ def colored_exponential(b: ColoredSeries) -> ColoredSeries:
     identity = ColoredSeries(lambda i: zero, empty=1, field=field, table=table)
     powers: list[ColoredSeries] = [identity]
 
-    def coefficient(i: int):
+    def coefficient(i: int) -> Coefficient:
         n = table.size[i]
         while len(powers) <= n:
             powers.append(_lie(powers[-1], b))
@@ -198,18 +207,18 @@ def colored_logarithm(a: ColoredSeries) -> ColoredSeries:
         raise ValueError("only a map (a(empty) = 1) has a logarithm")
     table, field = a.table, a.field
     zero = field.zero
-    inv_fact: list = []
-    D: dict[tuple[int, int], object] = {}
-    b_memo: dict[int, object] = {}
+    inv_fact: list[Coefficient] = []
+    D: dict[tuple[int, int], Coefficient] = {}
+    b_memo: dict[int, Coefficient] = {}
 
-    def b(i: int):
+    def b(i: int) -> Coefficient:
         got = b_memo.get(i)
         if got is None:
             got = _b(i)
             b_memo[i] = got
         return got
 
-    def d(j: int, i: int):
+    def d(j: int, i: int) -> Coefficient:
         if j == 1:
             return b(i)
         key = (j, i)
@@ -227,7 +236,7 @@ def colored_logarithm(a: ColoredSeries) -> ColoredSeries:
             D[key] = got
         return got
 
-    def _b(i: int):
+    def _b(i: int) -> Coefficient:
         n = table.size[i]
         while len(inv_fact) <= n:
             inv_fact.append(field.convert(1) / math.factorial(len(inv_fact)))

@@ -11,14 +11,20 @@ index $k$ (several blocks: independent indices). Derivatives are taken by
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
+from typing import TypeAlias
 
 import sympy
 
 from ._colored_trees import ColoredTreeTable
-from ._concrete import ConcreteLoss
+from ._concrete import ConcreteLoss, LossExpression, Variables
 from ._errors import DeriveError
 
 __all__ = ["ConcreteBatches"]
+
+Assignment: TypeAlias = tuple[int, ...] | None
+"""`None`: colors are batches 1..m; else the batch (0-based) of each deviation block
+(color b >= 1 is block b), color 0 being the full loss."""
 
 
 class ConcreteBatches:
@@ -44,7 +50,12 @@ class ConcreteBatches:
         ```
     """
 
-    def __init__(self, losses, variables, parameters: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        losses: Iterable[LossExpression],
+        variables: Variables,
+        parameters: tuple[str, ...] = (),
+    ):
         losses = list(losses)
         if not losses:
             raise DeriveError("no per-batch losses were given.", "Give one per batch.")
@@ -57,10 +68,10 @@ class ConcreteBatches:
             ConcreteLoss(b.loss - mean, names, parameters) for b in self.batch
         ]
         self.m = len(losses)
-        self._memo: dict = {}
+        self._memo: dict[tuple[int, Assignment], list[sympy.Expr]] = {}
 
     # ------------------------------------------------------------------ batches
-    def _loss_for(self, color: int, assignment):
+    def _loss_for(self, color: int, assignment: Assignment) -> ConcreteLoss:
         if assignment is None:  # colors are batches 1..m
             if not 1 <= color <= self.m:
                 raise DeriveError(
@@ -72,7 +83,9 @@ class ConcreteBatches:
             return self.full
         return self.deviation[assignment[color - 1]]
 
-    def _F(self, table: ColoredTreeTable, i: int, assignment) -> list:
+    def _F(
+        self, table: ColoredTreeTable, i: int, assignment: Assignment
+    ) -> list[sympy.Expr]:
         key = (i, assignment)
         got = self._memo.get(key)
         if got is None:
@@ -82,11 +95,13 @@ class ConcreteBatches:
             self._memo[key] = got
         return got
 
-    def batch_differential(self, table: ColoredTreeTable, i: int) -> list:
+    def batch_differential(self, table: ColoredTreeTable, i: int) -> list[sympy.Expr]:
         """$F(t)$ with color $c$ meaning batch $c$ (1-based)."""
         return self._F(table, i, None)
 
-    def averaged_differential(self, table: ColoredTreeTable, i: int) -> list:
+    def averaged_differential(
+        self, table: ColoredTreeTable, i: int
+    ) -> list[sympy.Expr]:
         """$\\langle F(d) \\rangle$ of decorated tree `i` (color 0: $g$, colors
         $1..r$: deviation blocks, averaged)."""
         r = max(table.colors(i))
@@ -97,8 +112,10 @@ class ConcreteBatches:
         return [t / self.m**r for t in total]
 
     # ------------------------------------------------------------------ scalars
-    def _scalar(self, table, i, assignment) -> sympy.Expr:
-        args = []
+    def _scalar(
+        self, table: ColoredTreeTable, i: int, assignment: Assignment
+    ) -> sympy.Expr:
+        args: list[list[sympy.Expr]] = []
         for c in table.children[i]:
             sign = -1 if table.size[c] % 2 else 1
             args.append([sign * e for e in self._F(table, c, assignment)])

@@ -15,11 +15,11 @@ $\\langle \\cdot \\rangle$ is symmetric in the block indices.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from fractions import Fraction
+from collections.abc import Callable, Mapping
 
+from ._coefficients import Coefficient
 from ._colored_trees import ColoredTreeTable
-from ._modified_loss import GradientTest
+from ._modified_loss import GradientTest, gradient_of_classes
 
 __all__ = ["colored_free_class", "colored_gradient_test"]
 
@@ -52,8 +52,8 @@ def colored_free_class(
 def colored_gradient_test(
     table: ColoredTreeTable,
     n: int,
-    b: dict[int, object],
-    zero,
+    b: Mapping[int, Coefficient],
+    zero: Coefficient,
     canonical: Callable[[int], int],
     sigma: Callable[[int], int],
 ) -> GradientTest:
@@ -69,14 +69,4 @@ def colored_gradient_test(
         members = sorted(set(rootings), key=table.canonical_key)
         seen.update(members)
         classes[rep] = members
-    potential = []
-    sign = 1 if (n + 1) % 2 == 0 else -1
-    for rep, members in classes.items():
-        vals = [b.get(u, zero) for u in members]
-        first = vals[0]
-        if any(v != first for v in vals[1:]):
-            return GradientTest(n, False, (), rep)
-        if first:
-            aut = Fraction(n) / sum(Fraction(1, sigma(u)) for u in members)
-            potential.append((rep, first * sign * aut.denominator / aut.numerator))
-    return GradientTest(n, True, tuple(potential), None)
+    return gradient_of_classes(n, classes, b, zero, sigma)

@@ -37,7 +37,7 @@ class Naming:
         field_latex: Callable[[int], str],
         loss_text: Callable[[int], str],
         loss_latex: Callable[[int], str],
-        averaged: Callable[[set], bool] = lambda colors: False,
+        averaged: Callable[[set[int]], bool] = lambda colors: False,
     ):
         self.field_text = field_text
         self.field_latex = field_latex
@@ -77,7 +77,7 @@ def _kids(table: ColoredTreeTable, i: int) -> list[int]:
     return sorted(table.children[i], key=table.canonical_key)
 
 
-def _differential(table, i, names: Naming, latex: bool) -> str:
+def _differential(table: ColoredTreeTable, i: int, names: Naming, latex: bool) -> str:
     name = (names.field_latex if latex else names.field_text)(table.color[i])
     kids = _kids(table, i)
     if not kids:
@@ -92,7 +92,9 @@ def _differential(table, i, names: Naming, latex: bool) -> str:
     return f"{name}{_primes(k)}(" + ",".join(parts) + ")"
 
 
-def _average(text: str, table, i, names: Naming, latex: bool) -> str:
+def _average(
+    text: str, table: ColoredTreeTable, i: int, names: Naming, latex: bool
+) -> str:
     if not names.averaged(set(table.colors(i))):
         return text
     return f"\\langle {text} \\rangle" if latex else f"<{text}>"
@@ -109,7 +111,7 @@ def differential_latex(table: ColoredTreeTable, i: int, names: Naming) -> str:
     return _average(_differential(table, i, names, True), table, i, names, True)
 
 
-def _gtext(table, i, names: Naming) -> str:
+def _gtext(table: ColoredTreeTable, i: int, names: Naming) -> str:
     loss = names.loss_text(table.color[i])
     kids = _kids(table, i)
     if not kids:
@@ -123,7 +125,7 @@ def _gtext(table, i, names: Naming) -> str:
     )
 
 
-def _glatex(table, i, names: Naming) -> str:
+def _glatex(table: ColoredTreeTable, i: int, names: Naming) -> str:
     loss = names.loss_latex(table.color[i])
     kids = _kids(table, i)
     if not kids:

@@ -24,15 +24,29 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache
+from typing import NoReturn, TypeAlias
+
+from ._trees import NestedTree
 
 __all__ = [
     "ColoredTreeTable",
     "colored_tree_table",
     "colored_tree_counts",
     "parse_colored_tree",
+    "NestedColoredTree",
 ]
+
+NestedColoredTree: TypeAlias = tuple[int, tuple["NestedColoredTree", ...]]
+"""A colored tree as `(color, (child, ...))` (a leaf of color c is `(c, ())`)."""
+
+CanonicalKey: TypeAlias = tuple[int, int, tuple["CanonicalKey", ...]]
+"""(size, root color, sorted keys of the children): the order of trees that does not
+depend on the order in which they were indexed."""
+
+AdmissibleCut: TypeAlias = tuple[int, tuple[int, ...], int]
+"""`(root part, pruned forest, multiplicity)` of an admissible cut."""
 
 
 class ColoredTreeTable:
@@ -56,15 +70,15 @@ class ColoredTreeTable:
         ```
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.color: list[int] = []
         self.children: list[tuple[int, ...]] = []
         self.size: list[int] = []
         self.sigma: list[int] = []
         self._index: dict[tuple[int, tuple[int, ...]], int] = {}
-        self._key: list[tuple] = []
+        self._key: list[CanonicalKey] = []
         self._edge_cuts: dict[int, list[tuple[int, int, int]]] = {}
-        self._admissible: dict[int, list[tuple[int, tuple[int, ...], int]]] = {}
+        self._admissible: dict[int, list[AdmissibleCut]] = {}
         self._bracket: dict[int, str] = {}
         self._enumerated: dict[tuple[int, tuple[int, ...]], list[int]] = {}
 
@@ -107,7 +121,7 @@ class ColoredTreeTable:
             raise ValueError(f"a tree has at least one node, got {n}")
         smaller = [t for k in range(1, n) for t in self.of_size(k, colors)]
         smaller.sort(key=self.canonical_key)
-        out = []
+        out: list[int] = []
         for c in colors:
             for forest in _forests(n - 1, smaller, self.size, 0):
                 out.append(self.lookup(c, forest))
@@ -120,17 +134,17 @@ class ColoredTreeTable:
         return [t for k in range(1, n + 1) for t in self.of_size(k, colors)]
 
     # ------------------------------------------------------------------ lookups
-    def canonical_key(self, i: int) -> tuple:
+    def canonical_key(self, i: int) -> CanonicalKey:
         """A sort key that does not depend on the order in which trees were indexed:
         (size, root color, sorted keys of the children)."""
         return self._key[i]
 
-    def index_of(self, tree: str | tuple) -> int:
+    def index_of(self, tree: str | NestedColoredTree) -> int:
         """Index of a tree given as `"[[]_1]_2"` or as nested `(color, (children...))`."""
         if isinstance(tree, str):
             tree = parse_colored_tree(tree)
 
-        def walk(t):
+        def walk(t: NestedColoredTree) -> int:
             color, kids = t
             return self.lookup(color, [walk(k) for k in kids])
 
@@ -146,12 +160,12 @@ class ColoredTreeTable:
             self._bracket[i] = s
         return s
 
-    def nested(self, i: int) -> tuple:
+    def nested(self, i: int) -> NestedColoredTree:
         """Tree `i` as `(color, (child, ...))`, children in canonical order."""
         kids = sorted(self.children[i], key=self.canonical_key)
         return (self.color[i], tuple(self.nested(k) for k in kids))
 
-    def colors(self, i: int) -> Counter:
+    def colors(self, i: int) -> Counter[int]:
         """How often each color occurs in tree `i`."""
         out = Counter({self.color[i]: 1})
         for k in self.children[i]:
@@ -186,13 +200,13 @@ class ColoredTreeTable:
 
         return build(0)
 
-    def recolor(self, i: int, mapping) -> int:
+    def recolor(self, i: int, mapping: Mapping[int, int]) -> int:
         """Tree `i` with every color `c` replaced by `mapping[c]`."""
         return self.lookup(
             mapping[self.color[i]], [self.recolor(k, mapping) for k in self.children[i]]
         )
 
-    def shape(self, i: int) -> tuple:
+    def shape(self, i: int) -> NestedTree:
         """The uncolored tree of `i`, as nested tuples (see [`parse_tree`][derive.parse_tree])."""
         return tuple(sorted((self.shape(k) for k in self.children[i]), key=_shape_key))
 
@@ -203,7 +217,7 @@ class ColoredTreeTable:
         cached = self._edge_cuts.get(i)
         if cached is not None:
             return cached
-        acc: Counter = Counter()
+        acc: Counter[tuple[int, int]] = Counter()
         kids = self.children[i]
         color = self.color[i]
         for child, mult in Counter(kids).items():
@@ -216,16 +230,18 @@ class ColoredTreeTable:
         self._edge_cuts[i] = out
         return out
 
-    def admissible_cuts(self, i: int) -> list[tuple[int, tuple[int, ...], int]]:
+    def admissible_cuts(self, i: int) -> list[AdmissibleCut]:
         """Admissible cuts: `(root part, pruned forest, multiplicity)`, the empty cut
         included and the cut of the whole tree excluded (HLW Theorem III.1.10)."""
         cached = self._admissible.get(i)
         if cached is not None:
             return cached
-        acc: Counter = Counter()
-        per_child = []
+        acc: Counter[tuple[int, tuple[int, ...]]] = Counter()
+        per_child: list[list[tuple[list[int], list[int], int]]] = []
         for child, mult in Counter(self.children[i]).items():
-            opts = [(None, (child,), 1)] + list(self.admissible_cuts(child))
+            # cut the child off whole, or keep it and cut inside it
+            opts: list[tuple[int | None, tuple[int, ...], int]] = [(None, (child,), 1)]
+            opts += self.admissible_cuts(child)
             choices = []
             for combo in itertools.combinations_with_replacement(
                 range(len(opts)), mult
@@ -235,16 +251,16 @@ class ColoredTreeTable:
                     weight //= math.factorial(k)
                 for o in combo:
                     weight *= opts[o][2]
-                roots = [opts[o][0] for o in combo if opts[o][0] is not None]
-                forest = [p for o in combo for p in opts[o][1]]
-                choices.append((roots, forest, weight))
+                kept = [k for k in (opts[o][0] for o in combo) if k is not None]
+                cut = [p for o in combo for p in opts[o][1]]
+                choices.append((kept, cut, weight))
             per_child.append(choices)
         color = self.color[i]
-        for combo in itertools.product(*per_child):
+        for product in itertools.product(*per_child):
             roots: list[int] = []
             forest: list[int] = []
             weight = 1
-            for r, p, w in combo:
+            for r, p, w in product:
                 roots += r
                 forest += p
                 weight *= w
@@ -254,15 +270,17 @@ class ColoredTreeTable:
         return out
 
 
-def _shape_key(t: tuple):
+def _shape_key(t: NestedTree) -> tuple[int, str]:
     return (_nodes(t), repr(t))
 
 
-def _nodes(t: tuple) -> int:
+def _nodes(t: NestedTree) -> int:
     return 1 + sum(_nodes(c) for c in t)
 
 
-def _forests(total: int, candidates: list[int], size: list[int], start: int):
+def _forests(
+    total: int, candidates: list[int], size: list[int], start: int
+) -> Iterator[tuple[int, ...]]:
     """Non-decreasing tuples (positions in `candidates`) of trees summing to `total`."""
     if total == 0:
         yield ()
@@ -307,7 +325,7 @@ def colored_tree_counts(max_nodes: int, colors: int) -> list[int]:
     return [len(table.of_size(n, cs)) for n in range(1, max_nodes + 1)]
 
 
-def parse_colored_tree(text: str) -> tuple:
+def parse_colored_tree(text: str) -> NestedColoredTree:
     """Parse `[[]_1,[]_2]_3` into nested `(color, (children...))` tuples.
 
     Raises `ValueError` with the position of the problem on malformed input.
@@ -323,7 +341,7 @@ def parse_colored_tree(text: str) -> tuple:
     s = "".join(text.split())
     pos = 0
 
-    def fail(msg: str):
+    def fail(msg: str) -> NoReturn:
         raise ValueError(
             f"malformed colored tree {text!r}: {msg} at position {pos}; write a leaf of "
             "color c as []_c and a node with children t1,...,tk as [t1,...,tk]_c, "
@@ -342,12 +360,12 @@ def parse_colored_tree(text: str) -> tuple:
             fail("expected a color (a non-negative integer)")
         return int(s[start:pos])
 
-    def node():
+    def node() -> NestedColoredTree:
         nonlocal pos
         if pos >= len(s) or s[pos] != "[":
             fail("expected '['")
         pos += 1
-        kids = []
+        kids: list[NestedColoredTree] = []
         if pos < len(s) and s[pos] == "]":
             pos += 1
             return (color(), ())

@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 
 from ._batch_expectation import canonical_blocks, refinements, set_partitions
+from ._coefficients import Coefficient, Field
 from ._colored_trees import ColoredTreeTable
-from ._trees import tree_table
+from ._trees import TreeTable, tree_table
 
 __all__ = ["deviation_expansion", "canonical_decorated", "block_letters"]
 
@@ -75,7 +77,7 @@ def _moebius(P: tuple[int, ...], Q: tuple[int, ...]) -> int:
     return out
 
 
-def _shape_nodes(table, i: int) -> list[int]:
+def _shape_nodes(table: TreeTable, i: int) -> list[int]:
     """Parent positions of the nodes of uncolored tree `i` (depth first, root first)."""
     parents: list[int] = []
 
@@ -90,8 +92,12 @@ def _shape_nodes(table, i: int) -> list[int]:
 
 
 def deviation_expansion(
-    beta, max_nodes: int, m, field, table: ColoredTreeTable
-) -> dict[int, object]:
+    beta: Callable[[int], Coefficient],
+    max_nodes: int,
+    m: int | Coefficient,
+    field: Field,
+    table: ColoredTreeTable,
+) -> dict[int, Coefficient]:
     """The field $\\sum_t \\beta(t)/\\sigma(t) F(t)$ (colors = distinct batches) as
     `{decorated tree index: coefficient}`, the coefficient multiplying
     $\\langle F(d) \\rangle$ (no symmetry factor left).
@@ -107,7 +113,7 @@ def deviation_expansion(
     shapes = tree_table(max_nodes)
     m = field.convert(m) if isinstance(m, int) else m
     zero = field.zero
-    out: dict[int, object] = {}
+    out: dict[int, Coefficient] = {}
     for s in shapes.up_to(max_nodes):
         parents = _shape_nodes(shapes, s)
         n = len(parents)
@@ -130,7 +136,7 @@ def deviation_expansion(
             # every block of Q contributes no deviation node, or two or more
             options = []
             for nodes in members.values():
-                opts = [()]
+                opts: list[tuple[int, ...]] = [()]
                 for size in range(2, len(nodes) + 1):
                     opts += list(itertools.combinations(nodes, size))
                 options.append(opts)

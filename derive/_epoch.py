@@ -23,8 +23,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ._coefficients import field_for
-from ._colored_trees import ColoredTreeTable, colored_tree_table
+from ._coefficients import (
+    Coefficient,
+    Field,
+    RationalFunction,
+    as_rational_function,
+    field_for,
+)
+from ._colored_trees import AdmissibleCut, ColoredTreeTable, colored_tree_table
 from ._errors import DeriveError
 from ._recurrence import Combine, Grad, Recurrence
 from ._slow_manifold import _analyse, _at_h, _determinant, _inverse
@@ -49,7 +55,7 @@ def unroll(rec: Recurrence, steps: int) -> tuple[Recurrence, tuple[int, ...]]:
     if steps < 1:
         raise DeriveError(f"an epoch has at least one step, got {steps}.", "")
     s = len(rec.states)
-    instructions: list = []
+    instructions: list[Combine | Grad] = []
     grad_step: list[int] = []
     current = list(range(s))
     n_values = s
@@ -125,30 +131,26 @@ class EpochMap:
         self.homogeneous = homogeneous
         self.weights = weights
         m = len(epoch.states)
-        if homogeneous:
-            K = field_for(epoch.parameters)
+        K: Field = field_for(epoch.parameters) if homogeneous else epoch.field
 
-            def conv(c):
-                return _at_h(c, K)
-        else:
-            K = epoch.field
-
-            def conv(c):
-                return c
+        def conv(c: RationalFunction) -> Coefficient:
+            return _at_h(c, K) if homogeneous else c
 
         self.field = K
         zero, one = K.zero, K.one
         self._zero, self._one = zero, one
         self.W = [[conv(c) if c else zero for c in row] for row in W]
         self.alpha = [conv(a) if a else zero for a in alpha]
-        instr = []
+        # per instruction: (argument, color) of a gradient call, or the terms of a
+        # combination
+        instr: list[tuple[int, int] | list[tuple[int, Coefficient]]] = []
         g = 0
         for ins in epoch.instructions:
             if isinstance(ins, Grad):
-                instr.append((True, ins.arg, self.colors[grad_step[g]], None))
+                instr.append((ins.arg, self.colors[grad_step[g]]))
                 g += 1
             else:
-                instr.append((False, None, None, [(v, conv(c)) for v, c in ins.terms]))
+                instr.append([(v, conv(c)) for v, c in ins.terms])
         self._instr = instr
         out0 = epoch.outputs[0]
         L = [[zero] * m for _ in range(m)]
@@ -163,7 +165,8 @@ class EpochMap:
         singular = not det
         if not singular and not homogeneous:
             try:
-                singular = not _at_h(det, field_for(epoch.parameters), 0)
+                det_h = as_rational_function(det)  # over Q(parameters, h)
+                singular = not _at_h(det_h, field_for(epoch.parameters), 0)
             except ZeroDivisionError:
                 singular = True
         if singular:
@@ -178,10 +181,10 @@ class EpochMap:
         self._Linv = _inverse(L, K)
         self._m = m
         self._nvals = m + len(instr)
-        self._full: dict[int, list] = {}
+        self._full: dict[int, list[Coefficient]] = {}
 
     # ------------------------------------------------------------------ solving
-    def values(self, i: int) -> list:
+    def values(self, i: int) -> list[Coefficient]:
         """Coefficients of tree `i` in every value of the unrolled program."""
         got = self._full.get(i)
         if got is not None:
@@ -191,7 +194,7 @@ class EpochMap:
         for k in set(kids):
             self.values(k)
         active = range(1, self._m)
-        cuts = table.admissible_cuts(i) if self._m > 1 else []
+        cuts: list[AdmissibleCut] = table.admissible_cuts(i) if self._m > 1 else []
         for root, forest, _ in cuts:
             if root != i:
                 self.values(root)
@@ -202,9 +205,10 @@ class EpochMap:
         known = [zero] * self._nvals
         color = table.color[i]
         m = self._m
-        for pos, (is_grad, arg, c, terms) in enumerate(self._instr):
+        for pos, ins in enumerate(self._instr):
             v = m + pos
-            if is_grad:
+            if isinstance(ins, tuple):
+                arg, c = ins
                 if c != color:
                     continue
                 prod = -one
@@ -215,7 +219,7 @@ class EpochMap:
                 known[v] = prod
             else:
                 acc = zero
-                for u, coef in terms:
+                for u, coef in ins:
                     if known[u]:
                         acc = acc + coef * known[u]
                 known[v] = acc
@@ -255,10 +259,10 @@ class EpochMap:
         full[i] = vals
         return vals
 
-    def phi(self, i: int):
+    def phi(self, i: int) -> Coefficient:
         """Coefficient of colored tree `i` in the position after the epoch."""
         return self.values(i)[self.epoch.outputs[0]]
 
-    def psi(self, j: int, i: int):
+    def psi(self, j: int, i: int) -> Coefficient:
         """Coefficient of colored tree `i` in state `j` on the slow manifold."""
         return self.values(i)[j] if j else self._zero

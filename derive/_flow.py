@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._bseries import logarithm_coefficients
 from ._coefficients import Coefficient, Field
@@ -56,6 +56,14 @@ class Term:
         """The coefficient as a factored SymPy expression, as papers print it
         (factors like $1 - \\beta$, the sign in front)."""
         return coefficient_expr(self.coefficient)
+
+
+def terms_by_power(terms: Iterable[Term], order: int) -> dict[int, list[Term]]:
+    """`terms` grouped by power of $h$, every power from 0 to `order` present."""
+    out: dict[int, list[Term]] = {k: [] for k in range(order + 1)}
+    for t in terms:
+        out[t.power].append(t)
+    return out
 
 
 def modified_flow(
@@ -214,10 +222,7 @@ class ModifiedFlow:
     # ------------------------------------------------------------- views
     def by_power(self) -> dict[int, list[Term]]:
         """Terms grouped by power of $h$ (`{0: [...], 1: [...], ...}`)."""
-        out: dict[int, list[Term]] = {k: [] for k in range(self.order + 1)}
-        for t in self.terms:
-            out[t.power].append(t)
-        return out
+        return terms_by_power(self.terms, self.order)
 
     @property
     def parameters(self) -> dict[str, str]:
@@ -297,7 +302,7 @@ class ModifiedFlow:
     # ------------------------------------------------------------- concrete loss
     def on(
         self, loss: LossExpression | ConcreteLoss, variables: Variables | None
-    ) -> ExplicitField:
+    ) -> ExplicitField[ConcreteLoss]:
         """The explicit vector field for a concrete SymPy loss.
 
         **Arguments:**
@@ -405,18 +410,25 @@ def manifold_states(
     return out
 
 
+ConcreteT = TypeVar("ConcreteT")
+"""The concrete loss(es) of an explicit field: a `ConcreteLoss`, or the per-batch
+losses of a mini-batch flow."""
+
+
 @dataclass
-class ExplicitField:
+class ExplicitField(Generic[ConcreteT]):
     """A modified flow on a concrete loss: `components[i]` is $dx_i/dt$.
 
     `by_power[k][i]` is component `i` of $F_k$ (the coefficient of $h^k$), so
-    `components[i]` is $\\sum_k h^k$ `by_power[k][i]`; neither is expanded.
+    `components[i]` is $\\sum_k h^k$ `by_power[k][i]`; neither is expanded. `concrete`
+    holds the loss with its memoised derivatives (for a mini-batch flow, the per-batch
+    losses).
     """
 
     loss: sympy.Expr
     variables: list[sympy.Symbol]
     components: list[sympy.Expr]
-    concrete: ConcreteLoss
+    concrete: ConcreteT
     by_power: list[list[sympy.Expr]]
 
     def __iter__(self) -> Iterator[sympy.Expr]:
@@ -441,6 +453,11 @@ class ModifiedLoss:
     def text(self) -> str:
         """The modified loss as text (`f + h*(1/4 |grad f|^2)`)."""
         return _render_flow.loss_text(self)
+
+    def latex_lines(self) -> list[str]:
+        """The modified loss as display lines (one line when short, else one per
+        power of $h$), for a `multline*` environment."""
+        return _render_flow.loss_latex_lines(self)
 
     @property
     def latex(self) -> str:

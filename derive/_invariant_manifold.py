@@ -38,7 +38,7 @@ from ._trees import TreeTable
 if TYPE_CHECKING:
     import sympy
 
-    from ._concrete import LossExpression, Variables
+    from ._concrete import ConcreteLoss, LossExpression, Variables
 
 __all__ = [
     "invariant_manifold",
@@ -151,7 +151,7 @@ class ExplicitManifold:
     loss: sympy.Expr
     variables: list[sympy.Symbol]
     states: dict[str, list[sympy.Expr]]
-    flow: ExplicitField
+    flow: ExplicitField[ConcreteLoss]
 
 
 class InvariantManifold:

@@ -22,10 +22,14 @@ stochastic gradient descent*, ICLR 2021.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+from . import _minibatch_render as _rendering
 from ._batch_expectation import SAMPLINGS, ExpectedEpoch, is_euler_like
-from ._coefficients import field_for
+from ._coefficients import Coefficient, Field, field_for, rational_function_field
 from ._colored_bseries import ColoredSeries, colored_logarithm
 from ._colored_loss import colored_gradient_test
 from ._colored_render import (
@@ -34,27 +38,42 @@ from ._colored_render import (
     differential_latex,
     differential_text,
 )
-from ._colored_trees import colored_tree_table
+from ._colored_trees import CanonicalKey, ColoredTreeTable, colored_tree_table
 from ._deviations import canonical_decorated, decorated_sigma, deviation_expansion
 from ._epoch import EpochMap
 from ._errors import DeriveError
-from ._flow import ExplicitField, Term
+from ._exact import ExactValue
+from ._flow import ExplicitField, Term, terms_by_power
 from ._minibatch_loss import MinibatchModifiedLoss
-from ._minibatch_render import MinibatchRendering
+from ._optimizers import OptimizerDefinition
 from ._recurrence import Recurrence
 from ._render.printers import text as _sympy_str
 from ._series_h import h_series
 from ._sgd import minibatch_optimizer
 
-__all__ = ["minibatch_flow", "MinibatchFlow", "MAX_FIXED_TREES"]
+if TYPE_CHECKING:
+    import sympy
+
+    from ._colored_concrete import ConcreteBatches
+    from ._concrete import LossExpression, Variables
+
+__all__ = ["minibatch_flow", "MinibatchFlow", "MAX_FIXED_TREES", "Potential"]
 
 MAX_FIXED_TREES = 60_000
 """The most colored trees a fixed-order derivation may use (m colors, p + 1 nodes)."""
 MAX_EXPECTATION_ORDER = 5
 
+Potential: TypeAlias = list[tuple[int, Coefficient]]
+"""`(free tree representative, coefficient)` pairs of one power of the modified loss."""
+
 
 def minibatch_flow(
-    optimizer, order: int, *, batches, sampling: str = "shuffle", **params
+    optimizer: OptimizerDefinition,
+    order: int,
+    *,
+    batches: int | str,
+    sampling: str = "shuffle",
+    **params: ExactValue | None,
 ) -> MinibatchFlow:
     """The modified flow per step of a mini-batch optimizer over $m$ batches.
 
@@ -131,7 +150,7 @@ def minibatch_flow(
     return MinibatchFlow(rec, order, "m" if symbolic else batches, sampling)
 
 
-def _term_order(table, i: int) -> tuple:
+def _term_order(table: ColoredTreeTable, i: int) -> tuple[int, CanonicalKey]:
     """Terms print by uncolored tree (the order of full-batch flows), then by colors."""
     from ._trees import tree_table
 
@@ -139,7 +158,7 @@ def _term_order(table, i: int) -> tuple:
     return (tree_table(size).index_of(table.shape(i)), table.canonical_key(i))
 
 
-class MinibatchFlow(MinibatchRendering):
+class MinibatchFlow:
     """The modified flow of a mini-batch optimizer; made by
     [`minibatch_flow`][derive.minibatch_flow].
 
@@ -154,7 +173,9 @@ class MinibatchFlow(MinibatchRendering):
       a gradient.
     """
 
-    def __init__(self, recurrence: Recurrence, order: int, batches, sampling: str):
+    def __init__(
+        self, recurrence: Recurrence, order: int, batches: int | str, sampling: str
+    ):
         self.recurrence = recurrence
         self.order = order
         self.batches = batches
@@ -163,11 +184,23 @@ class MinibatchFlow(MinibatchRendering):
         n = order + 1
         table = self.table
 
-        def factory(colors):
+        def factory(colors: tuple[int, ...]) -> EpochMap:
             return EpochMap(recurrence, colors, table)
 
         params = recurrence.parameters
+        K: Field
+        m_value: int | Coefficient  # m, a number or the generator of the field
+        raw: Mapping[int, Coefficient]
+        self._canonical: Callable[[int], int]
+        self._sigma: Callable[[int], int]
+        self.epoch: EpochMap | None
+        self.determinant: Coefficient | None
         if sampling == "fixed":
+            if not isinstance(batches, int):
+                raise DeriveError(
+                    "a fixed batch order needs a number of batches.",
+                    "Give batches as a whole number.",
+                )
             self.naming = batch_naming()
             self.epoch = factory(tuple(range(1, batches + 1)))
             colors = tuple(range(1, batches + 1))
@@ -195,34 +228,37 @@ class MinibatchFlow(MinibatchRendering):
             self._canonical = lambda i: i
             self._sigma = lambda i: table.sigma[i]
             self.determinant = self.epoch.determinant
+            m_value = batches
         else:
             self.naming = deviation_naming()
             self.epoch = None
             euler = is_euler_like(factory, n)
-            if batches == "m":
+            if not isinstance(batches, int):  # "m", a symbol
                 if not euler:
                     raise DeriveError(
                         "a symbolic number of batches works only for plain SGD (x+ = x "
                         f"- h grad f_k(x)); {recurrence.name} is not.",
                         "Give the number of batches as a whole number.",
                     )
-                K = field_for((*params, "m"))
-                m_value = K.gen("m")
+                symbolic = rational_function_field((*params, "m"))
+                K, m_value = symbolic, symbolic.gen("m")
             else:
                 K = field_for(params)
                 m_value = batches
             expected = ExpectedEpoch(factory, m_value, sampling, K, euler, table)
             K = expected.field
-            steps = expected._steps
+            steps = expected.steps
             homogeneous = True if steps is None else steps.homogeneous
             self.determinant = None if steps is None else steps.determinant
-            log = colored_logarithm(ColoredSeries(expected, empty=1, field=K))
+            log = colored_logarithm(
+                ColoredSeries(expected, empty=1, field=K, table=table)
+            )
             raw = deviation_expansion(log.__getitem__, n, m_value, K, table)
             if batches == 1:  # one batch: every deviation vanishes
                 raw = {d: c for d, c in raw.items() if max(table.colors(d)) == 0}
             self._canonical = lambda i: canonical_decorated(table, i)[0]
             self._sigma = lambda i: decorated_sigma(table, i)
-        m = K.gen("m") if batches == "m" else K.convert(batches)
+        m = K.convert(m_value) if isinstance(m_value, int) else m_value
         self.homogeneous = homogeneous
         self.coefficient_field = K
         self.field = K if homogeneous else field_for(params)
@@ -236,9 +272,11 @@ class MinibatchFlow(MinibatchRendering):
                 terms.append(Term(power, table.bracket(i), i, c, self.field))
         self.terms: list[Term] = terms
 
-    def _by_power(self, raw: dict, m) -> dict[tuple[int, int], object]:
+    def _by_power(
+        self, raw: Mapping[int, Coefficient], m: Coefficient
+    ) -> dict[tuple[int, int], Coefficient]:
         size = self.table.size
-        out = {}
+        out: dict[tuple[int, int], Coefficient] = {}
         for i, c in raw.items():
             c = c / m
             if self.homogeneous:
@@ -267,17 +305,12 @@ class MinibatchFlow(MinibatchRendering):
 
     def by_power(self) -> dict[int, list[Term]]:
         """Terms grouped by power of $h$."""
-        out: dict[int, list[Term]] = {k: [] for k in range(self.order + 1)}
-        for t in self.terms:
-            out[t.power].append(t)
-        return out
+        return terms_by_power(self.terms, self.order)
 
     @property
     def parameters(self) -> dict[str, str]:
         """Hyper-parameters as exact strings (symbolic ones as their names)."""
-        out = {p: p for p in self.recurrence.parameters}
-        out.update({k: str(v) for k, v in self.recurrence.values.items()})
-        return out
+        return self.recurrence.parameter_texts
 
     @cached_property
     def conditions(self) -> list[str]:
@@ -292,7 +325,7 @@ class MinibatchFlow(MinibatchRendering):
         if not self.homogeneous:
             expr = expr.subs(sympy.Symbol("h"), 0)
         num, den = sympy.fraction(sympy.factor(expr))
-        out = []
+        out: list[str] = []
         for fac in sympy.Mul.make_args(num) + sympy.Mul.make_args(den):
             base = fac.as_base_exp()[0]
             if base.free_symbols:
@@ -305,27 +338,64 @@ class MinibatchFlow(MinibatchRendering):
         return sorted(set(out))
 
     def differential_text(self, term: Term) -> str:
+        """The elementary differential of a term as text (`<d_k'd_k>`, `g_2'g_1`)."""
         return differential_text(self.table, term.index, self.naming)
 
     def differential_latex(self, term: Term) -> str:
+        """The elementary differential of a term in LaTeX."""
         return differential_latex(self.table, term.index, self.naming)
 
     def coefficient_text(self, term: Term) -> str:
+        """The exact coefficient of a term as SymPy text."""
         return _sympy_str(term.sympy)
+
+    # ------------------------------------------------------------------ renderings
+    def notation(self) -> str:
+        """What the symbols of the flow mean (one paragraph)."""
+        return _rendering.notation(self)
+
+    def text(self, header: bool = True) -> str:
+        """Readable text: one line per power of $h$."""
+        return _rendering.flow_text(self, header)
+
+    def term_latex(self, term: Term) -> str:
+        """One term `c h^k F(t)` in LaTeX."""
+        return _rendering.term_latex(self, term)
+
+    def latex(self) -> str:
+        """LaTeX for the flow (an `aligned` environment)."""
+        return _rendering.flow_latex(self)
+
+    def to_dict(
+        self,
+        losses: Sequence[LossExpression] | None = None,
+        variables: Variables | None = None,
+    ) -> dict[str, Any]:
+        """The JSON record: the keys of [`ModifiedFlow.to_dict`][derive.ModifiedFlow],
+        plus `batches`, `sampling` and `notation`."""
+        return _rendering.flow_record(self, losses, variables)
+
+    def to_json(
+        self,
+        losses: Sequence[LossExpression] | None = None,
+        variables: Variables | None = None,
+    ) -> str:
+        """The JSON record as text."""
+        return json.dumps(self.to_dict(losses, variables), indent=2)
 
     # ------------------------------------------------------------------ modified loss
     @cached_property
-    def gradient_tests(self) -> list:
+    def gradient_tests(self) -> list[tuple[bool, Potential]]:
         """Per power of $h$: `(is_gradient, [(tree, potential coefficient), ...])`."""
-        out = []
+        out: list[tuple[bool, Potential]] = []
         zero = self.field.zero
         for terms in self.by_power().values():
-            sizes: dict[int, dict[int, object]] = {}
+            sizes: dict[int, dict[int, Coefficient]] = {}
             for t in terms:
                 sizes.setdefault(self.table.size[t.index], {})[t.index] = (
                     t.coefficient * self._sigma(t.index)
                 )
-            ok, potential = True, []
+            ok, potential = True, list[tuple[int, Coefficient]]()
             for n, b in sorted(sizes.items()):
                 test = colored_gradient_test(
                     self.table, n, b, zero, self._canonical, self._sigma
@@ -340,7 +410,7 @@ class MinibatchFlow(MinibatchRendering):
     @cached_property
     def modified_loss(self) -> MinibatchModifiedLoss:
         """The modified loss through the highest order where every term is a gradient."""
-        through, parts = -1, []
+        through, parts = -1, list[Potential]()
         for ok, potential in self.gradient_tests:
             if not ok:
                 break
@@ -349,28 +419,11 @@ class MinibatchFlow(MinibatchRendering):
         return MinibatchModifiedLoss(self, through, parts)
 
     # ------------------------------------------------------------------ concrete
-    def _concrete(self, losses, variables):
-        from ._colored_concrete import ConcreteBatches
-
-        if hasattr(losses, "averaged_differential"):
-            batches = losses
-        else:
-            batches = ConcreteBatches(losses, variables, self.recurrence.parameters)
-        if self.batches != "m" and batches.m != self.batches:
-            raise DeriveError(
-                f"{batches.m} per-batch losses were given for a flow of "
-                f"{self.batches} batches.",
-                f"Give one loss per batch ({self.batches}).",
-            )
-        return batches
-
-    def _coefficient_sympy(self, term: Term, m: int):
-        import sympy
-
-        c = term.sympy
-        return c.subs(sympy.Symbol("m"), m) if self.batches == "m" else c
-
-    def on(self, losses, variables) -> ExplicitField:
+    def on(
+        self,
+        losses: Sequence[LossExpression] | ConcreteBatches,
+        variables: Variables | None,
+    ) -> ExplicitField[ConcreteBatches]:
         """The explicit field for concrete per-batch losses.
 
         **Arguments:**
@@ -390,70 +443,21 @@ class MinibatchFlow(MinibatchRendering):
 
             ```
         """
-        import sympy
+        from ._minibatch_concrete import explicit_field
 
-        cb = self._concrete(losses, variables)
-        h = sympy.Symbol("h")
-        d = len(cb.variables)
-        powers = [[sympy.Integer(0)] * d for _ in range(self.order + 1)]
-        for t in self.terms:
-            F = (
-                cb.averaged_differential(self.table, t.index)
-                if self.expected
-                else cb.batch_differential(self.table, t.index)
-            )
-            c = self._coefficient_sympy(t, cb.m)
-            powers[t.power] = [
-                a + c * f for a, f in zip(powers[t.power], F, strict=True)
-            ]
-        powers = [[sympy.factor(sympy.expand(e)) for e in row] for row in powers]
-        comps = [
-            sum((h**k * powers[k][i] for k in range(self.order + 1)), sympy.Integer(0))
-            for i in range(d)
-        ]
-        return ExplicitField(cb.full.loss, cb.variables, comps, cb, powers)
+        return explicit_field(self, losses, variables)
 
-    def manifold_states(self, losses, variables) -> dict[str, list]:
+    def manifold_states(
+        self,
+        losses: Sequence[LossExpression] | ConcreteBatches,
+        variables: Variables | None,
+    ) -> dict[str, list[sympy.Expr]]:
         """The optimizer's states on the epoch's slow manifold for concrete per-batch
         losses (fixed order only): start the iterates there to see the flow's order.
 
         **Returns:** `{state: [SymPy expression per variable]}` in the variables and
         `h`, through trees with `order + 1` nodes.
         """
-        import sympy
+        from ._minibatch_concrete import manifold_states
 
-        if self.sampling != "fixed":
-            raise DeriveError(
-                "the slow manifold belongs to one epoch map: it is defined for a fixed "
-                "batch order.",
-                "Use sampling='fixed'.",
-            )
-        cb = self._concrete(losses, variables)
-        ep = self.epoch
-        h = sympy.Symbol("h")
-        colors = tuple(range(1, self.batches + 1))
-        out = {}
-        for j, name in enumerate(self.recurrence.states):
-            K = ep.field
-            alpha = K.to_sympy(ep.alpha[j]) if ep.alpha[j] else sympy.Integer(0)
-            if ep.homogeneous:
-                alpha = alpha * h ** ep.weights[j]
-            comps = [alpha * v for v in cb.variables]
-            if j:
-                for t in self.table.up_to(self.order + 1, colors):
-                    c = ep.psi(j, t)
-                    if not c:
-                        continue
-                    sigma = self.table.sigma[t]
-                    if ep.homogeneous:
-                        coeff = (
-                            K.to_sympy(c)
-                            * h ** (self.table.size[t] + ep.weights[j])
-                            / sigma
-                        )
-                    else:
-                        coeff = K.to_sympy(c) / sigma
-                    F = cb.batch_differential(self.table, t)
-                    comps = [a + coeff * e for a, e in zip(comps, F, strict=True)]
-            out[name] = [sympy.expand(e) for e in comps]
-        return out
+        return manifold_states(self, losses, variables)

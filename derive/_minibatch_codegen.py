@@ -19,6 +19,9 @@ conventions, the terms) that ends with the SHA-256 of the code below it, checked
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from ._codegen.explicit import explicit_module
 from ._codegen.hashing import seal
 from ._codegen.header import WRAP, docstring, provenance_lines, terms_table
@@ -28,10 +31,20 @@ from ._codegen.python import identifier, literal, quote
 from ._conventions import CONVENTIONS
 from ._errors import DeriveError
 
+if TYPE_CHECKING:
+    from ._concrete import LossExpression, Variables
+    from ._minibatch import MinibatchFlow
+
 __all__ = ["minibatch_codegen"]
 
 
-def minibatch_codegen(flow, *, losses=None, variables=None, name=None) -> GeneratedCode:
+def minibatch_codegen(
+    flow: MinibatchFlow,
+    *,
+    losses: Sequence[LossExpression] | None = None,
+    variables: Variables | None = None,
+    name: str | None = None,
+) -> GeneratedCode:
     """A JAX module for a [`MinibatchFlow`][derive.MinibatchFlow] (used by
     [`codegen`][derive.codegen] when it is given one).
 
@@ -70,8 +83,9 @@ def minibatch_codegen(flow, *, losses=None, variables=None, name=None) -> Genera
             "code needs a number of batches, not the symbol m.",
             "Derive the flow with batches given as a whole number.",
         )
-    if losses is None:
-        mode, body, extra = MODE_MATRIX_FREE, _matrix_free_body(flow), []
+    extra: list[str] = []
+    if losses is None or variables is None:  # both None, as checked above
+        mode, body = MODE_MATRIX_FREE, _matrix_free_body(flow)
     else:
         mode = MODE_EXPLICIT
         body, extra = _explicit_body(flow, losses, variables)
@@ -79,7 +93,7 @@ def minibatch_codegen(flow, *, losses=None, variables=None, name=None) -> Genera
     return GeneratedCode(seal(text), flow, name, mode)
 
 
-def _header(flow, mode: str, extra: list[str]) -> str:
+def _header(flow: MinibatchFlow, mode: str, extra: list[str]) -> str:
     lines = [
         f"Mini-batch modified flow of {flow.recurrence.name} ({flow.batches} batches, "
         f"{flow.sampling}) through order {flow.order}, as JAX code ({mode}).",
@@ -102,12 +116,13 @@ def _header(flow, mode: str, extra: list[str]) -> str:
     return docstring(lines, extra)
 
 
-def _constants(flow) -> list[str]:
+def _constants(flow: MinibatchFlow, before_terms: Sequence[str] = ()) -> list[str]:
     return constants(
         flow,
         extra=[f"BATCHES = {flow.batches}", f"SAMPLING = {literal(flow.sampling)}"],
         differential=flow.differential_text,
         tree="colored tree",
+        before_terms=before_terms,
     )
 
 
@@ -213,7 +228,7 @@ def vector_field(t, y, args):
 '''
 
 
-def _matrix_free_body(flow) -> str:
+def _matrix_free_body(flow: MinibatchFlow) -> str:
     lines = ["\nimport itertools", runtime_text().rstrip("\n"), ""]
     lines += _constants(flow)
     lines += ["", "# each term's colored tree as nested (color, children)", "TREES = {"]
@@ -225,19 +240,21 @@ def _matrix_free_body(flow) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _explicit_body(flow, losses, variables):
+def _explicit_body(
+    flow: MinibatchFlow, losses: Sequence[LossExpression], variables: Variables
+) -> tuple[str, list[str]]:
     import sympy
 
     explicit = flow.on(losses, variables)
     names = [v.name for v in explicit.variables]
     batch = [sympy.sstr(b.loss) for b in explicit.concrete.batch]
-    constants_ = _constants(flow)
-    at = constants_.index("TERMS = (") - 1
-    constants_[at:at] = [
-        f"BATCH_LOSSES = {literal(tuple(batch))}",
-        f"VARIABLES = {literal(tuple(names))}",
-        "",
-    ]
+    constants_ = _constants(
+        flow,
+        before_terms=[
+            f"BATCH_LOSSES = {literal(tuple(batch))}",
+            f"VARIABLES = {literal(tuple(names))}",
+        ],
+    )
     body = explicit_module(
         [list(row) for row in explicit.by_power],
         names,

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ._colored_render import scalar_latex, scalar_text
+from ._colored_render import Naming, scalar_latex, scalar_text
+from ._colored_trees import ColoredTreeTable
 from ._render.coefficients import coefficient_expr
-from ._render.flow import potential_latex, potential_text
+from ._render.flow import potential_latex, potential_latex_lines, potential_text
 from ._render.printers import scaled_latex, scaled_text
+
+if TYPE_CHECKING:
+    import sympy
+
+    from ._colored_concrete import ConcreteBatches
+    from ._concrete import LossExpression, Variables
+    from ._minibatch import MinibatchFlow, Potential
 
 __all__ = ["MinibatchModifiedLoss"]
 
@@ -17,11 +27,15 @@ class MinibatchModifiedLoss:
     """$\\tilde f = f + h \\tilde f_1 + \\dots$ through `through_order` (-1: none);
     `parts[k]` lists `(free tree representative, coefficient)` of power $k$."""
 
-    flow: object  # the MinibatchFlow
+    flow: MinibatchFlow
     through_order: int
-    parts: list
+    parts: list[Potential]
 
-    def _pieces(self, scaled, name_of) -> list[list[str]]:
+    def _pieces(
+        self,
+        scaled: Callable[[sympy.Expr, str], str],
+        name_of: Callable[[ColoredTreeTable, int, Naming], str],
+    ) -> list[list[str]]:
         table, naming = self.flow.table, self.flow.naming
         return [
             [
@@ -41,12 +55,22 @@ class MinibatchModifiedLoss:
         """The modified loss as LaTeX (`\\tilde f = ...`)."""
         return potential_latex(self._pieces(scaled_latex, scalar_latex))
 
-    def on(self, losses, variables):
+    def latex_lines(self) -> list[str]:
+        """The modified loss as display lines (see `ModifiedLoss.latex_lines`)."""
+        return potential_latex_lines(self._pieces(scaled_latex, scalar_latex))
+
+    def on(
+        self,
+        losses: Sequence[LossExpression] | ConcreteBatches,
+        variables: Variables | None,
+    ) -> sympy.Expr:
         """The modified loss as a SymPy expression for concrete per-batch losses."""
         import sympy
 
+        from ._minibatch_concrete import concrete_batches
+
         flow = self.flow
-        cb = flow._concrete(losses, variables)
+        cb = concrete_batches(flow, losses, variables)
         h = sympy.Symbol("h")
         total = sympy.Integer(0)
         for k, potential in enumerate(self.parts):

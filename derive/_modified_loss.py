@@ -20,13 +20,14 @@ confirms it on concrete losses, where the Jacobian of such a term is not symmetr
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
 from ._coefficients import Coefficient
 from ._trees import TreeTable
 
-__all__ = ["free_tree_class", "GradientTest", "gradient_test"]
+__all__ = ["free_tree_class", "GradientTest", "gradient_test", "gradient_of_classes"]
 
 
 def _adjacency(table: TreeTable, i: int) -> list[list[int]]:
@@ -85,7 +86,6 @@ def gradient_test(
     `b` maps tree indices with `n` nodes to $\\sigma$-normalised coefficients $b(t)$.
     """
     classes: dict[int, list[int]] = {}
-    aut: dict[int, Fraction] = {}
     seen: set[int] = set()
     for t in table.of_size(n):
         if t in seen:
@@ -94,9 +94,21 @@ def gradient_test(
         members = sorted(set(rootings))
         seen.update(members)
         classes[rep] = members
-        # |Aut tau| = n / sum_{t ~ tau} 1/sigma(t)
-        aut[rep] = Fraction(n) / sum(Fraction(1, table.sigma[u]) for u in members)
-    potential = []
+    return gradient_of_classes(n, classes, b, zero, table.sigma.__getitem__)
+
+
+def gradient_of_classes(
+    n: int,
+    classes: Mapping[int, Sequence[int]],
+    b: Mapping[int, Coefficient],
+    zero: Coefficient,
+    sigma: Callable[[int], int],
+) -> GradientTest:
+    """The test of the module doc once the trees with `n` nodes are grouped into free
+    trees: `classes` maps each free tree's representative to its rootings, `sigma`
+    gives their symmetries, `b` their $\\sigma$-normalised coefficients (missing: zero).
+    Shared by plain and colored trees (`derive._colored_loss`)."""
+    potential: list[tuple[int, Coefficient]] = []
     sign = 1 if (n + 1) % 2 == 0 else -1
     for rep, members in classes.items():
         vals = [b.get(u, zero) for u in members]
@@ -104,6 +116,7 @@ def gradient_test(
         if any(v != first for v in vals[1:]):
             return GradientTest(n, False, (), rep)
         if first:
-            a = aut[rep]
-            potential.append((rep, first * sign * a.denominator / a.numerator))
+            # |Aut tau| = n / sum_{t ~ tau} 1/sigma(t)
+            aut = Fraction(n) / sum(Fraction(1, sigma(u)) for u in members)
+            potential.append((rep, first * sign * aut.denominator / aut.numerator))
     return GradientTest(n, True, tuple(potential), None)

@@ -13,20 +13,25 @@ reads and the numerics run:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._errors import DeriveError
-from ._exact import exact_number
+from ._exact import ExactValue, exact_number
 from ._recurrence import Recurrence
 from ._trace import trace
+
+if TYPE_CHECKING:  # _optimizers imports this module
+    from ._optimizers import Grad, OptimizerDefinition
 
 __all__ = ["sgd", "sgdm", "sgd_step", "sgdm_step", "minibatch_optimizer"]
 
 
-def sgd_step(x, *, grad, h):
+def sgd_step(x: Any, *, grad: Grad, h: Any) -> Any:
     """One SGD step on the current batch: $x - h \\nabla f_c(x)$."""
     return x - h * grad(x)
 
 
-def sgdm_step(x, v, *, grad, h, mu):
+def sgdm_step(x: Any, v: Any, *, grad: Grad, h: Any, mu: Any) -> tuple[Any, Any]:
     """One SGDM step (PyTorch): $v \\leftarrow \\mu v + \\nabla f_c(x)$, $x \\leftarrow
     x - h v$."""
     v_new = mu * v + grad(x)
@@ -47,7 +52,7 @@ def sgd() -> Recurrence:
     return trace(sgd_step, name="sgd", description="SGD (PyTorch, no momentum)")
 
 
-def sgdm(mu=None) -> Recurrence:
+def sgdm(mu: ExactValue | None = None) -> Recurrence:
     """SGD with momentum in PyTorch's convention.
 
     **Arguments:**
@@ -78,7 +83,9 @@ def sgdm(mu=None) -> Recurrence:
     )
 
 
-def minibatch_optimizer(definition, **params) -> Recurrence:
+def minibatch_optimizer(
+    definition: OptimizerDefinition, **params: ExactValue | None
+) -> Recurrence:
     """`"sgd"`, `"sgdm"` (with `mu=`), or anything [`optimizer`][derive.optimizer]
     takes, as a [`Recurrence`][derive.Recurrence] (SGD and SGDM are built-ins)."""
     from ._optimizers import optimizer_from

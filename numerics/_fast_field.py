@@ -296,16 +296,19 @@ def fast_field(
     if method not in METHODS:
         raise DeriveError(f"unknown method {method!r}.", f"Use one of {METHODS}.")
     coefficients: Coefficients
+    source: derive.ModifiedFlow | derive.MinibatchFlow | GeneratedModule
     if isinstance(flow, derive.Recurrence):
-        flow = derive.modified_flow(flow, 1 if order is None else int(order))
-    if isinstance(flow, derive.GeneratedCode):
-        flow = flow.flow  # the flow it was generated from: trees stay indices
-    if isinstance(flow, derive.ModifiedFlow):
-        terms = [(t.power, t.index) for t in flow.terms]
-        exact = {(t.power, t.tree): t.coefficient for t in flow.terms}
-        names = tuple(flow.recurrence.parameters)
-        max_order = flow.order
-        table = flow.table
+        source = derive.modified_flow(flow, 1 if order is None else int(order))
+    elif isinstance(flow, derive.GeneratedCode):
+        source = flow.flow  # the flow it was generated from: trees stay indices
+    else:
+        source = flow
+    if isinstance(source, derive.ModifiedFlow):
+        terms = [(t.power, t.index) for t in source.terms]
+        exact = {(t.power, t.tree): t.coefficient for t in source.terms}
+        names = tuple(source.recurrence.parameters)
+        max_order = source.order
+        table = source.table
 
         def from_flow(args: Mapping[str, Any]) -> dict[tuple[int, str], Any]:
             env = {n: args[n] for n in names}
@@ -313,9 +316,13 @@ def fast_field(
 
         coefficients = from_flow
 
-    elif hasattr(flow, "TERMS") and hasattr(flow, "coefficients"):
+    elif (
+        not isinstance(source, derive.MinibatchFlow)
+        and hasattr(source, "TERMS")
+        and hasattr(source, "coefficients")
+    ):
         # a loaded module: its trees are text, read once into the shared tree table
-        module = flow
+        module = source
         max_order = module.ORDER
         table = derive.tree_table(max_order + 1)
         terms = [(p, table.index_of(t)) for p, t, _ in module.TERMS]
@@ -325,7 +332,7 @@ def fast_field(
 
     else:
         raise DeriveError(
-            f"{flow!r} is not a modified flow.",
+            f"{source!r} is not a modified flow.",
             "Pass derive.modified_flow(...), or derive.codegen(...) or its .load().",
         )
     order = max_order if order is None else int(order)

@@ -34,6 +34,7 @@ __all__ = [
     "as_recurrence",
     "numeric_parameters",
     "initial_point",
+    "run_program",
 ]
 
 DEFAULT_BLOWUP = 1e8
@@ -170,24 +171,33 @@ def initial_point(loss: LossFunction, x0: PyTree | None) -> PyTree:
     return jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype=jnp.float64), x0)
 
 
+def run_program(
+    rec: derive.Recurrence,
+    program: Sequence[tuple[str, Any]],
+    grad: GradientFunction,
+    state: State,
+) -> State:
+    """One step of `rec` on pytrees: `program` is `rec.coefficient_values(h, ...)`;
+    gradient calls go through `grad` (e.g. the gradient of this step's batch), affine
+    combinations are leafwise sums. Returns every new state."""
+    values = list(state)
+    for ins in program:
+        if ins[0] == "grad":
+            values.append(grad(values[ins[1]]))
+        else:
+            data = ins[1]
+            values.append(combine([c for _, c in data], [values[v] for v, _ in data]))
+    return tuple(values[o] for o in rec.outputs)
+
+
 def _program_step(
     rec: derive.Recurrence, grad: GradientFunction, h: Any, params: Mapping[str, Any]
 ) -> Step:
     """One step of the recurrence's program on pytrees (all states returned)."""
     program = rec.coefficient_values(h, **params)
-    outputs = rec.outputs
 
     def step(state: State) -> State:
-        values = list(state)
-        for ins in program:
-            if ins[0] == "grad":
-                values.append(grad(values[ins[1]]))
-            else:
-                data = ins[1]
-                values.append(
-                    combine([c for _, c in data], [values[v] for v, _ in data])
-                )
-        return tuple(values[o] for o in outputs)
+        return run_program(rec, program, grad, state)
 
     return step
 

@@ -15,15 +15,27 @@ $h^{p+1}$ (momentum methods start on the epoch's slow manifold, from
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+import derive
+
+from ._iterates import State, run_program
 from ._precision import uses_float64
-from ._pytree import combine, norm
+from ._pytree import norm
+from ._typing import (
+    Array,
+    ArrayLike,
+    GradientFunction,
+    LossFunction,
+    Parameters,
+    PyTree,
+)
 
 __all__ = [
     "minibatch_iterates",
@@ -33,7 +45,7 @@ __all__ = [
 ]
 
 
-def batch_sequence(key, n_steps: int, batches: int, sampling: str):
+def batch_sequence(key: Array, n_steps: int, batches: int, sampling: str) -> Array:
     """The batch of every step: `"fixed"` (0, 1, ..., m-1 repeated), `"shuffle"` (a
     fresh random permutation every epoch of `batches` steps) or `"replacement"`
     (independent uniform draws). A traced `key` is fine (vmap over seeds).
@@ -62,40 +74,36 @@ def batch_sequence(key, n_steps: int, batches: int, sampling: str):
     )
 
 
-def minibatch_step(rec, grads: Sequence[Callable], h, params):
+def minibatch_step(
+    rec: derive.Recurrence,
+    grads: Sequence[GradientFunction],
+    h: Any,
+    params: Mapping[str, float],
+) -> Callable[[State, Array], State]:
     """`(state, batch) -> new state` for one step of `rec` on batch `batch`."""
     program = rec.coefficient_values(h, **params)
-    outputs = rec.outputs
 
-    def step(state, batch):
-        def grad(z):
+    def step(state: State, batch: Array) -> State:
+        def grad(z: PyTree) -> PyTree:
             return jax.lax.switch(batch, grads, z)
 
-        values = list(state)
-        for kind, data in program:
-            if kind == "grad":
-                values.append(grad(values[data]))
-            else:
-                values.append(
-                    combine([c for _, c in data], [values[v] for v, _ in data])
-                )
-        return tuple(values[o] for o in outputs)
+        return run_program(rec, program, grad, state)
 
     return step
 
 
 @uses_float64
 def minibatch_iterates(
-    optimizer,
-    losses: Sequence[Callable],
-    x0,
-    h,
-    sequence,
+    optimizer: derive.Recurrence,
+    losses: Sequence[LossFunction],
+    x0: PyTree,
+    h: ArrayLike,
+    sequence: ArrayLike,
     *,
-    params=None,
-    state=None,
+    params: Parameters | None = None,
+    state: Sequence[PyTree] | None = None,
     every: int = 1,
-):
+) -> PyTree:
     """Run a mini-batch optimizer: step $n$ uses the gradient of `losses[sequence[n]]`.
 
     **Arguments:**
@@ -129,18 +137,18 @@ def minibatch_iterates(
     from ._manifold_start import ManifoldStart
 
     rec = optimizer
-    params = numeric_parameters(rec, params)
+    values = numeric_parameters(rec, params)
     grads = [jax.grad(f) for f in losses]
-    step = minibatch_step(rec, grads, h, params)
-    sequence = jnp.asarray(sequence)
+    step = minibatch_step(rec, grads, h, values)
+    steps = jnp.asarray(sequence)
     if state is None:
         x0 = jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.float64), x0)
-        state = tuple(ManifoldStart(rec, 0, params)(losses[0], x0, h))
+        state = tuple(ManifoldStart(rec, 0, values)(losses[0], x0, h))
     every = max(1, int(every))
-    n = sequence.shape[0] // every
-    chunks = sequence[: n * every].reshape(n, every)
+    n = steps.shape[0] // every
+    chunks = steps[: n * every].reshape(n, every)
 
-    def body(state, batches):
+    def body(state: State, batches: Array) -> tuple[State, PyTree]:
         for j in range(every):
             state = step(state, batches[j])
         return state, state[0]
@@ -160,11 +168,11 @@ class EpochFlowOrder:
     - `passed`: every slope within `tolerance` of its prediction.
     """
 
-    hs: list
-    orders: list
-    errors: list
-    slopes: list
-    expected: list
+    hs: list[float]
+    orders: list[int]
+    errors: list[list[float]]
+    slopes: list[float]
+    expected: list[int]
     tolerance: float
 
     @property
@@ -177,10 +185,10 @@ class EpochFlowOrder:
 
 @uses_float64
 def epoch_flow_order(
-    optimizer,
+    optimizer: derive.Recurrence,
     losses: Sequence[str],
     variables: str,
-    x0,
+    x0: ArrayLike,
     T: float,
     *,
     epochs: Sequence[int] = (8, 16, 32, 64),
@@ -208,8 +216,6 @@ def epoch_flow_order(
     """
     import sympy
 
-    import derive
-
     from ._integrate import integrate
     from ._losses import loss_from_expression
     from ._order import observed_order
@@ -222,16 +228,16 @@ def epoch_flow_order(
     jax_losses = [loss_from_expression(f, variables) for f in losses]
     flow = derive.minibatch_flow(optimizer, max(orders), batches=m, sampling="fixed")
     module = derive.codegen(flow, loss=list(losses), variables=variables).load()
-    x0 = jnp.asarray(x0, jnp.float64)
+    start = jnp.asarray(x0, jnp.float64)
     hs = [T / (m * e) for e in epochs]
     fields = [module.make_vector_field(p) for p in orders]
 
-    def field(t, y, args):
+    def field(t: Any, y: Array, args: Mapping[str, Any]) -> Array:
         return jnp.stack([f(t, y[k], args) for k, f in enumerate(fields)])
 
-    def solve(h):
+    def solve(h: Array) -> tuple[Array, Array]:
         ts = jnp.linspace(0.0, T, saves + 1)
-        y0 = jnp.broadcast_to(x0, (len(orders), x0.shape[0]))
+        y0 = jnp.broadcast_to(start, (len(orders), start.shape[0]))
         ys, ok, _ = integrate(field, y0, ts, {"h": h})
         return ys, ok
 
@@ -244,17 +250,17 @@ def epoch_flow_order(
             s: sympy.lambdify([*map(sympy.Symbol, names), sympy.Symbol("h")], e)
             for s, e in states.items()
         }
-    errors = [[] for _ in orders]
+    errors: list[list[float]] = [[] for _ in orders]
     for i, (h, e) in enumerate(zip(hs, epochs, strict=True)):
         state = None
         if states is not None:
             state = tuple(
-                jnp.asarray(lambdas[s](*map(float, x0), h), jnp.float64)
+                jnp.asarray(lambdas[s](*map(float, start), h), jnp.float64)
                 for s in optimizer.states
             )
         sequence = jnp.arange(e * m) % m
         xs = minibatch_iterates(
-            optimizer, jax_losses, x0, h, sequence, state=state, every=m * e // saves
+            optimizer, jax_losses, start, h, sequence, state=state, every=m * e // saves
         )
         for k in range(len(orders)):
             diff = flows[i][:, k, :] - xs

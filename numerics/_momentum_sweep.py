@@ -25,12 +25,19 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import NDArray
 
 from ._precision import uses_float64
+from ._typing import Array, LossFunction, PyTree
+
+Run = Callable[[Array, Array, Array, Array], tuple[Array, Array, Array, Array]]
+"""One training run `(eta_ef, mu, seed index, seed) -> (losses, sharpness, first
+divergent step or -1, final parameters flattened)`, to vmap over the grid."""
 
 __all__ = ["momentum_sweep", "MomentumSweep"]
 
@@ -52,32 +59,32 @@ class MomentumSweep:
     - `dropped`: per batch size, the samples dropped from every epoch.
     """
 
-    batch_sizes: list
-    mus: list
-    etas: list
-    seeds: list
+    batch_sizes: list[int]
+    mus: list[float]
+    etas: list[float]
+    seeds: list[int]
     steps: int
     record_every: int
     n_data: int
-    final: np.ndarray
-    diverged_at: np.ndarray
-    losses: np.ndarray
-    sharpness: np.ndarray
-    dropped: dict
-    seconds: dict
-    devices: list
+    final: NDArray[np.float64]
+    diverged_at: NDArray[np.int64]
+    losses: NDArray[np.float64]
+    sharpness: NDArray[np.float64]
+    dropped: dict[int, int]
+    seconds: dict[int, float]
+    devices: list[str]
     model: str
-    params: np.ndarray
-    unravel: Callable
-    full_loss: Callable
-    initial: np.ndarray
+    params: NDArray[np.float64]
+    unravel: Callable[[Array], PyTree]
+    full_loss: LossFunction
+    initial: NDArray[np.float64]
 
     @property
-    def record_steps(self) -> np.ndarray:
+    def record_steps(self) -> NDArray[np.int64]:
         return np.arange(0, self.steps + 1, self.record_every)
 
 
-def _index_table(n: int, batch: int, steps: int, seed: int) -> np.ndarray:
+def _index_table(n: int, batch: int, steps: int, seed: int) -> NDArray[np.int64]:
     """The samples of every step: random reshuffling, drop-last; `(steps, batch)`."""
     per_epoch = n // batch
     rng = np.random.default_rng(10_000 + seed)
@@ -90,44 +97,47 @@ def _index_table(n: int, batch: int, steps: int, seed: int) -> np.ndarray:
 
 
 def _runner(
-    apply: Callable,
-    data_loss: Callable,
-    X,
-    Y,
-    Xs,
-    Ys,
-    init: Callable,
-    table,
-    full_batch: bool,
+    apply: Callable[[PyTree, Array], Array],
+    data_loss: Callable[[Array, Array], Array],
+    X: Array,
+    Y: Array,
+    Xs: Array,
+    Ys: Array,
+    init: Callable[[Array], PyTree],
+    table: Array | None,
     records: int,
     every: int,
     blowup: float,
-):
+) -> Run:
+    """One training run; `table` holds the samples of every step for every seed
+    (`None`: full batch)."""
     from jax.flatten_util import ravel_pytree
 
     from ._hessian import directional_sharpness
 
-    def loss_on(p, Xb, Yb):
+    def loss_on(p: PyTree, Xb: Array, Yb: Array) -> Array:
         return data_loss(apply(p, Xb), Yb)
 
-    def full(p):
+    def full(p: PyTree) -> Array:
         return loss_on(p, X, Y)
 
-    def subset(p):
+    def subset(p: PyTree) -> Array:
         return loss_on(p, Xs, Ys)
 
     grad = jax.grad(loss_on)
 
-    def run(eta_ef, mu, seed_index, seed):
+    def run(
+        eta_ef: Array, mu: Array, seed_index: Array, seed: Array
+    ) -> tuple[Array, Array, Array, Array]:
         eta = eta_ef * (1.0 - mu)
         p0 = init(jax.random.PRNGKey(seed))
         v0 = jax.tree_util.tree_map(jnp.zeros_like, p0)
         l0 = full(p0)
-        idx = None if full_batch else table[seed_index]
+        idx = None if table is None else table[seed_index]
 
-        def step(state, i):
+        def step(state: tuple[PyTree, PyTree], i: Array) -> tuple[Any, None]:
             p, v = state
-            if full_batch:
+            if idx is None:
                 g = grad(p, X, Y)
             else:
                 rows = idx[i]
@@ -136,7 +146,9 @@ def _runner(
             p = jax.tree_util.tree_map(lambda a, b: a - eta * b, p, v)
             return (p, v), None
 
-        def record(carry, r):
+        def record(
+            carry: tuple[PyTree, PyTree, Array], r: Array
+        ) -> tuple[tuple[PyTree, PyTree, Array], tuple[Array, Array]]:
             p, v, first = carry
             (p2, v2), _ = jax.lax.scan(step, (p, v), r * every + jnp.arange(every))
             loss = full(p2)
@@ -177,7 +189,7 @@ def momentum_sweep(
     n_data: int | None = None,
     sharpness_samples: int = 256,
     blowup: float = 10.0,
-    devices: Sequence | None = None,
+    devices: Sequence[jax.Device] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> MomentumSweep:
     """Train the digits MLP with SGD and SGDM over a grid, one sharded sweep per batch
@@ -241,10 +253,10 @@ def momentum_sweep(
     act = _activation("tanh")
     n_layers = len(sizes) - 1
 
-    def apply(p, Xb):
+    def apply(p: PyTree, Xb: Array) -> Array:
         return _mlp_apply(p, Xb, act, n_layers)
 
-    def init(key):
+    def init(key: Array) -> PyTree:
         return _dense_init(key, sizes)
 
     data_loss = _data_loss("cross-entropy")
@@ -270,7 +282,8 @@ def momentum_sweep(
 
     flat0, unravel = ravel_pytree(init(jax.random.PRNGKey(0)))
     params = np.zeros((len(batch_sizes), *shape, flat0.shape[0]))
-    seconds, dropped = {}, {}
+    seconds: dict[int, float] = {}
+    dropped: dict[int, int] = {}
     for bi, b in enumerate(batch_sizes):
         full_batch = b == n
         table = (
@@ -288,7 +301,6 @@ def momentum_sweep(
             Ys,
             init,
             table,
-            full_batch,
             records,
             record_every,
             blowup,

@@ -29,14 +29,22 @@ fits a slope only over the step sizes where the bias exceeds its error bar.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+import derive
+
+from ._iterates import State, run_program
 from ._precision import uses_float64
+from ._typing import Array, ArrayLike, LossFunction, Parameters, PyTree, VectorField
+
+if TYPE_CHECKING:
+    import diffrax
 
 __all__ = [
     "StochasticModifiedEquation",
@@ -58,17 +66,17 @@ class StochasticModifiedEquation:
       `n_samples`, `scale` ($c_0$), `loss` (the full loss), `params`.
     """
 
-    recurrence: object
+    recurrence: derive.Recurrence
     order: int
-    drift: Callable
-    diffusion: Callable
-    loss: Callable
-    sample_losses: Sequence[Callable]
+    drift: VectorField
+    diffusion: VectorField
+    loss: LossFunction
+    sample_losses: Sequence[LossFunction]
     batch_size: int
     replacement: bool
     n_samples: int
     scale: float
-    params: dict = field(default_factory=dict)
+    params: dict[str, float] = field(default_factory=dict)
 
     @property
     def weak_order(self) -> int:
@@ -76,13 +84,13 @@ class StochasticModifiedEquation:
 
 
 def stochastic_modified_equation(
-    optimizer,
-    sample_losses: Sequence[Callable],
+    optimizer: derive.Recurrence,
+    sample_losses: Sequence[LossFunction],
     *,
     order: int = 1,
     batch_size: int = 1,
     replacement: bool = True,
-    params=None,
+    params: Parameters | None = None,
 ) -> StochasticModifiedEquation:
     """The SME of SGD or SGDM on a data set of per-sample losses.
 
@@ -111,15 +119,13 @@ def stochastic_modified_equation(
 
         ```
     """
-    import derive
-
     from ._high_resolution import flow_field
     from ._iterates import numeric_parameters
 
     rec = optimizer
-    params = numeric_parameters(rec, params)
-    sample_losses = list(sample_losses)
-    n = len(sample_losses)
+    values = numeric_parameters(rec, params)
+    losses = list(sample_losses)
+    n = len(losses)
     if n < 2:
         raise derive.DeriveError(
             "the gradient noise needs at least two samples.", "Give two or more losses."
@@ -132,17 +138,20 @@ def stochastic_modified_equation(
     if order < 0:
         raise derive.DeriveError(f"order must be 0 or more, got {order}.", "")
 
-    def loss(x):
-        return sum(f(x) for f in sample_losses) / n
+    def loss(x: PyTree) -> Array:
+        total = losses[0](x)
+        for f in losses[1:]:
+            total = total + f(x)
+        return total / n
 
     flow = derive.modified_flow(rec, order)
-    drift = flow_field(flow, loss, params)
+    drift = flow_field(flow, loss, values)
     lead = [t for t in flow.terms if t.power == 0 and t.tree == "[]"]
-    scale = float(derive.evaluate(lead[0].coefficient, params)) if lead else 1.0
+    scale = float(derive.evaluate(lead[0].coefficient, values)) if lead else 1.0
     effective = batch_size if replacement else batch_size * (n - 1) / (n - batch_size)
-    grads = [jax.grad(f) for f in sample_losses]
+    grads = [jax.grad(f) for f in losses]
 
-    def diffusion(t, x, args):
+    def diffusion(t: Any, x: Array, args: Mapping[str, Any]) -> Array:
         G = jnp.stack([g(x) for g in grads])  # (n, d)
         G = G - G.mean(axis=0)
         if not replacement and batch_size == n:
@@ -155,16 +164,16 @@ def stochastic_modified_equation(
         drift=drift,
         diffusion=diffusion,
         loss=loss,
-        sample_losses=sample_losses,
+        sample_losses=losses,
         batch_size=batch_size,
         replacement=replacement,
         n_samples=n,
         scale=scale,
-        params=params,
+        params=values,
     )
 
 
-def _solver(name: str):
+def _solver(name: str) -> diffrax.AbstractSolver[Any]:
     import diffrax
 
     from derive import DeriveError
@@ -184,15 +193,15 @@ def _solver(name: str):
 
 def sme_endpoint(
     sme: StochasticModifiedEquation,
-    x0,
-    h,
-    T,
-    key,
+    x0: Array,
+    h: ArrayLike,
+    T: float,
+    key: Array,
     *,
-    solver="sra1",
+    solver: str = "sra1",
     substeps: int = 4,
     max_steps: int = 100_000,
-):
+) -> Array:
     """$X(T)$ for one Brownian path (`key`); vmap it over keys. Fixed steps
     $h/$`substeps` ($h$ may be traced: one compilation serves every step size).
     `"sra1"`/`"shark"` (Rößler 2010; strong order 1.5) are for additive noise and hold
@@ -211,11 +220,15 @@ def sme_endpoint(
     diffusion = sme.diffusion
     if solver in ("sra1", "shark"):  # additive noise: the diffusion is held at x0
 
-        def diffusion(t, y, args):
+        def held(t: Any, y: Array, args: Mapping[str, Any]) -> Array:
             return sme.diffusion(t, x0, args)
 
-    terms = diffrax.MultiTerm(
-        diffrax.ODETerm(sme.drift), diffrax.ControlTerm(diffusion, brownian)
+        diffusion = held
+
+    terms: diffrax.MultiTerm[tuple[diffrax.AbstractTerm[Any, Any], ...]] = (
+        diffrax.MultiTerm(
+            diffrax.ODETerm(sme.drift), diffrax.ControlTerm(diffusion, brownian)
+        )
     )
     sol = diffrax.diffeqsolve(
         terms,
@@ -233,19 +246,24 @@ def sme_endpoint(
     return sol.ys[-1]
 
 
-def sgd_endpoint(sme: StochasticModifiedEquation, x0, h, n_steps, key):
+def sgd_endpoint(
+    sme: StochasticModifiedEquation,
+    x0: PyTree,
+    h: ArrayLike,
+    n_steps: ArrayLike,
+    key: Array,
+) -> PyTree:
     """The optimizer's iterate after `n_steps` mini-batch steps (batches drawn with
     `key`), started on the slow manifold; vmap it over keys (`h` and `n_steps` may be
     traced)."""
     from ._manifold_start import ManifoldStart
-    from ._pytree import combine
 
     rec = sme.recurrence
     grads = [jax.grad(f) for f in sme.sample_losses]
     n, B = sme.n_samples, sme.batch_size
     program = rec.coefficient_values(h, **sme.params)
 
-    def batch_grad(x, k):
+    def batch_grad(x: PyTree, k: Array) -> PyTree:
         G = jnp.stack([g(x) for g in grads])
         if sme.replacement:
             idx = jax.random.randint(k, (B,), 0, n)
@@ -253,17 +271,9 @@ def sgd_endpoint(sme: StochasticModifiedEquation, x0, h, n_steps, key):
             idx = jax.random.permutation(k, n)[:B]
         return G[idx].mean(axis=0)
 
-    def step(i, state):
+    def step(i: Array, state: State) -> State:
         k = jax.random.fold_in(key, i)
-        values = list(state)
-        for kind, data in program:
-            if kind == "grad":
-                values.append(batch_grad(values[data], k))
-            else:
-                values.append(
-                    combine([c for _, c in data], [values[v] for v, _ in data])
-                )
-        return tuple(values[o] for o in rec.outputs)
+        return run_program(rec, program, lambda x: batch_grad(x, k), state)
 
     start = ManifoldStart(rec, 3, sme.params)
     state = tuple(start(sme.loss, x0, h))
@@ -285,17 +295,17 @@ class WeakError:
       two: no slope is claimed); `expected[order]` = order + 1.
     """
 
-    hs: list
+    hs: list[float]
     n_paths: int
-    mean_iterates: list
-    se_iterates: list
-    mean_sme: dict
-    se_sme: dict
-    bias: dict
-    error_bar: dict
-    resolved: dict
-    slopes: dict
-    expected: dict
+    mean_iterates: list[float]
+    se_iterates: list[float]
+    mean_sme: dict[int, list[float]]
+    se_sme: dict[int, list[float]]
+    bias: dict[int, list[float]]
+    error_bar: dict[int, list[float]]
+    resolved: dict[int, list[bool]]
+    slopes: dict[int, float]
+    expected: dict[int, int]
     z: float
     tolerance: float
     seconds: float = 0.0
@@ -336,10 +346,10 @@ class WeakError:
 @uses_float64
 def sme_weak_error(
     sme_factory: Callable[[int], StochasticModifiedEquation],
-    x0,
+    x0: ArrayLike,
     T: float,
     hs: Sequence[float],
-    phi: Callable,
+    phi: Callable[[PyTree], Array],
     *,
     orders: Sequence[int] = (0, 1),
     n_paths: int = 2**16,
@@ -376,16 +386,19 @@ def sme_weak_error(
     from ._order import observed_order
 
     started = time.perf_counter()
-    x0 = jnp.asarray(x0, jnp.float64)
+    start = jnp.asarray(x0, jnp.float64)
     smes = {k: sme_factory(k) for k in orders}
     base = smes[orders[0]]
-    means_it, se_it = [], []
-    means = {k: [] for k in orders}
-    ses = {k: [] for k in orders}
+    means_it: list[float] = []
+    se_it: list[float] = []
+    means: dict[int, list[float]] = {k: [] for k in orders}
+    ses: dict[int, list[float]] = {k: [] for k in orders}
     root = jax.random.PRNGKey(seed)
     max_steps = int(round(T / min(hs))) * substeps + 16
     run = jax.jit(
-        jax.vmap(lambda k, h, n: phi(sgd_endpoint(base, x0, h, n, k)), (0, None, None))
+        jax.vmap(
+            lambda k, h, n: phi(sgd_endpoint(base, start, h, n, k)), (0, None, None)
+        )
     )
     solves = {
         k: jax.jit(
@@ -393,7 +406,7 @@ def sme_weak_error(
                 lambda key, h, sme=sme: phi(
                     sme_endpoint(
                         sme,
-                        x0,
+                        start,
                         h,
                         T,
                         key,
@@ -419,7 +432,10 @@ def sme_weak_error(
             vals = np.asarray(solves[k](keys, jnp.float64(h)))
             means[k].append(float(vals.mean()))
             ses[k].append(float(vals.std(ddof=1) / math.sqrt(n_paths)))
-    bias, bar, resolved, slopes = {}, {}, {}, {}
+    bias: dict[int, list[float]] = {}
+    bar: dict[int, list[float]] = {}
+    resolved: dict[int, list[bool]] = {}
+    slopes: dict[int, float] = {}
     for k in orders:
         bias[k] = [abs(a - b) for a, b in zip(means_it, means[k], strict=True)]
         bar[k] = [math.hypot(a, b) for a, b in zip(se_it, ses[k], strict=True)]

@@ -21,7 +21,7 @@ def report():
     import numerics
 
     return numerics.reproduce_fu_momentum(
-        batch_sizes=(128, 1797),
+        batch_sizes=(1797, 128),  # sorted by the reproduction
         etas=(0.1, 0.3, 1.0, 3.0, 10.0, 100.0),
         mus=(0.0, 0.9),
         seeds=(0,),
@@ -34,6 +34,9 @@ def test_report_shape_and_physics(report, tmp_path):
 
     sw = report.sweep
     assert sw.final.shape == (2, 2, 6, 1)
+    # the batch-size trend (gap check, figure) reads the batch sizes in ascending order
+    assert sw.batch_sizes == [128, 1797]
+    assert [r["batch"] for r in report.rows] == [128, 1797]
     # small rates: SGD and SGDM agree (the effective learning rate is the time scale);
     # over 40 steps from rest the momentum's build-up (about 1/(1 - mu) = 10 steps)
     # still shows, so the bound is loose

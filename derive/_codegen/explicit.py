@@ -10,6 +10,7 @@ from __future__ import annotations
 import keyword
 from typing import TYPE_CHECKING
 
+from .._render import differential_text
 from .matrix_free import constants
 from .python import (
     LINE_LENGTH,
@@ -55,13 +56,14 @@ def explicit_body(
             F = concrete.differential(flow.table, t.index)
             comps = [a + t.sympy * f for a, f in zip(comps, F, strict=True)]
         orders.append(comps)
-    constants_ = constants(flow)
-    at = constants_.index("TERMS = (") - 1
-    constants_[at:at] = [
-        f"LOSS = {quote(sympy.sstr(explicit.loss))}",
-        f"VARIABLES = {literal(tuple(names))}",
-        "",
-    ]
+    constants_ = constants(
+        flow,
+        differential=lambda t: differential_text(flow.table, t.index),
+        before_terms=[
+            f"LOSS = {quote(sympy.sstr(explicit.loss))}",
+            f"VARIABLES = {literal(tuple(names))}",
+        ],
+    )
     body = explicit_module(
         orders,
         names,

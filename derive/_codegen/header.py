@@ -13,6 +13,7 @@ from .hashing import HASH_PLACEHOLDER
 
 if TYPE_CHECKING:
     from .._flow import ModifiedFlow, Term
+    from .._render.view import FlowView
 
 __all__ = [
     "header",
@@ -28,7 +29,7 @@ WRAP = textwrap.TextWrapper(width=84, subsequent_indent="    ")
 """How long header lines are wrapped."""
 
 
-def provenance_lines(flow: ModifiedFlow) -> list[str]:
+def provenance_lines(flow: FlowView) -> list[str]:
     """Who generated the module, from which optimizer and parameters, and where the
     derivation holds."""
     params = flow.parameters
@@ -53,7 +54,7 @@ def provenance_lines(flow: ModifiedFlow) -> list[str]:
 
 
 def terms_table(
-    flow: ModifiedFlow, differential: Callable[[Term], str], tree: str = "tree"
+    flow: FlowView, differential: Callable[[Term], str], tree: str = "tree"
 ) -> list[str]:
     """The terms of the flow as an aligned table."""
     rows = [(f"h^{t.power}", t.tree, differential(t)) for t in flow.terms]

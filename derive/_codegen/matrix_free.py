@@ -19,6 +19,7 @@ from .python import assignment, coefficient_code, literal, quote
 
 if TYPE_CHECKING:
     from .._flow import ModifiedFlow, Term
+    from .._render.view import FlowView
     from .._trees import TreeTable
 
 __all__ = [
@@ -130,14 +131,18 @@ def vector_field(t, y, args):
 
 
 def constants(
-    flow: ModifiedFlow,
+    flow: FlowView,
     extra: Sequence[str] = (),
-    differential: Callable[[Term], str] | None = None,
+    *,
+    differential: Callable[[Term], str],
     tree: str = "tree",
+    before_terms: Sequence[str] = (),
 ) -> list[str]:
     """The module's constants: `OPTIMIZER`, `ORDER`, `extra` lines, `PARAMETERS`,
-    `SYMBOLIC_PARAMETERS` and `TERMS` (power of h, tree, elementary differential)."""
-    name = differential or (lambda t: differential_text(flow.table, t.index))
+    `SYMBOLIC_PARAMETERS`, a paragraph of `before_terms` lines (e.g. the loss of the
+    explicit mode) and `TERMS` (power of h, tree, elementary differential, as
+    `differential` names it)."""
+    name = differential
     lines = [
         "",
         f"OPTIMIZER = {literal(flow.recurrence.name)}",
@@ -146,6 +151,7 @@ def constants(
         f"PARAMETERS = {literal(dict(flow.parameters))}",
         f"SYMBOLIC_PARAMETERS = {literal(tuple(flow.recurrence.parameters))}",
         "",
+        *([*before_terms, ""] if before_terms else []),
         f"# (power of h, {tree}, elementary differential) of each term",
         "TERMS = (",
     ]
@@ -155,7 +161,7 @@ def constants(
     return lines
 
 
-def coefficients_function(flow: ModifiedFlow, tree: str = "tree") -> list[str]:
+def coefficients_function(flow: FlowView, tree: str = "tree") -> list[str]:
     """`coefficients(args)`: the exact coefficients at the symbolic parameters."""
     params = list(flow.recurrence.parameters)
     doc = f"Exact coefficients keyed by (power of h, {tree})"
@@ -186,7 +192,7 @@ def matrix_free_body(flow: ModifiedFlow) -> str:
     table = flow.table
     need = _needed_trees(flow)
     lines = [runtime_text().rstrip("\n"), ""]
-    lines += constants(flow)
+    lines += constants(flow, differential=lambda t: differential_text(table, t.index))
     lines += _CHECK_ORDER
     lines += coefficients_function(flow)
     # one function per elementary differential, in terms of its children's values

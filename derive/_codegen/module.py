@@ -25,6 +25,7 @@ import hashlib
 import linecache
 import os
 import types
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from .._concrete import LossExpression, Variables
     from .._exact import ExactValue
     from .._flow import ModifiedFlow
+    from .._minibatch import MinibatchFlow
     from .._optimizers import OptimizerDefinition
 
 __all__ = ["codegen", "GeneratedCode"]
@@ -55,13 +57,14 @@ class GeneratedCode:
     **Attributes:**
 
     - `source`: the module text.
-    - `flow`: the [`ModifiedFlow`][derive.ModifiedFlow] it implements.
+    - `flow`: the [`ModifiedFlow`][derive.ModifiedFlow] (or
+      [`MinibatchFlow`][derive.MinibatchFlow]) it implements.
     - `name`: the module name used by `load`.
     - `mode`: `"matrix-free"` or `"explicit"`.
     """
 
     source: str
-    flow: ModifiedFlow = field(repr=False)
+    flow: ModifiedFlow | MinibatchFlow = field(repr=False)
     name: str
     mode: str
 
@@ -102,10 +105,10 @@ class GeneratedCode:
 
 
 def codegen(
-    optimizer: OptimizerDefinition | ModifiedFlow,
+    optimizer: OptimizerDefinition | ModifiedFlow | MinibatchFlow,
     order: int | None = None,
     *,
-    loss: LossExpression | None = None,
+    loss: LossExpression | Sequence[LossExpression] | None = None,
     variables: Variables | None = None,
     name: str | None = None,
     **params: ExactValue | None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._conventions import CONVENTIONS
@@ -20,18 +20,21 @@ from .record import describe_loss, finish, inputs, toolkit
 
 if TYPE_CHECKING:
     from .._concrete import LossExpression, Variables
-    from .._flow import ModifiedFlow, ModifiedLoss, Term
+    from .._flow import ExplicitField, ModifiedFlow, ModifiedLoss, Term
     from .._trees import TreeTable
+    from .view import FlowView
 
 __all__ = [
+    "add_concrete",
+    "loss_latex_lines",
+    "potential_latex_lines",
     "aligned_latex",
     "coefficient_text",
-    "loss_latex_lines",
     "loss_lines",
-    "potential_latex_lines",
     "potential_latex",
     "potential_text",
     "power_lines",
+    "record_of",
     "scaled_power_latex",
     "flow_latex",
     "flow_record",
@@ -76,7 +79,7 @@ def power_lines(
     return lines
 
 
-def loss_lines(flow: ModifiedFlow) -> list[str]:
+def loss_lines(flow: FlowView) -> list[str]:
     """Where the modified loss stops, and the conditions of validity (the footer of
     a flow's text)."""
     lines = []
@@ -140,20 +143,49 @@ def flow_record(
     variables: Variables | None = None,
 ) -> dict[str, Any]:
     """The JSON record of `derive flow --format json` (see the README's contract)."""
+    record = record_of(
+        flow,
+        lambda t: differential_text(flow.table, t.index),
+        lambda t: differential_latex(flow.table, t.index),
+        [t.is_gradient for t in flow.gradient_tests],
+    )
+    if loss is not None:
+        ml = flow.modified_loss
+        field = flow.on(loss, variables or ())  # no variables: DeriveError
+        explicit = ml.on(loss, variables or ()) if ml.through_order >= 0 else None
+        add_concrete(record, flow, field, explicit)
+    return finish(
+        record,
+        "optimizer-flows.flow/1",
+        inputs("flow", flow.recurrence, flow.order, loss, variables),
+    )
+
+
+def record_of(
+    flow: FlowView,
+    differential: Callable[[Term], str],
+    latex: Callable[[Term], str],
+    gradient_orders: list[bool],
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON record of a flow without a concrete loss: `differential` and `latex`
+    name a term's elementary differential, `gradient_orders` say which powers of $h$
+    are gradients, `extra` entries follow `states`."""
     ml = flow.modified_loss
-    record: dict[str, Any] = {
+    return {
         "optimizer": flow.recurrence.name,
         "order": flow.order,
         "conventions": CONVENTIONS,
         "parameters": flow.parameters,
         "states": list(flow.recurrence.states),
+        **(extra or {}),
         "terms": [
             {
                 "power": t.power,
                 "tree": t.tree,
-                "differential": differential_text(flow.table, t.index),
+                "differential": differential(t),
                 "coefficient": text(t.sympy),
-                "latex": term_latex(flow.table, t),
+                "latex": scaled_power_latex(t, latex(t)),
             }
             for t in flow.terms
         ],
@@ -164,29 +196,33 @@ def flow_record(
             "expression": ml.text,
             "latex": ml.latex,
         },
-        "gradient_orders": [t.is_gradient for t in flow.gradient_tests],
+        "gradient_orders": gradient_orders,
         "conditions": flow.conditions,
         "toolkit": toolkit(),
+        **({"spec": flow.recurrence.source} if flow.recurrence.source else {}),
     }
-    if flow.recurrence.source:
-        record["spec"] = flow.recurrence.source
-    if loss is not None:
-        field = flow.on(loss, variables or ())  # no variables: DeriveError
-        record["loss"] = describe_loss(field.loss, field.variables)
-        record["vector_field"] = [text(e) for e in field.components]
-        # names to declare as symbols when parsing the strings back (SymPy's parser
-        # would otherwise read e.g. `beta` or `gamma` as special functions)
-        record["symbols"] = [str(v) for v in field.variables] + [
-            "h",
-            *flow.recurrence.parameters,
-        ]
-        if ml.through_order >= 0:
-            record["modified_loss"]["explicit"] = text(ml.on(loss, variables or ()))
-    return finish(
-        record,
-        "optimizer-flows.flow/1",
-        inputs("flow", flow.recurrence, flow.order, loss, variables),
-    )
+
+
+def add_concrete(
+    record: dict[str, Any],
+    flow: FlowView,
+    field: ExplicitField[Any],
+    explicit_loss: object | None,
+    **loss_entries: Any,
+) -> None:
+    """Add to `record` the flow on a concrete loss: the loss (with `loss_entries`),
+    the explicit vector field, the symbols to parse it back with, and the explicit
+    modified loss when there is one."""
+    record["loss"] = {**describe_loss(field.loss, field.variables), **loss_entries}
+    record["vector_field"] = [text(e) for e in field.components]
+    # names to declare as symbols when parsing the strings back (SymPy's parser
+    # would otherwise read e.g. `beta` or `gamma` as special functions)
+    record["symbols"] = [str(v) for v in field.variables] + [
+        "h",
+        *flow.recurrence.parameters,
+    ]
+    if explicit_loss is not None:
+        record["modified_loss"]["explicit"] = text(explicit_loss)
 
 
 def _loss_pieces(

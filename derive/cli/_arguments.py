@@ -274,6 +274,19 @@ def _read_spec(path: str, limit: int) -> str:
         ) from None
 
 
+def parameter_values(args: argparse.Namespace) -> dict[str, Fraction]:
+    """The values of `--param NAME=VALUE` by name (a [`DeriveError`][derive.DeriveError]
+    for a parameter given twice)."""
+    params: dict[str, Fraction] = {}
+    for name, value in args.param:
+        if name in params:
+            raise DeriveError(
+                f"--param {name} is given twice.", "Give each parameter once."
+            )
+        params[name] = value
+    return params
+
+
 def optimizer_from_args(args: argparse.Namespace) -> Recurrence:
     """The [`Recurrence`][derive.Recurrence] chosen by `OPTIMIZER`/`--spec`/`--param`.
 
@@ -303,13 +316,7 @@ def optimizer_from_args(args: argparse.Namespace) -> Recurrence:
     from .._optimizers import optimizer_from
     from .._text.limits import MAX_LENGTH
 
-    params: dict[str, Fraction] = {}
-    for name, value in args.param:
-        if name in params:
-            raise DeriveError(
-                f"--param {name} is given twice.", "Give each parameter once."
-            )
-        params[name] = value
+    params = parameter_values(args)
     if args.spec is not None:
         if args.optimizer is not None:
             raise DeriveError(

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .._text.spec import GRAMMAR
 
 if TYPE_CHECKING:
     import sympy
 
-    from .._flow import ExplicitField
+    from .._flow import ExplicitField, ModifiedFlow
+    from .._minibatch import MinibatchFlow
 from ._arguments import (
     HelpFormatter,
     Subparsers,
@@ -70,34 +72,57 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(flow.to_json(loss=loss, variables=variables))
         return 0
-    explicit = flow.on(*concrete) if concrete[0] is not None else None
-    modified_loss = flow.modified_loss
-    if args.format == "latex":
-        from .._render.flow import loss_latex_lines
-        from .._render.latex import display
-
-        blocks = [display([flow.latex()])]
-        if modified_loss.through_order >= 0:
-            blocks.append(display(loss_latex_lines(modified_loss)))
-        if explicit is not None:
-            blocks += [display([b]) for b in explicit_latex(explicit)]
-        print_latex(blocks, args, f"Modified flow of {recurrence.name}")
+    if loss is None or variables is None:
+        print_flow(flow, args.format, standalone=args.standalone)
         return 0
-    print(flow.text())
-    if explicit is not None and concrete[0] is not None:
-        loss, variables = concrete
-        print(f"\non the loss f = {explicit.loss} (variables {', '.join(variables)}):")
-        for v, c in zip(explicit.variables, explicit.components, strict=True):
-            print(f"  d{v}/dt = {by_power(c)}")
-        if modified_loss.through_order >= 0:
-            print(
-                f"  modified loss through order {modified_loss.through_order}: "
-                f"{by_power(modified_loss.on(loss, variables))}"
-            )
+    explicit = flow.on(loss, variables)
+    print_flow(
+        flow,
+        args.format,
+        explicit,
+        lambda: flow.modified_loss.on(loss, variables),
+        f"\non the loss f = {explicit.loss} (variables {', '.join(variables)}):",
+        standalone=args.standalone,
+    )
     return 0
 
 
-def explicit_latex(explicit: ExplicitField) -> list[str]:
+def print_flow(
+    flow: ModifiedFlow | MinibatchFlow,
+    fmt: str,
+    explicit: ExplicitField[Any] | None = None,
+    explicit_loss: Callable[[], sympy.Expr] | None = None,
+    intro: str = "",
+    standalone: bool = False,
+) -> None:
+    """Print a flow as text or LaTeX (`fmt`) for `derive flow`, with its field on a
+    concrete loss when there is one (`explicit`; in text after the line `intro`) and
+    the modified loss on it (`explicit_loss()`, asked for only when the flow has a
+    modified loss); `standalone` makes LaTeX a complete document."""
+    ml = flow.modified_loss
+    if fmt == "latex":
+        from .._render.latex import display
+
+        blocks = [display([flow.latex()])]
+        if ml.through_order >= 0:
+            blocks.append(display(ml.latex_lines()))
+        if explicit is not None:
+            blocks += [display([b]) for b in explicit_latex(explicit)]
+        print_latex(blocks, standalone, f"Modified flow of {flow.recurrence.name}")
+        return
+    print(flow.text())
+    if explicit is not None:
+        print(intro)
+        for v, c in zip(explicit.variables, explicit.components, strict=True):
+            print(f"  d{v}/dt = {by_power(c)}")
+        if ml.through_order >= 0 and explicit_loss is not None:
+            print(
+                f"  modified loss through order {ml.through_order}: "
+                f"{by_power(explicit_loss())}"
+            )
+
+
+def explicit_latex(explicit: ExplicitField[Any]) -> list[str]:
     """The explicit field as one `aligned` block per variable (so that a display fits
     on a page): one row per power of h, its terms (a factored coefficient times a
     monomial of the variables) broken over several lines when long."""
@@ -131,11 +156,13 @@ def explicit_latex(explicit: ExplicitField) -> list[str]:
     return blocks
 
 
-def print_latex(blocks: list[str], args: argparse.Namespace, title: str) -> None:
-    """Print display blocks, or with `--standalone` a complete LaTeX document."""
+def print_latex(blocks: list[str], args: argparse.Namespace | bool, title: str) -> None:
+    """Print display blocks, or with `--standalone` (`args.standalone`, or `True`) a
+    complete LaTeX document."""
     from .._render.latex import document
 
-    if getattr(args, "standalone", False):
+    standalone = args if isinstance(args, bool) else getattr(args, "standalone", False)
+    if standalone:
         print(document(blocks, title))
     else:
         print("\n\n".join(blocks))

@@ -9,9 +9,12 @@ time.
 from __future__ import annotations
 
 import argparse
-from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from .._errors import DeriveError
+
+if TYPE_CHECKING:
+    from .._recurrence import Recurrence
 
 __all__ = ["add_minibatch_arguments", "wants_minibatch", "run_minibatch", "HELP"]
 
@@ -31,7 +34,7 @@ Mini-batch optimizers (one batch per step; t = n h with n counting steps):
                 JSON vector_field is then one SymPy string per variable"""
 
 
-def _batches(text: str):
+def _batches(text: str) -> int | str:
     text = text.strip()
     if text == "m":
         return "m"
@@ -85,20 +88,13 @@ def wants_minibatch(args: argparse.Namespace) -> bool:
     )
 
 
-def _recurrence(args: argparse.Namespace):
+def _recurrence(args: argparse.Namespace) -> Recurrence:
     from .._sgd import minibatch_optimizer
-    from ._arguments import optimizer_from_args
+    from ._arguments import optimizer_from_args, parameter_values
 
     name = (args.optimizer or "").strip()
     if name in MINIBATCH_NAMES and args.spec is None:
-        params: dict[str, Fraction] = {}
-        for key, value in args.param:
-            if key in params:
-                raise DeriveError(
-                    f"--param {key} is given twice.", "Give each parameter once."
-                )
-            params[key] = value
-        return minibatch_optimizer(name, **params)
+        return minibatch_optimizer(name, **parameter_values(args))
     return optimizer_from_args(args)
 
 
@@ -106,6 +102,7 @@ def run_minibatch(args: argparse.Namespace) -> int:
     """Print the mini-batch flow chosen by the arguments; returns 0."""
     from .._minibatch import minibatch_flow
     from ._arguments import parse_variables
+    from ._flow import print_flow
 
     if args.loss is not None:
         raise DeriveError(
@@ -144,36 +141,17 @@ def run_minibatch(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(flow.to_json(losses=losses, variables=variables))
         return 0
-    explicit = flow.on(losses, variables) if losses is not None else None
-    ml = flow.modified_loss
-    if args.format == "latex":
-        import sympy
-
-        from ._flow import by_power
-
-        print(flow.latex())
-        if ml.through_order >= 0:
-            print(ml.latex)
-        if explicit is not None:
-            rows = [
-                f"\\dot{{{sympy.latex(v)}}} &= {sympy.latex(by_power(c))}"
-                for v, c in zip(explicit.variables, explicit.components, strict=True)
-            ]
-            print("\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}")
+    if losses is None or variables is None:  # both None, as checked above
+        print_flow(flow, args.format, standalone=args.standalone)
         return 0
-    print(flow.text())
-    if explicit is not None:
-        from ._flow import by_power
-
-        print(
-            f"\non the batch losses {', '.join(losses)} (variables "
-            f"{', '.join(variables)}); full loss f = {explicit.loss}:"
-        )
-        for v, c in zip(explicit.variables, explicit.components, strict=True):
-            print(f"  d{v}/dt = {by_power(c)}")
-        if ml.through_order >= 0:
-            print(
-                f"  modified loss through order {ml.through_order}: "
-                f"{by_power(ml.on(losses, variables))}"
-            )
+    explicit = flow.on(losses, variables)
+    print_flow(
+        flow,
+        args.format,
+        explicit,
+        lambda: flow.modified_loss.on(losses, variables),
+        f"\non the batch losses {', '.join(losses)} (variables "
+        f"{', '.join(variables)}); full loss f = {explicit.loss}:",
+        standalone=args.standalone,
+    )
     return 0

@@ -28,16 +28,26 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypedDict
 
 import numpy as np
 
 from .._momentum_sweep import MomentumSweep, momentum_sweep
 from .._precision import uses_float64
 from . import _fu_momentum_analysis as analysis
-from ._fu_momentum_analysis import EQUAL, JUMP, WIN, WINDOW
+from ._fu_momentum_analysis import (
+    EQUAL,
+    JUMP,
+    WIN,
+    WINDOW,
+    Check,
+    Detections,
+    Row,
+    Stability,
+)
 
 __all__ = ["reproduce_fu_momentum", "FuMomentumReport"]
 
@@ -46,7 +56,21 @@ REFERENCE = (
     "empirical study, arXiv 2306.09000 (2023)"
 )
 FULL = 1797
-DEFAULT = {
+
+
+class Grid(TypedDict):
+    """The grid of a run: batch sizes, effective learning rates, momenta, seeds, the
+    step budget and the recording interval."""
+
+    batch_sizes: tuple[int, ...]
+    etas: tuple[float, ...]
+    mus: tuple[float, ...]
+    seeds: tuple[int, ...]
+    steps: int
+    record_every: int
+
+
+DEFAULT: Grid = {
     "batch_sizes": (32, 64, 128, 256, 512, FULL),
     "etas": tuple(float(e) for e in np.geomspace(0.1, 30.0, 16)),
     "mus": (0.0, 0.5, 0.9),
@@ -54,7 +78,7 @@ DEFAULT = {
     "steps": 400,
     "record_every": 8,
 }
-QUICK = {
+QUICK: Grid = {
     "batch_sizes": (32, 256, FULL),
     "etas": tuple(float(e) for e in np.geomspace(0.1, 30.0, 10)),
     "mus": (0.0, 0.9),
@@ -80,14 +104,14 @@ class FuMomentumReport:
     """
 
     sweep: MomentumSweep
-    rows: list
-    checks: list
-    detections: dict
-    stability: dict
-    settings: dict
-    timing: dict
-    environment: dict
-    files: list = field(default_factory=list)
+    rows: list[Row]
+    checks: list[Check]
+    detections: Detections
+    stability: Stability
+    settings: dict[str, Any]
+    timing: dict[str, Any]
+    environment: dict[str, Any]
+    files: list[Path] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -181,7 +205,7 @@ class FuMomentumReport:
         self.files = write_figures(self, Path(out))
         return list(self.files)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         sw = self.sweep
         return {
             "reference": REFERENCE,
@@ -210,7 +234,7 @@ class FuMomentumReport:
         }
 
 
-def _nan_to_none(x):
+def _nan_to_none(x: object) -> object:
     if isinstance(x, list):
         return [_nan_to_none(v) for v in x]
     return None if isinstance(x, float) and not math.isfinite(x) else x
@@ -220,10 +244,10 @@ def _nan_to_none(x):
 def reproduce_fu_momentum(
     *,
     quick: bool = False,
-    batch_sizes=None,
-    etas=None,
-    mus=None,
-    seeds=None,
+    batch_sizes: Sequence[int] | None = None,
+    etas: Sequence[float] | None = None,
+    mus: Sequence[float] | None = None,
+    seeds: Sequence[int] | None = None,
     steps: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> FuMomentumReport:
@@ -254,16 +278,17 @@ def reproduce_fu_momentum(
     from .._certificate import environment
 
     say = progress or (lambda message: None)
-    base = dict(QUICK if quick else DEFAULT)
-    for key, value in (
-        ("batch_sizes", batch_sizes),
-        ("etas", etas),
-        ("mus", mus),
-        ("seeds", seeds),
-        ("steps", steps),
-    ):
-        if value is not None:
-            base[key] = tuple(value) if key != "steps" else int(value)
+    base = (QUICK if quick else DEFAULT).copy()
+    if batch_sizes is not None:
+        base["batch_sizes"] = tuple(batch_sizes)
+    if etas is not None:
+        base["etas"] = tuple(etas)
+    if mus is not None:
+        base["mus"] = tuple(mus)
+    if seeds is not None:
+        base["seeds"] = tuple(seeds)
+    if steps is not None:
+        base["steps"] = int(steps)
     base["mus"] = tuple(float(m) for m in base["mus"])
     if 0.0 not in base["mus"] or len(base["mus"]) < 2:
         raise derive.DeriveError(
@@ -276,7 +301,8 @@ def reproduce_fu_momentum(
         )
     started = time.perf_counter()
     sw = momentum_sweep(
-        batch_sizes=base["batch_sizes"],
+        # ascending, as the batch-size trend (check and figure) reads them
+        batch_sizes=sorted(base["batch_sizes"]),
         etas=sorted(base["etas"]),
         mus=base["mus"],
         seeds=base["seeds"],

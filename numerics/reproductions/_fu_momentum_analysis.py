@@ -9,25 +9,80 @@ exists.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
+from typing import TypeAlias, TypedDict
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .._momentum_sweep import MomentumSweep
 from .._sharpening import abrupt_sharpening, stability_threshold
+from .._typing import Array, ArrayLike, LossFunction, PyTree
 
-__all__ = ["analyse", "stability", "WIN", "EQUAL", "WINDOW", "JUMP"]
+__all__ = [
+    "analyse",
+    "stability",
+    "WIN",
+    "EQUAL",
+    "WINDOW",
+    "JUMP",
+    "Check",
+    "Detections",
+    "Row",
+    "Stability",
+]
 
 WIN = 1.25
 """SGDM wins at an effective learning rate when its final loss is at least 25% below
 SGD's, or SGD diverged there and SGDM did not."""
 EQUAL = 1.10
-"""At the three smallest effective learning rates the losses must agree within 10%."""
+"""At the two smallest effective learning rates the losses must agree within 10%."""
 WINDOW, JUMP = 5, 2.0
 """The detector's settings: a rise from below threshold/2 to above the threshold
 within 5 records (40 steps at the default recording interval)."""
 
+Edge: TypeAlias = tuple[float | None, float | None]
+"""(largest rate that converged below the first divergence, first diverged rate)."""
 
-def _top_eigenvalues(loss, unravel, flat_params, iters: int = 40, seed: int = 0):
+Check: TypeAlias = tuple[str, bool, str]
+"""One check of the reproduction: `(name, passed, detail)`."""
+
+Detections: TypeAlias = dict[tuple[int, float, float, int], int | None]
+"""The record of abrupt sharpening (or `None`) per (batch size, momentum, effective
+rate, seed)."""
+
+
+class Row(TypedDict):
+    """One row of the table: a batch size."""
+
+    batch: int
+    sgd_edge: str
+    sgdm_edge: str
+    threshold: float | None
+    threshold_below: float | None
+    threshold_text: str
+    best_sgd: float
+    best_sgdm: float
+    gap: float
+    sharpening: str
+    equal_at_small_rates: bool
+
+
+Stability = TypedDict(
+    "Stability",
+    {"batch": int, "lambda": dict[float, list[float | None]], "lambda0": float},
+)
+"""Full batch, seed 0: the top Hessian eigenvalue at the end of every run per momentum
+(`None` where it diverged), and at initialisation."""
+
+
+def _top_eigenvalues(
+    loss: LossFunction,
+    unravel: Callable[[Array], PyTree],
+    flat_params: ArrayLike,
+    iters: int = 40,
+    seed: int = 0,
+) -> NDArray[np.float64]:
     """The Hessian eigenvalue of largest modulus at each row of `flat_params`, by power
     iteration on Hessian-vector products, vmapped over the rows (a private helper, to
     be replaced by the shared sharpness routine)."""
@@ -36,12 +91,12 @@ def _top_eigenvalues(loss, unravel, flat_params, iters: int = 40, seed: int = 0)
 
     from .._hessian import hessian_vector_product
 
-    def one(flat):
+    def one(flat: Array) -> Array:
         params = unravel(flat)
         v = jax.random.normal(jax.random.PRNGKey(seed), flat.shape, flat.dtype)
         v = v / jnp.linalg.norm(v)
 
-        def body(_, carry):
+        def body(_: Array, carry: tuple[Array, Array]) -> tuple[Array, Array]:
             v, _lam = carry
             w = hessian_vector_product(lambda z: loss(unravel(z)), flat, v)
             lam = jnp.vdot(v, w)
@@ -53,7 +108,7 @@ def _top_eigenvalues(loss, unravel, flat_params, iters: int = 40, seed: int = 0)
     return np.asarray(jax.jit(jax.vmap(one))(jnp.asarray(flat_params)))
 
 
-def _edge(etas, diverged) -> tuple[float | None, float | None]:
+def _edge(etas: Sequence[float], diverged: Sequence[bool] | NDArray[np.bool_]) -> Edge:
     """(largest rate that converged below the first divergence, first diverged)."""
     first = next((i for i, d in enumerate(diverged) if d), None)
     if first is None:
@@ -61,7 +116,7 @@ def _edge(etas, diverged) -> tuple[float | None, float | None]:
     return (etas[first - 1] if first > 0 else None, etas[first])
 
 
-def _edge_text(edge) -> str:
+def _edge_text(edge: Edge) -> str:
     lo, hi = edge
     if hi is None:
         return f"> {lo:.3g} (none diverged)"
@@ -70,7 +125,7 @@ def _edge_text(edge) -> str:
     return f"{lo:.3g} .. {hi:.3g}"
 
 
-def stability(sw: MomentumSweep) -> dict:
+def stability(sw: MomentumSweep) -> Stability:
     """Top Hessian eigenvalue at the end of every full-batch run (seed 0)."""
     full = sw.batch_sizes.index(max(sw.batch_sizes))
     flat = sw.params[full, :, :, 0].reshape(len(sw.mus) * len(sw.etas), -1)
@@ -78,7 +133,7 @@ def stability(sw: MomentumSweep) -> dict:
         len(sw.mus), len(sw.etas)
     )
     dead = sw.diverged_at[full, :, :, 0] >= 0
-    out = {}
+    out: dict[float, list[float | None]] = {}
     for mi, m in enumerate(sw.mus):
         out[m] = [
             None if dead[mi, ei] else float(lam[mi, ei]) for ei in range(len(sw.etas))
@@ -87,14 +142,17 @@ def stability(sw: MomentumSweep) -> dict:
     return {"batch": max(sw.batch_sizes), "lambda": out, "lambda0": lambda0}
 
 
-def analyse(sw: MomentumSweep, stability: dict):
+def analyse(
+    sw: MomentumSweep, stability: Stability
+) -> tuple[list[Row], list[Check], Detections]:
+    """The table, the checks and the detections of a sweep (see the module docs)."""
     etas, mus = sw.etas, sw.mus
     big = mus.index(max(mus))
     sgd = mus.index(0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        diverged = (sw.diverged_at >= 0).any(axis=-1)  # [B, mu, eta]
+        diverged = np.asarray((sw.diverged_at >= 0).any(axis=-1))  # [B, mu, eta]
         loss = np.exp(np.log(sw.final).mean(axis=-1))  # geometric mean over seeds
-    detections = {}
+    detections: Detections = {}
     for bi, b in enumerate(sw.batch_sizes):
         for mi, m in enumerate(mus):
             for ei, e in enumerate(etas):
@@ -103,7 +161,8 @@ def analyse(sw: MomentumSweep, stability: dict):
                     detections[(b, m, e, s)] = abrupt_sharpening(
                         sw.sharpness[bi, mi, ei, si], theta, window=WINDOW, jump=JUMP
                     )
-    rows, gaps = [], []
+    rows: list[Row] = []
+    gaps: list[float] = []
     equal_ok, threshold_ok = True, True
     prevented, cases = True, 0
     for bi, b in enumerate(sw.batch_sizes):
@@ -126,7 +185,7 @@ def analyse(sw: MomentumSweep, stability: dict):
         best_mom = float(np.nanmin(np.where(d_mom, np.nan, L_mom)))
         gaps.append(best_sgd / best_mom)
         # momentum prevents or defers abrupt sharpening where it wins
-        fired_at = []
+        fired_at: list[float] = []
         for i, w in enumerate(wins):
             if not w:
                 continue
@@ -168,7 +227,7 @@ def analyse(sw: MomentumSweep, stability: dict):
                 "equal_at_small_rates": equal,
             }
         )
-    checks = [
+    checks: list[Check] = [
         (
             "SGD and SGDM agree at small effective rates",
             equal_ok,
@@ -202,7 +261,7 @@ def analyse(sw: MomentumSweep, stability: dict):
     return rows, checks, detections
 
 
-def _stability_checks(sw: MomentumSweep, stability: dict) -> list:
+def _stability_checks(sw: MomentumSweep, stability: Stability) -> list[Check]:
     """Linear stability at full batch: converged runs end below their own limit (up
     to 15%, the edge-of-stability overshoot); every optimizer's edge lies above its
     linear limit at initialisation, 2(1+mu)/((1-mu) lambda_0) in effective rate (a
@@ -238,7 +297,7 @@ def _stability_checks(sw: MomentumSweep, stability: dict) -> list:
             continue
         lo, hi = edges[m]
         pred = (1 + m) / (1 - m)
-        if None in (lo, hi, lo0, hi0):
+        if lo is None or hi is None or lo0 is None or hi0 is None:
             ratio_ok = False
             ratio_texts.append(f"mu={m:g}: edge not bracketed")
             continue

@@ -5,19 +5,24 @@ trend. Diverged runs are drawn as crosses on the top edge, never as data."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._sharpening import stability_threshold
 
+if TYPE_CHECKING:
+    from ._fu_momentum import FuMomentumReport
+
 __all__ = ["write_figures"]
 
 
-def _colours(plt):
+def _colours(plt: ModuleType) -> list[str]:
     return plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
 
-def write_figures(report, out: Path) -> list[Path]:
+def write_figures(report: FuMomentumReport, out: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -31,7 +36,7 @@ def write_figures(report, out: Path) -> list[Path]:
     ]
 
 
-def _final_loss(report, out, plt) -> Path:
+def _final_loss(report: FuMomentumReport, out: Path, plt: ModuleType) -> Path:
     sw = report.sweep
     nb = len(sw.batch_sizes)
     cols = min(3, nb)
@@ -43,7 +48,7 @@ def _final_loss(report, out, plt) -> Path:
     etas = np.asarray(sw.etas)
     with np.errstate(invalid="ignore", divide="ignore"):
         loss = np.exp(np.log(sw.final).mean(axis=-1))
-    diverged = (sw.diverged_at >= 0).any(axis=-1)
+    diverged = np.asarray((sw.diverged_at >= 0).any(axis=-1))
     top = np.nanmax(np.where(diverged, np.nan, loss)) * 2
     for bi, b in enumerate(sw.batch_sizes):
         ax = axes[bi // cols][bi % cols]
@@ -79,7 +84,7 @@ def _final_loss(report, out, plt) -> Path:
     return path
 
 
-def _sharpness(report, out, plt) -> Path:
+def _sharpness(report: FuMomentumReport, out: Path, plt: ModuleType) -> Path:
     sw = report.sweep
     picks = [i for i, r in enumerate(report.rows) if r["threshold"] is not None]
     if len(picks) > 3:
@@ -134,7 +139,7 @@ def _sharpness(report, out, plt) -> Path:
     return path
 
 
-def _batch_size(report, out, plt) -> Path:
+def _batch_size(report: FuMomentumReport, out: Path, plt: ModuleType) -> Path:
     sw = report.sweep
     bs = np.asarray(sw.batch_sizes)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9.0, 3.6), dpi=120)
