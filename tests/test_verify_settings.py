@@ -15,7 +15,6 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
