@@ -122,6 +122,9 @@ class Certificate:
     - `record`: the JSON-ready dict (see the module docs for its keys).
     - `source`: the generated module's text (when made by `verify`).
     - `passed`: whether every order passed.
+    - `verdict`: `"passed"`, `"failed"` (an order's slope is below the expected one)
+      or `"inconclusive"` (no order failed, one could not be decided); `derive
+      verify` exits with 0, 1 or 3 accordingly.
 
     !!! example
         ```python
@@ -208,7 +211,7 @@ class Certificate:
             f"{s['curvature']['top']:.4g}; stability limit "
             + (f"h < {s['stability_limit']:.4g}" if s["stability_limit"] else "none"),
             f"{s['solver']}, rtol = {s['rtol']:g}, atol = {s['atol']:g}; pass: "
-            f"slope >= p + 1 - {s['tolerance']:g} over >= 3 errors above "
+            f"slope >= expected - {s['tolerance']:g} over >= 3 errors above "
             f"{s['floor']:g}",
         ]
         lines += [f"note: {n}" for n in s.get("notes", [])]

@@ -113,6 +113,7 @@ def plot_record(
     )
     ax.set_title(f"{title}\n{_subtitle(r)}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
+    ax.tick_params(axis="x", which="minor", labelsize=6)
     ax.legend(handles, labels, fontsize=7, loc="lower right")
     verdict = _verdict(r)
     ax.text(
