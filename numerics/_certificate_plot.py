@@ -111,7 +111,9 @@ def plot_record(
     ax.set_ylabel(
         r"global error $\max_{nh \leq T} \|x_n - x(nh)\|_2$" + "\n(Euclidean norm)"
     )
-    ax.set_title(f"{title}\n{_subtitle(r)}", fontsize=9)
+    # names come from users (spec file names, --name): a `$` would start mathtext
+    plain = " ".join(title.split()).replace("$", r"\$")
+    ax.set_title(f"{plain}\n{_subtitle(r)}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.tick_params(axis="x", which="minor", labelsize=6)
     ax.legend(handles, labels, fontsize=7, loc="lower right")

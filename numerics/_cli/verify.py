@@ -310,22 +310,23 @@ def run(args: argparse.Namespace) -> int:
     if args.max_iterations is not None:
         limits["max_iterations"] = args.max_iterations
     from rich.console import Console
+    from rich.markup import escape
 
     err = Console(stderr=True)
     if not err.is_terminal:  # a log file: whole lines, never wrapped at 80 columns
         err = Console(stderr=True, width=1000, soft_wrap=True)
     started = time.perf_counter()
     for note in notes:
-        err.print(f"[dim]note: {note}[/dim]")
+        err.print(f"[dim]note: {escape(note)}[/dim]")
     stage = _Stage(None, started)
 
     def progress(message: str) -> None:
         now = time.perf_counter()
         if stage.name is not None:
             took = f"[dim]({now - stage.t:.1f} s)[/dim]"
-            err.print(f"[green]done[/green] {stage.name} {took}")
+            err.print(f"[green]done[/green] {escape(stage.name)} {took}")
         stage.name, stage.t = message, now
-        status.update(f"{message} ...")
+        status.update(f"{escape(message)} ...")
 
     with err.status("starting ...") as status:
         if model is None:
@@ -386,6 +387,7 @@ def _exit_status(certificate: Certificate) -> int:
 def _print_report(certificate: Certificate, elapsed: float) -> None:
     from rich import box
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     # piped into a file or another program: no terminal width to fit, so tables are
@@ -400,9 +402,10 @@ def _print_report(certificate: Certificate, elapsed: float) -> None:
     lines = certificate.summary_lines()
     colour = {"passed": "green", "failed": "red"}.get(certificate.verdict, "yellow")
     verdict = f"[bold {colour}]{certificate.verdict.upper()}[/]"
-    console.print(f"[bold]Verification of {certificate.title()}[/bold]: {verdict}")
+    title = escape(certificate.title())  # names and losses are user text, not markup
+    console.print(f"[bold]Verification of {title}[/bold]: {verdict}")
     for line in lines[1:]:
-        console.print(f"  {line}")
+        console.print(f"  {escape(line)}")
     table = Table(
         box=box.SIMPLE_HEAD,
         padding=(0, 1),
@@ -432,14 +435,14 @@ def _print_report(certificate: Certificate, elapsed: float) -> None:
     console.print(steps)
     for item in r["step_sizes"]:
         if item.get("detail"):
-            console.print(f"  [yellow]note[/]: {item['detail']}")
+            console.print(f"  [yellow]note[/]: {escape(item['detail'])}")
     for text in certificate.explanations():
-        console.print(f"  [yellow]{text}[/]")
+        console.print(f"  [yellow]{escape(text)}[/]")
     files = r.get("files")
     if files:
         folder = os.path.dirname(files["json"])
         names = [
             os.path.basename(files[k]) for k in ("json", "plot", "module") if k in files
         ]
-        console.print(f"  wrote {', '.join(names)} to {folder}/")
+        console.print(escape(f"  wrote {', '.join(names)} to {folder}/"))
     console.print(f"  [dim]{elapsed:.1f} s[/dim]")
