@@ -132,6 +132,35 @@ def test_degenerate_horizons_and_steps_are_named(
     assert "longer than the horizon" not in err
 
 
+@pytest.mark.parametrize(
+    ("expression", "names", "constant"),
+    [
+        ("e*x**2 + exp(1)*x", "e,x", np.e),
+        ("pi*x**2 + acos(-1)*x", "pi,x", np.pi),
+    ],
+)
+def test_a_variable_named_like_a_constant_keeps_both(expression, names, constant):
+    """On main the JAX loss read the variable `e` for Euler's number (1.12 instead of
+    2.62 at (0.7, 0.8)) and `derive verify` passed on the wrong loss."""
+    loss = numerics.loss_from_expression(expression, names)
+    a, x = 0.7, 0.8
+    expected = a * x**2 + constant * x
+    assert float(loss(jax.numpy.array([a, x]))) == pytest.approx(expected, rel=1e-14)
+
+
+def test_an_unknown_loss_name_points_to_the_command_line_form(
+    capsys, monkeypatch, tmp_path
+):
+    status, err = error_of(
+        ["verify", "gd", "--loss", "rosenbrok", "--no-save"],
+        capsys,
+        monkeypatch,
+        tmp_path,
+    )
+    assert status == 2
+    assert "'rosenbrock'" in err and '--loss "x**4' in err and "--vars x,y" in err
+
+
 # ------------------------------------------------------------------ verdicts
 
 
