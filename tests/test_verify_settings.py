@@ -249,6 +249,31 @@ def test_the_exit_codes_are_documented():
         ), page
 
 
+def test_every_verdict_of_an_order_says_why_and_what_to_change():
+    """The three ways an order is not a plain pass, from errors made up to fall like
+    h^(p+1) (order 0), h^1 instead of h^2 (order 1, a wrong coefficient), or to sit
+    below the floor (order 2)."""
+    from numerics._verify.fit import fit_orders, overall_verdict
+
+    hs = np.array([0.08, 0.04, 0.02, 0.01, 0.005])
+    errors = np.array([hs, 0.1 * hs, 1e-9 * hs**3])
+    results = fit_orders(hs, errors, ["ok"] * 5, floor=1e-10, tolerance=0.2)
+    assert [r["verdict"] for r in results] == ["pass", "fail", "inconclusive"]
+    assert results[0]["reason"] is None and results[0]["advice"] is None
+    assert "below 2" in results[1]["reason"] and "--h" in results[1]["advice"]
+    assert "above the floor" in results[2]["reason"]
+    assert "Give larger step sizes, e.g. --h" in results[2]["advice"]
+    assert overall_verdict(results) == "failed"  # a failure outweighs inconclusive
+    assert overall_verdict(results[::2]) == "inconclusive"
+    # step sizes that did not reach T: too few to fit, smaller ones are asked for
+    status = ["unstable", "unstable", "diverged", "ok", "ok"]
+    ran = fit_orders(hs, errors[:1], status, floor=1e-10, tolerance=0.2, limit=0.03)
+    assert ran[0]["verdict"] == "inconclusive"
+    assert "only 2 of 5 step sizes ran to T" in ran[0]["reason"]
+    assert "2 unstable" in ran[0]["reason"] and "1 diverged" in ran[0]["reason"]
+    assert "smaller step sizes" in ran[0]["advice"] and "h < 0.03" in ran[0]["advice"]
+
+
 @pytest.mark.slow
 def test_rk4_at_order_5_passes_or_is_inconclusive_with_a_reason():
     """Today's main fits errors below the floor and prints FAILED (exit 1)."""
