@@ -111,7 +111,21 @@ def atomic_folder(
     os.chmod(temporary, 0o777 & ~umask)  # as a folder made with mkdir would be
     try:
         yield temporary
-        if target.exists():
+        if not overwrite:
+            # rename() replaces an empty folder but never one with files, so a folder
+            # that another run filled meanwhile is kept whole
+            try:
+                os.rename(temporary, target)
+            except OSError as e:
+                if not (target.exists() or target.is_symlink()):
+                    raise
+                raise DeriveError(
+                    f"{str(target)!r} was created or filled by another program "
+                    "while the results were computed; it is never overwritten "
+                    "silently, so these results were not written.",
+                    "Run again with another --out (or --force to replace it).",
+                ) from e
+        elif target.exists():
             old = Path(
                 tempfile.mkdtemp(
                     prefix=f".{target.name}.", suffix=".old", dir=target.parent

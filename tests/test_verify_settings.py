@@ -351,6 +351,26 @@ def test_certificate_write_is_atomic(tmp_path, monkeypatch):
         numerics.Certificate(_record(["pass"])).write(out)
 
 
+def test_a_folder_filled_meanwhile_is_not_replaced(tmp_path):
+    """Two runs that chose the same folder: the second one to finish does not
+    replace the first one's results."""
+    from numerics._output import atomic_folder
+
+    out = tmp_path / "out"
+    with pytest.raises(DeriveError, match="another program"):
+        with atomic_folder(out) as scratch:
+            (scratch / "certificate.json").write_text("mine")
+            out.mkdir()
+            (out / "certificate.json").write_text("theirs")
+    assert (out / "certificate.json").read_text() == "theirs"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary left
+    empty = tmp_path / "empty"
+    with atomic_folder(empty) as scratch:  # an empty folder made meanwhile is used
+        (scratch / "certificate.json").write_text("mine")
+        empty.mkdir()
+    assert (empty / "certificate.json").read_text() == "mine"
+
+
 # ------------------------------------------------------------------ logs and plots
 
 
