@@ -3,7 +3,9 @@
 The JSON record (schema `optimizer-flows.verification/1`) holds everything needed to judge and
 reproduce a verification:
 
-- `schema`, `passed`: the format tag; whether every order passed.
+- `schema`, `passed`, `verdict`: the format tag; whether every order passed; the
+  outcome, `"passed"`, `"failed"` (an order's slope is below the expected one) or
+  `"inconclusive"` (no order failed, but one could not be decided).
 - `optimizer`: name, states, exact parameters, numeric values of the symbolic ones,
   the traced program, the spec text.
 - `order`, `conventions`: the highest order tested; the toolkit's conventions.
@@ -11,12 +13,16 @@ reproduce a verification:
 - `flow`: the generated module: name, mode, `sha256` (of the whole file),
   `content_sha256` (the hash stated in its header), the terms.
 - `settings`: `T`, `h`, `h_range`, `epsilon`, `kappa`, `leading_coefficient`,
-  `curvature`, `stability_limit`, `initialisation`, `solver`, `rtol`, `atol`,
-  `max_steps`, `tolerance`, `floor`, the error measure.
+  `curvature`, `stability_limit`, `method_order`, `expected_slopes`, `band_ratio`,
+  `T_shortened_from`, `max_iterations`, `chunk`, `memory_budget_bytes`, `notes`,
+  `initialisation`, `solver`, `rtol`, `atol`, `max_steps`, `tolerance`, `floor`, the
+  error measure.
 - `step_sizes`: per $h$: `steps`, `status` (`ok`, `unstable`, `diverged`,
   `flow failed`), `flow_steps`, details and the divergence step.
-- `results`: per order $p$: `expected_slope`, `slope`, `passed`, `verdict`, `errors`
-  (per $h$, `null` where not measured), `used`, `local_slopes`.
+- `results`: per order $p$: `expected_slope`, `slope`, `passed`, `verdict` (`pass`,
+  `pass (above expected)`, `fail`, `inconclusive`), `reason` and `advice` (for a
+  failed or inconclusive order), `errors` (per $h$, `null` where not measured),
+  `used`, `local_slopes`.
 - `environment`: Python, platform, machine, CPU count, JAX backend and devices,
   package versions (jax, diffrax, sympy, derive, ...), x64, creation time.
 - `timing_s`: wall-clock seconds per stage.
@@ -32,14 +38,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._output import atomic_folder, check_output
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["Certificate", "environment", "CERTIFICATE_KEYS"]
+__all__ = ["Certificate", "environment", "CERTIFICATE_KEYS", "check_output"]
 
 CERTIFICATE_KEYS = (
     "schema",
     "passed",
+    "verdict",
     "optimizer",
     "order",
     "conventions",
@@ -113,6 +122,9 @@ class Certificate:
     - `record`: the JSON-ready dict (see the module docs for its keys).
     - `source`: the generated module's text (when made by `verify`).
     - `passed`: whether every order passed.
+    - `verdict`: `"passed"`, `"failed"` (an order's slope is below the expected one)
+      or `"inconclusive"` (no order failed, one could not be decided); `derive
+      verify` exits with 0, 1 or 3 accordingly.
 
     !!! example
         ```python
@@ -138,6 +150,19 @@ class Certificate:
         return bool(self.record["passed"])
 
     @property
+    def verdict(self) -> str:
+        """`"passed"`, `"failed"` or `"inconclusive"` (records written before the
+        verdict was recorded: derived from the orders' verdicts)."""
+        if "verdict" in self.record:
+            return str(self.record["verdict"])
+        verdicts = [r["verdict"] for r in self.record["results"]]
+        if "fail" in verdicts:
+            return "failed"
+        if "inconclusive" in verdicts:
+            return "inconclusive"
+        return "passed" if self.passed else "failed"
+
+    @property
     def slopes(self) -> list[float | None]:
         """The fitted slope per order."""
         return [r["slope"] for r in self.record["results"]]
@@ -155,7 +180,7 @@ class Certificate:
         opt = self.record.get("optimizer", {}).get("name", "?")
         return (
             f"Certificate({opt}, order {self.record.get('order')}: "
-            f"{'PASSED' if self.passed else 'FAILED'}, slopes "
+            f"{self.verdict.upper()}, slopes "
             f"{[None if s is None else round(s, 3) for s in self.slopes]})"
         )
 
@@ -174,10 +199,10 @@ class Certificate:
         s = r["settings"]
         flow = r["flow"]
         lines = [
-            f"Verification of {self.title()}: {'PASSED' if self.passed else 'FAILED'}",
+            f"Verification of {self.title()}: {self.verdict.upper()}",
             f"flow: generated JAX module {flow['module']} ({flow['mode']}), sha256 "
             f"{flow['sha256'][:16]}...",
-            f"iterates from: {s['initialisation']}; x0 = {_short(r['loss'].get('x0'))}",
+            f"iterates from: {s['initialisation']}; x0 = {_start_text(r['loss'])}",
             f"T = {s['T']:.6g}; h from {s['h_range'][0]:.4g} to {s['h_range'][1]:.4g} "
             f"({len(s['h'])} values; eps = h L kappa from {min(s['epsilon']):.3g} to "
             f"{max(s['epsilon']):.3g}, L = {s['curvature']['max_abs']:.4g}, "
@@ -186,10 +211,22 @@ class Certificate:
             f"{s['curvature']['top']:.4g}; stability limit "
             + (f"h < {s['stability_limit']:.4g}" if s["stability_limit"] else "none"),
             f"{s['solver']}, rtol = {s['rtol']:g}, atol = {s['atol']:g}; pass: "
-            f"slope >= p + 1 - {s['tolerance']:g} over >= 3 errors above "
+            f"slope >= expected - {s['tolerance']:g} over >= 3 errors above "
             f"{s['floor']:g}",
         ]
+        lines += [f"note: {n}" for n in s.get("notes", [])]
         return lines
+
+    def explanations(self) -> list[str]:
+        """Why each failed or inconclusive order is so, and what to change."""
+        out = []
+        for res in self.record["results"]:
+            if res.get("reason"):
+                text = f"order {res['order']} {res['verdict']}: {res['reason']}."
+                if res.get("advice"):
+                    text += f" {res['advice']}"
+                out.append(text)
+        return out
 
     def rows(self) -> list[list[str]]:
         """Table rows: order, expected, observed slope, verdict, error range."""
@@ -238,6 +275,7 @@ class Certificate:
         lines += _grid(head2, self.step_rows())
         notes = [i["detail"] for i in self.record["step_sizes"] if i.get("detail")]
         lines += [f"note: {n}" for n in notes]
+        lines += self.explanations()
         return "\n".join(lines)
 
     # ------------------------------------------------------------ serialisation
@@ -252,25 +290,38 @@ class Certificate:
         """Read a certificate back from its JSON text."""
         return cls(json.loads(text))
 
-    def write(self, out: str | os.PathLike[str]) -> dict[str, str]:
-        """Write `certificate.json`, `errors.png` and the generated module to `out`.
+    def write(
+        self, out: str | os.PathLike[str], *, overwrite: bool = False
+    ) -> dict[str, str]:
+        """Write `certificate.json`, `errors.png` and the generated module to the
+        folder `out`, atomically: everything is written into a temporary folder beside
+        it, which then takes its place, so a failure half-way leaves any earlier
+        results whole. An existing folder with files in it is refused unless
+        `overwrite` (then it is replaced as a whole).
 
         **Returns:** `{"json": ..., "plot": ..., "module": ...}` (paths as strings),
         also recorded under `files`.
         """
         folder = Path(out)
-        folder.mkdir(parents=True, exist_ok=True)
         files = {
             "json": str(folder / "certificate.json"),
             "plot": str(folder / "errors.png"),
         }
         if self.source is not None:
-            module = folder / f"{self.record['flow']['module']}.py"
-            module.write_text(self.source, encoding="utf-8")
-            files["module"] = str(module)
-        self.record["files"] = files
-        self.plot(files["plot"])
-        Path(files["json"]).write_text(self.to_json() + "\n", encoding="utf-8")
+            files["module"] = str(folder / f"{self.record['flow']['module']}.py")
+        try:
+            with atomic_folder(folder, overwrite=overwrite) as scratch:
+                if self.source is not None:
+                    name = Path(files["module"]).name
+                    (scratch / name).write_text(self.source, encoding="utf-8")
+                self.record["files"] = files
+                self.plot(scratch / "errors.png")
+                (scratch / "certificate.json").write_text(
+                    self.to_json() + "\n", encoding="utf-8"
+                )
+        except BaseException:
+            self.record.pop("files", None)
+            raise
         return files
 
     # ------------------------------------------------------------ plot
@@ -278,73 +329,16 @@ class Certificate:
         """Log-log plot of the global error against $h$, with reference slopes.
 
         Only step sizes with status `ok` are drawn; the others are listed under the
-        axes. Errors left out of a fit (below the floor) are drawn hollow.
+        axes. Errors left out of a fit (at or below the floor) are drawn hollow, and
+        the legend says so; the verdict is written on the axes (FAILED and
+        INCONCLUSIVE in colour) and the title summarises the run (a network's start
+        is its parameter count, not its values).
 
         **Returns:** the matplotlib figure (saved to `path` if given).
         """
-        import matplotlib
+        from ._certificate_plot import plot_record
 
-        if path is not None:
-            matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        r = self.record
-        hs = r["settings"]["h"]
-        fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
-        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-        ok = [i["status"] == "ok" for i in r["step_sizes"]]
-        for res in r["results"]:
-            p = res["order"]
-            c = colours[p % len(colours)]
-            pts = [
-                (h, e, u)
-                for h, e, u, g in zip(hs, res["errors"], res["used"], ok, strict=True)
-                if g and e
-            ]
-            if not pts:
-                continue
-            used = [(h, e) for h, e, u in pts if u]
-            unused = [(h, e) for h, e, u in pts if not u]
-            label = f"order {p}: slope {_fmt(res['slope'], '.2f')} (expected {p + 1})"
-            if used:
-                ax.loglog(*zip(*used, strict=True), "o-", color=c, label=label)
-            if unused:
-                ax.loglog(
-                    *zip(*unused, strict=True),
-                    "o",
-                    mfc="none",
-                    color=c,
-                    label=None if used else label,
-                )
-            if used:
-                h_ref = [min(h for h, _ in used), max(h for h, _ in used)]
-                h_top, e_top = max(used)
-                e_ref = [e_top * 3 * (h / h_top) ** (p + 1) for h in h_ref]
-                ax.loglog(h_ref, e_ref, "--", color=c, alpha=0.5, lw=1)
-        ax.plot([], [], "--", color="grey", alpha=0.6, label="reference slope p + 1")
-        ax.set_xlabel("step size $h$")
-        ax.set_ylabel(r"global error $\max_{nh \leq T} |x_n - x(nh)|$")
-        s = r["settings"]
-        x0 = _short(r["loss"].get("x0"), fmt=".3g", brackets=False)
-        ax.set_title(
-            f"{self.title()}\nT = {s['T']:.4g}, x0 = ({x0}), {s['solver']} at "
-            f"rtol = atol = {s['rtol']:g}",
-            fontsize=9,
-        )
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-        skipped = [i for i in r["step_sizes"] if i["status"] != "ok"]
-        if skipped:
-            text = "; ".join(f"h = {i['h']:.3g}: {i['status']}" for i in skipped)
-            limit = r["settings"].get("stability_limit")
-            if limit:
-                text += f" (stability limit h < {limit:.3g})"
-            fig.text(0.01, 0.005, "not plotted: " + text, fontsize=7, wrap=True)
-        fig.tight_layout(rect=(0, 0.03 if skipped else 0, 1, 1))
-        if path is not None:
-            fig.savefig(path)
-            plt.close(fig)
-        return fig
+        return plot_record(self.record, self.title(), path)
 
 
 def _grid(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -353,6 +347,14 @@ def _grid(head: list[str], rows: list[list[str]]) -> list[str]:
     return [fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [
         fmt.format(*row) for row in rows
     ]
+
+
+def _start_text(loss: dict[str, Any]) -> str:
+    """The start point in a line: its coordinates when few, else the count."""
+    values = list(loss.get("x0") or [])
+    if len(values) > 6:
+        return f"{len(values):,} parameters"
+    return _short(values)
 
 
 def _short(

@@ -45,21 +45,23 @@ def integrate(
     ts: ArrayLike,
     args: Any,
     *,
+    t0: ArrayLike = 0.0,
     t1: ArrayLike | None = None,
     solver: str = "dopri8",
     rtol: float = 1e-12,
     atol: float = 1e-12,
     max_steps: int = 100_000,
 ) -> tuple[PyTree, Array, Array]:
-    """Integrate `dy/dt = field(t, y, args)` from $t = 0$ and save at the times `ts`.
+    """Integrate `dy/dt = field(t, y, args)` from $t = t_0$ and save at the times `ts`.
 
     **Arguments:**
 
     - `field`: a diffrax vector field `(t, y, args) -> dy/dt` over pytrees, e.g. from a
       generated module's `make_vector_field(loss, order)`.
     - `y0`: the initial state (a pytree).
-    - `ts`: the save times, non-decreasing, in $[0, t_1]$.
+    - `ts`: the save times, non-decreasing, in $[t_0, t_1]$.
     - `args`: passed to the field, e.g. `{"h": h, "beta": 0.9}`.
+    - `t0`: the initial time (default 0; `y0` is the state there).
     - `t1`: the final time (default: `ts[-1]`).
     - `solver`: `"dopri8"` or `"tsit5"`.
     - `rtol`, `atol`: tolerances of the PID controller.
@@ -88,7 +90,7 @@ def integrate(
     sol = diffrax.diffeqsolve(
         diffrax.ODETerm(field),
         _solver(solver),
-        t0=0.0,
+        t0=t0,
         t1=t1,
         dt0=None,
         y0=y0,

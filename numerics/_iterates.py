@@ -31,6 +31,7 @@ __all__ = [
     "iterates",
     "Iterates",
     "make_runner",
+    "make_stepper",
     "as_recurrence",
     "numeric_parameters",
     "initial_point",
@@ -229,26 +230,24 @@ def _function_step(
     return step
 
 
-def make_runner(
+Stepper = tuple[Callable[[PyTree, Any], State], Callable[[State, Any], State]]
+"""`(start, step)`: `start(x0, h)` is the initial state, `step(state, h)` one step."""
+
+
+def make_stepper(
     rec: derive.Recurrence,
     loss: LossFunction,
-    n_steps: int,
     *,
     params: Parameters | None = None,
     init: str | Sequence[PyTree] = "manifold",
     manifold_nodes: int = 5,
     manifold: derive.SlowManifold | None = None,
     via: str = "program",
-    blowup: float = DEFAULT_BLOWUP,
-) -> Runner:
-    """A pure function `(x0, h) -> (positions, diverged_at, initial_state)` for
-    `jax.jit` and `jax.vmap`.
-
-    `diverged_at` is the first divergent step, or -1. See
-    [`iterates`][numerics.iterates] for the arguments; `manifold` is the
-    recurrence's `derive.SlowManifold` when it is already solved (see
-    [`ManifoldStart`][numerics.ManifoldStart]).
-    """
+) -> Stepper:
+    """`(start, step)` for `rec` on `loss`: pure functions of traced `h`, for runs
+    that drive the steps themselves (the chunked comparison of
+    [`verify`][numerics.verify]). See [`iterates`][numerics.iterates] for the
+    arguments."""
     from derive import DeriveError
 
     numbers = numeric_parameters(rec, params)
@@ -279,12 +278,50 @@ def make_runner(
 
         start = given_start
 
+    def begin(x0: PyTree, h: Any) -> State:
+        return tuple(start(loss, x0, h))
+
+    def step(state: State, h: Any) -> State:
+        return make_step(rec, grad, h, numbers)(state)
+
+    return begin, step
+
+
+def make_runner(
+    rec: derive.Recurrence,
+    loss: LossFunction,
+    n_steps: int,
+    *,
+    params: Parameters | None = None,
+    init: str | Sequence[PyTree] = "manifold",
+    manifold_nodes: int = 5,
+    manifold: derive.SlowManifold | None = None,
+    via: str = "program",
+    blowup: float = DEFAULT_BLOWUP,
+) -> Runner:
+    """A pure function `(x0, h) -> (positions, diverged_at, initial_state)` for
+    `jax.jit` and `jax.vmap`.
+
+    `diverged_at` is the first divergent step, or -1. See
+    [`iterates`][numerics.iterates] for the arguments; `manifold` is the
+    recurrence's `derive.SlowManifold` when it is already solved (see
+    [`ManifoldStart`][numerics.ManifoldStart]).
+    """
+    begin, step = make_stepper(
+        rec,
+        loss,
+        params=params,
+        init=init,
+        manifold_nodes=manifold_nodes,
+        manifold=manifold,
+        via=via,
+    )
+
     def run(x0: PyTree, h: Any) -> tuple[PyTree, Array, State]:
-        state = start(loss, x0, h)
-        step = make_step(rec, grad, h, numbers)
+        state = begin(x0, h)
 
         def body(state: State, _: None) -> tuple[State, PyTree]:
-            new = step(state)
+            new = step(state, h)
             return new, new[0]
 
         _, xs = jax.lax.scan(body, tuple(state), None, length=n_steps)

@@ -122,7 +122,8 @@ def get_loss(name: str, **options: Unpack[QuadraticOptions]) -> Loss:
         raise DeriveError(
             f"unknown loss {name!r}; the built-in losses are "
             f"{', '.join(LOSSES)}.{hint}",
-            "Or give the loss as an expression with its variables, e.g. "
+            "Or give the loss as an expression with its variables: on the command "
+            'line --loss "x**4 - x**2 + y**2" --vars x,y, in Python '
             "loss_from_expression('x**4 - x**2 + y**2', 'x,y').",
         )
     return _build(key, d)
@@ -269,7 +270,13 @@ def loss_from_expression(
             "List every coordinate in the variables (e.g. --vars x,y), or replace the "
             "symbol by a number.",
         )
-    compiled = sympy.lambdify(syms, expr, modules="jax")
+    # the generated function sees jax.numpy's names (e, pi, sqrt, ...): a coordinate
+    # named `e` would shadow Euler's number there, so the arguments get private names
+    # (user names never start with "_")
+    args = [sympy.Symbol(f"_x{i}") for i in range(len(syms))]
+    compiled = sympy.lambdify(
+        args, expr.xreplace(dict(zip(syms, args, strict=True))), modules="jax"
+    )
     d = len(syms)
 
     def fn(z: Array) -> Array:

@@ -322,7 +322,8 @@ def get_model(name: str, **options: Any) -> Model:
       `deep-linear` (`width`, `depth`, `n`, `seed`), `digits-cnn` (`channels`,
       `activation`, `data_loss`, `n`), `teacher-student` (`d`, `hidden`, `n`,
       `teacher_hidden`, `seed`).
-    - `options`: passed to the model's factory.
+    - `options`: passed to the model's factory; each is checked first (names, types,
+      ranges), with a [`DeriveError`][derive.DeriveError] that names a wrong one.
 
     **Returns:** a [`Model`][numerics.networks.Model] (`.loss(params)`, `.init(key)`).
 
@@ -338,11 +339,14 @@ def get_model(name: str, **options: Any) -> Model:
     """
     from derive import DeriveError
 
+    from ._model_options import check_options
+
     key = name.strip().lower().replace("_", "-")
     if key not in MODELS:
         raise DeriveError(
             f"unknown model {name!r}.", f"The built-in models are {', '.join(MODELS)}."
         )
+    check_options(key, options)
     try:
         return MODELS[key](**options)
     except TypeError as e:

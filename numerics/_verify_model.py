@@ -18,7 +18,7 @@ from ._certificate import Certificate
 from ._models import Model, get_model
 from ._typing import LossFunction, PyTree
 
-__all__ = ["verify_model", "model_options"]
+__all__ = ["verify_model", "model_options", "check_model"]
 
 
 def model_options(items: Iterable[str] | None) -> dict[str, Any]:
@@ -40,6 +40,21 @@ def model_options(items: Iterable[str] | None) -> dict[str, Any]:
         except (ValueError, SyntaxError):
             out[key.strip()] = value.strip()
     return out
+
+
+def check_model(name: str, options: dict[str, Any], order: int) -> None:
+    """Check a built-in model's options and that verifying it at `order` fits in the
+    memory this machine has, before anything is built (a
+    [`DeriveError`][derive.DeriveError] otherwise)."""
+    from ._model_options import check_model_memory, check_options
+    from ._models import MODELS
+    from ._verify.budget import available_memory
+
+    key = name.strip().lower().replace("_", "-")
+    if key not in MODELS:
+        return  # get_model names the built-in ones
+    check_options(key, options)
+    check_model_memory(key, options, order, available_memory())
 
 
 def verify_model(
@@ -82,6 +97,7 @@ def verify_model(
 
     model_options = options.pop("model_options", None) or {}
     if isinstance(model, str):
+        check_model(model, model_options, order)
         model = get_model(model, **model_options)
     loss: LossFunction
     if isinstance(model, Model):

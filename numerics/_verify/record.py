@@ -14,6 +14,7 @@ from derive import CONVENTIONS, GeneratedCode, Recurrence
 
 from .._certificate import environment
 from .._typing import PyTree
+from .fit import overall_verdict
 from .plan import Plan
 
 __all__ = ["verification_record", "SCHEMA"]
@@ -89,6 +90,7 @@ def verification_record(
     return {
         "schema": SCHEMA,
         "passed": all(r["passed"] for r in results),
+        "verdict": overall_verdict(results),
         "optimizer": describe_optimizer(rec, num),
         "order": P,
         "conventions": CONVENTIONS,
@@ -123,6 +125,14 @@ def verification_record(
                 "along": "leading-order flow from x0 on [0, T]",
             },
             "stability_limit": None if not math.isfinite(plan.limit) else plan.limit,
+            "method_order": plan.method_order,
+            "expected_slopes": [r["expected_slope"] for r in results],
+            "band_ratio": plan.ratio,
+            "T_shortened_from": plan.T_shortened_from,
+            "max_iterations": plan.max_iterations,
+            "chunk": plan.chunk,
+            "memory_budget_bytes": plan.memory,
+            "notes": list(plan.notes),
             "initialisation": (
                 f"slow manifold, trees up to {P + 2} nodes (off by O(h^{P + 3}))"
                 if len(rec.states) > 1
