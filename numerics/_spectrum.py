@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Literal, NamedTuple, TypeAlias, TypedDict, Unpack
 
 import jax
 import jax.numpy as jnp
@@ -33,16 +33,20 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._precision import uses_float64
+from ._typing import Array, GradientFunction, LossFunction, PyTree
 
 __all__ = [
     "Eigenpairs",
+    "FlatEigenpairs",
     "hessian_eigenpairs",
     "sharpness",
     "preconditioned_sharpness",
     "min_hessian_eigenvalue",
     "eigenvalue_gradient",
+    "hessian_operator_flat",
     "top_eigenpairs_flat",
     "rayleigh_ritz_flat",
+    "dense_eigenpairs_flat",
     "third_derivative_flat",
 ]
 
@@ -50,6 +54,32 @@ DEFAULT_ITERATIONS = 200
 """LOBPCG's iteration budget for a cold start."""
 DEFAULT_TOLERANCE = 1e-10
 """An eigenpair has converged when $|H u - \\lambda P u| \\le$ tol $\\cdot(|\\lambda| + |Hu|)$."""
+
+Operator: TypeAlias = Callable[[Array], Array]
+"""A symmetric linear map on flat vectors (or on the columns of a block)."""
+Method: TypeAlias = Literal["auto", "lobpcg", "dense"]
+"""How [`hessian_eigenpairs`][numerics.hessian_eigenpairs] solves."""
+Require: TypeAlias = Literal["one", "all", "none"]
+"""Which eigenpairs [`hessian_eigenpairs`][numerics.hessian_eigenpairs] requires to
+converge."""
+_Shapes: TypeAlias = tuple[tuple[tuple[int, ...], str], ...]
+"""The shape and dtype name of every leaf of the parameters."""
+
+
+class SolverOptions(TypedDict, total=False):
+    """The solver's keywords of [`hessian_eigenpairs`][numerics.hessian_eigenpairs]."""
+
+    vectors: PyTree
+    iterations: int
+    tol: float
+    method: Method
+    require: Require
+
+
+class SharpnessOptions(SolverOptions, total=False):
+    """`SolverOptions` and the preconditioner $P$."""
+
+    preconditioner: PyTree
 
 
 class Eigenpairs(NamedTuple):
@@ -64,30 +94,72 @@ class Eigenpairs(NamedTuple):
     - `iterations`: LOBPCG iterations used (0 for a dense solve).
     """
 
-    values: jax.Array
-    vectors: object
-    residuals: jax.Array
-    converged: jax.Array
+    values: Array
+    vectors: PyTree
+    residuals: Array
+    converged: Array
     iterations: int
 
 
-def _sym_operator(hvp: Callable, p_inv_sqrt):
+class FlatEigenpairs(NamedTuple):
+    """Eigenpairs of $H u = \\lambda P u$ on flat vectors, from the solvers that run
+    inside `jit` (`top_eigenpairs_flat`, `rayleigh_ritz_flat`,
+    `dense_eigenpairs_flat`).
+
+    - `values`: the eigenvalues, largest first, `(k,)`.
+    - `vectors`: the $P$-orthonormal eigenvectors $U$ as columns, `(n, k)`.
+    - `block`: the same in the symmetrised coordinates, $W = P^{1/2} U$ (the next
+      warm start).
+    - `residuals`: $|H u_i - \\lambda_i P u_i|$ relative to $|\\lambda_i| + |H u_i|$
+      (in the symmetrised coordinates), `(k,)`.
+    - `iterations`: LOBPCG's iteration count, a 0-d integer array (0 where none ran).
+    """
+
+    values: Array
+    vectors: Array
+    block: Array
+    residuals: Array
+    iterations: Array
+
+
+def hessian_operator_flat(grad: GradientFunction, w: Array) -> Operator:
+    """$v \\mapsto H(w)\\, v$ on flat vectors: `jax.jvp` of the gradient `grad` at `w`
+    (forward over reverse)."""
+
+    def hvp(v: Array) -> Array:
+        return jax.jvp(grad, (w,), (v,))[1]
+
+    return hvp
+
+
+def _sym_operator(hvp: Operator, p_inv_sqrt: Array | float) -> Operator:
     """$P^{-1/2} H P^{-1/2}$ on flat vectors (columns of a matrix)."""
 
-    def op(v):
+    def op(v: Array) -> Array:
         return p_inv_sqrt * hvp(p_inv_sqrt * v)
 
     return jax.vmap(op, in_axes=1, out_axes=1)
 
 
+def _pairs(
+    theta: Array, W: Array, OW: Array, p_inv_sqrt: Array | float, iterations: Array
+) -> FlatEigenpairs:
+    """Eigenpairs `(theta, W)` of the symmetrised operator, with its image `OW` of
+    `W`: their relative residuals and $U = P^{-1/2} W$."""
+    res = jnp.linalg.norm(OW - W * theta[None, :], axis=0)
+    scale = jnp.abs(theta) + jnp.linalg.norm(OW, axis=0) + 1e-300
+    p = jnp.broadcast_to(jnp.asarray(p_inv_sqrt, W.dtype), (W.shape[0],))
+    return FlatEigenpairs(theta, W * p[:, None], W, res / scale, iterations)
+
+
 def top_eigenpairs_flat(
-    hvp: Callable,
-    V0: jax.Array,
+    hvp: Operator,
+    V0: Array,
     *,
-    p_inv_sqrt=1.0,
+    p_inv_sqrt: Array | float = 1.0,
     iterations: int = DEFAULT_ITERATIONS,
     tol: float = DEFAULT_TOLERANCE,
-):
+) -> FlatEigenpairs:
     """Top eigenpairs of $H u = \\lambda P u$ on flat vectors, for use inside `jit`.
 
     **Arguments:**
@@ -98,9 +170,10 @@ def top_eigenpairs_flat(
     - `p_inv_sqrt`: $P^{-1/2}$ as a flat vector or a scalar (1 for the plain Hessian).
     - `iterations`, `tol`: LOBPCG's budget and the residual tolerance.
 
-    **Returns:** `(values, U, W, residuals, iterations)`: eigenvalues largest first,
-    $P$-orthonormal eigenvectors `U` (columns), the symmetrised ones `W` (for the next
-    warm start), relative residuals and LOBPCG's iteration count. Needs $5k < n$.
+    **Returns:** `(values, U, W, residuals, iterations)`, a `FlatEigenpairs`:
+    eigenvalues largest first, $P$-orthonormal eigenvectors `U` (columns), the
+    symmetrised ones `W` (for the next warm start), relative residuals and LOBPCG's
+    iteration count. Needs $5k < n$.
     """
     from jax.experimental.sparse.linalg import lobpcg_standard
 
@@ -111,15 +184,10 @@ def top_eigenpairs_flat(
     theta, W, its = lobpcg_standard(op, V0, m=iterations, tol=0.5 * tol / (10 * n))
     order = jnp.argsort(-theta)
     theta, W = theta[order], W[:, order]
-    OW = op(W)
-    res = jnp.linalg.norm(OW - W * theta[None, :], axis=0)
-    scale = jnp.abs(theta) + jnp.linalg.norm(OW, axis=0) + 1e-300
-    p = jnp.broadcast_to(jnp.asarray(p_inv_sqrt, W.dtype), (W.shape[0],))
-    U = W * p[:, None]
-    return theta, U, W, res / scale, jnp.asarray(its, int)
+    return _pairs(theta, W, op(W), p_inv_sqrt, jnp.asarray(its, int))
 
 
-def _orthonormalize(W):
+def _orthonormalize(W: Array) -> Array:
     """An orthonormal basis of the columns of `W` by two passes of eigh-based
     Gram-Schmidt (SVQB); XLA's Householder QR is far slower on CPU for tall blocks.
     Directions with negligible weight come back as zero columns."""
@@ -131,8 +199,8 @@ def _orthonormalize(W):
 
 
 def rayleigh_ritz_flat(
-    hvp: Callable, W: jax.Array, *, p_inv_sqrt=1.0, expand: bool = False
-):
+    hvp: Operator, W: Array, *, p_inv_sqrt: Array | float = 1.0, expand: bool = False
+) -> FlatEigenpairs:
     """Refresh eigenpairs within the span of the block `W` (symmetrised coordinates),
     or of `[W, A W]` with `expand=True` (one step of block Krylov, which also pulls
     the block towards the moving eigenspace): one or two blocks of Hessian-vector
@@ -149,67 +217,112 @@ def rayleigh_ritz_flat(
     B = Q.T @ OQ
     theta, V = jnp.linalg.eigh(0.5 * (B + B.T))
     theta, V = theta[::-1][:k], V[:, ::-1][:, :k]
-    W, OW = Q @ V, OQ @ V
-    res = jnp.linalg.norm(OW - W * theta[None, :], axis=0)
-    scale = jnp.abs(theta) + jnp.linalg.norm(OW, axis=0) + 1e-300
-    p = jnp.broadcast_to(jnp.asarray(p_inv_sqrt, W.dtype), (W.shape[0],))
-    return theta, W * p[:, None], W, res / scale, jnp.zeros((), int)
+    return _pairs(theta, Q @ V, OQ @ V, p_inv_sqrt, jnp.zeros((), int))
 
 
-def third_derivative_flat(grad: Callable, w, u, v):
+def dense_eigenpairs_flat(
+    H: Array, k: int, *, p_inv_sqrt: Array | float = 1.0
+) -> FlatEigenpairs:
+    """The top `k` eigenpairs of $H u = \\lambda P u$ from the dense Hessian `H`:
+    `eigh` of the symmetrised $P^{-1/2} H P^{-1/2}$, for small problems (inside
+    `jit` too). Same returns as
+    [`top_eigenpairs_flat`][numerics._spectrum.top_eigenpairs_flat] (0 iterations)."""
+    p = jnp.broadcast_to(jnp.asarray(p_inv_sqrt, H.dtype), (H.shape[0],))
+    B = p[:, None] * H * p[None, :]
+    B = 0.5 * (B + B.T)
+    vals, vecs = jnp.linalg.eigh(B)
+    vals, W = vals[::-1][:k], vecs[:, ::-1][:, :k]
+    return _pairs(vals, W, B @ W, p, jnp.zeros((), int))
+
+
+def third_derivative_flat(
+    grad: GradientFunction, w: PyTree, u: PyTree, v: PyTree
+) -> PyTree:
     """$D^3 f(w)[u, v, \\cdot] = \\nabla_w (u^\\top H(w) v)$ with $u, v$ fixed, by two
     nested `jax.jvp`s of the gradient (forward over forward over reverse)."""
 
-    def hv(z):
+    def hv(z: PyTree) -> PyTree:
         return jax.jvp(grad, (z,), (v,))[1]
 
     return jax.jvp(hv, (w,), (u,))[1]
 
 
-def _dense_pairs(f_flat: Callable, flat, k: int, p_inv_sqrt):
-    H = jax.hessian(f_flat)(flat)
-    p = jnp.broadcast_to(jnp.asarray(p_inv_sqrt, flat.dtype), flat.shape)
-    B = p[:, None] * H * p[None, :]
-    B = 0.5 * (B + B.T)
-    vals, vecs = jnp.linalg.eigh(B)
-    vals, W = vals[::-1][:k], vecs[:, ::-1][:, :k]
-    res = jnp.linalg.norm(B @ W - W * vals[None, :], axis=0)
-    scale = jnp.abs(vals) + jnp.linalg.norm(B @ W, axis=0) + 1e-300
-    return vals, W * p[:, None], W, res / scale
-
-
-@functools.lru_cache(maxsize=64)
-def _compiled(loss, treedef, shapes, k, iterations, tol, dense):
-    """A jitted eigen-solver for `loss` on parameters of this structure."""
+def _flat_loss(
+    loss: LossFunction, treedef: jax.tree_util.PyTreeDef, shapes: _Shapes
+) -> LossFunction:
+    """`loss` as a function of the flat vector of parameters of this structure."""
     sizes = [int(np.prod(shape)) for shape, _ in shapes]
 
-    def unravel(z):
+    def unravel(z: Array) -> PyTree:
         parts, start = [], 0
         for (shape, dtype), size in zip(shapes, sizes, strict=True):
             parts.append(z[start : start + size].reshape(shape).astype(dtype))
             start += size
         return jax.tree_util.tree_unflatten(treedef, parts)
 
-    def f_flat(z):
+    def f_flat(z: Array) -> Array:
         return loss(unravel(z))
 
-    grad = jax.grad(f_flat)
-    if dense:
-        return jax.jit(lambda z, p: _dense_pairs(f_flat, z, k, p))
+    return f_flat
+
+
+# one compiled solver per loss, shapes and settings: repeated calls along a run
+# (warm starts) do not recompile
+
+
+@functools.lru_cache(maxsize=64)
+def _dense_solver(
+    loss: LossFunction, treedef: jax.tree_util.PyTreeDef, shapes: _Shapes, k: int
+) -> Callable[[Array, Array], FlatEigenpairs]:
+    """A jitted dense eigen-solver `(flat, p_inv_sqrt) -> pairs` for `loss` on
+    parameters of this structure."""
+    f_flat = _flat_loss(loss, treedef, shapes)
 
     @jax.jit
-    def solve(z, V0, p):
-        def hvp(v):
-            return jax.jvp(grad, (z,), (v,))[1]
+    def solve(z: Array, p: Array) -> FlatEigenpairs:
+        return dense_eigenpairs_flat(jax.hessian(f_flat)(z), k, p_inv_sqrt=p)
 
+    return solve
+
+
+@functools.lru_cache(maxsize=64)
+def _lobpcg_solver(
+    loss: LossFunction,
+    treedef: jax.tree_util.PyTreeDef,
+    shapes: _Shapes,
+    iterations: int,
+    tol: float,
+) -> Callable[[Array, Array, Array], FlatEigenpairs]:
+    """A jitted LOBPCG eigen-solver `(flat, V0, p_inv_sqrt) -> pairs` for `loss` on
+    parameters of this structure (`k` is the width of `V0`)."""
+    grad = jax.grad(_flat_loss(loss, treedef, shapes))
+
+    @jax.jit
+    def solve(z: Array, V0: Array, p: Array) -> FlatEigenpairs:
         return top_eigenpairs_flat(
-            hvp, V0, p_inv_sqrt=p, iterations=iterations, tol=tol
+            hessian_operator_flat(grad, z),
+            V0,
+            p_inv_sqrt=p,
+            iterations=iterations,
+            tol=tol,
         )
 
     return solve
 
 
-def _preconditioner(preconditioner, params, flat):
+@functools.lru_cache(maxsize=64)
+def _negated(loss: LossFunction) -> LossFunction:
+    """$-f$, one function per `f`, so that the solvers compiled for it are reused."""
+
+    def negated(params: PyTree) -> Array:
+        return -loss(params)
+
+    return negated
+
+
+def _preconditioner(
+    preconditioner: PyTree, params: PyTree, flat: Array
+) -> Array | float:
     """$P^{-1/2}$ as a flat vector or a scalar; `DeriveError` unless $P > 0$."""
     from derive import DeriveError
 
@@ -242,7 +355,7 @@ def _preconditioner(preconditioner, params, flat):
     return 1.0 / jnp.sqrt(p)
 
 
-def _to_block(vectors, params, flat, k: int, p_inv_sqrt):
+def _to_block(vectors: PyTree, flat: Array, k: int, p_inv_sqrt: Array | float) -> Array:
     """Warm-start block in symmetrised coordinates, `(n, k)`."""
     n = flat.size
     if vectors is None:
@@ -263,16 +376,16 @@ def _to_block(vectors, params, flat, k: int, p_inv_sqrt):
 
 @uses_float64
 def hessian_eigenpairs(
-    loss: Callable,
-    params,
+    loss: LossFunction,
+    params: PyTree,
     k: int = 1,
     *,
-    preconditioner=None,
-    vectors=None,
+    preconditioner: PyTree | None = None,
+    vectors: PyTree | None = None,
     iterations: int = DEFAULT_ITERATIONS,
     tol: float = DEFAULT_TOLERANCE,
-    method: str = "auto",
-    require: str = "one",
+    method: Method = "auto",
+    require: Require = "one",
 ) -> Eigenpairs:
     """The top $k$ eigenpairs of the Hessian, or of $H u = \\lambda P u$ for diagonal $P$.
 
@@ -321,6 +434,8 @@ def hessian_eigenpairs(
         raise DeriveError(f"k = {k} eigenpairs of a {n}-parameter problem.", "")
     if method not in ("auto", "lobpcg", "dense"):
         raise DeriveError(f"method={method!r}.", "Use 'auto', 'lobpcg' or 'dense'.")
+    if require not in ("one", "all", "none"):
+        raise DeriveError(f"require={require!r}.", "Use 'one', 'all' or 'none'.")
     p_inv_sqrt = _preconditioner(preconditioner, params, flat)
 
     leaves, treedef = jax.tree_util.tree_flatten(params)
@@ -331,16 +446,14 @@ def hessian_eigenpairs(
             f"LOBPCG needs more than 5k = {5 * k} parameters; this problem has {n}.",
             "Use method='dense' (or 'auto').",
         )
-    # one compiled solver per loss, shapes and settings: repeated calls along a run
-    # (warm starts) do not recompile
-    solve = _compiled(loss, treedef, shapes, k, iterations, float(tol), dense)
+    p = jnp.broadcast_to(p_inv_sqrt, flat.shape)
     if dense:
-        vals, U, _, res = solve(flat, jnp.broadcast_to(p_inv_sqrt, flat.shape))
-        its = 0
+        pairs = _dense_solver(loss, treedef, shapes, k)(flat, p)
     else:
-        V0 = _to_block(vectors, params, flat, k, p_inv_sqrt)
-        vals, U, _, res, its = solve(flat, V0, jnp.broadcast_to(p_inv_sqrt, flat.shape))
-        its = int(its)
+        V0 = _to_block(vectors, flat, k, p_inv_sqrt)
+        solve = _lobpcg_solver(loss, treedef, shapes, iterations, float(tol))
+        pairs = solve(flat, V0, p)
+    vals, U, res, its = pairs.values, pairs.vectors, pairs.residuals, pairs.iterations
     converged = res <= tol
     if not bool(jnp.all(jnp.isfinite(vals))):
         raise DeriveError(
@@ -362,10 +475,12 @@ def hessian_eigenpairs(
             "loosen tol=; for a small problem use method='dense'.",
         )
     vectors_tree = jax.vmap(unravel, in_axes=1)(U)
-    return Eigenpairs(vals, vectors_tree, res, converged, its)
+    return Eigenpairs(vals, vectors_tree, res, converged, int(its))
 
 
-def sharpness(loss: Callable, params, **options) -> float:
+def sharpness(
+    loss: LossFunction, params: PyTree, **options: Unpack[SharpnessOptions]
+) -> float:
     """The top Hessian eigenvalue $S(\\theta) = \\lambda_1(H(\\theta))$.
 
     Gradient descent with step $h$ is stable near $\\theta$ while $S < 2/h$ and trains
@@ -385,7 +500,10 @@ def sharpness(loss: Callable, params, **options) -> float:
 
 
 def preconditioned_sharpness(
-    loss: Callable, params, preconditioner, **options
+    loss: LossFunction,
+    params: PyTree,
+    preconditioner: PyTree,
+    **options: Unpack[SolverOptions],
 ) -> float:
     """The top eigenvalue of $P^{-1} H$ for a diagonal $P > 0$: the generalised
     eigenproblem $H u = \\lambda P u$.
@@ -410,7 +528,9 @@ def preconditioned_sharpness(
     )
 
 
-def min_hessian_eigenvalue(loss: Callable, params, **options) -> float:
+def min_hessian_eigenvalue(
+    loss: LossFunction, params: PyTree, **options: Unpack[SharpnessOptions]
+) -> float:
     """The smallest Hessian eigenvalue $\\lambda_{\\min}(H(\\theta))$ (LOBPCG on $-H$).
 
     Negative values mark directions in which gradient descent and gradient flow
@@ -425,12 +545,14 @@ def min_hessian_eigenvalue(loss: Callable, params, **options) -> float:
 
         ```
     """
-    pairs = hessian_eigenpairs(lambda p: -loss(p), params, 1, **options)
+    pairs = hessian_eigenpairs(_negated(loss), params, 1, **options)
     return -float(pairs.values[0])
 
 
 @uses_float64
-def eigenvalue_gradient(loss: Callable, params, u, v=None):
+def eigenvalue_gradient(
+    loss: LossFunction, params: PyTree, u: PyTree, v: PyTree | None = None
+) -> PyTree:
     """$\\nabla_\\theta \\big(u^\\top H(\\theta)\\, v\\big)$ with $u$ and $v$ held fixed.
 
     For a unit eigenvector $u$ of a simple eigenvalue $\\lambda$ this is $\\nabla
