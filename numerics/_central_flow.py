@@ -340,6 +340,11 @@ def central_flow(
     )
     if not (math.isfinite(T) and T > 0):
         raise DeriveError(f"the horizon must be positive, got T = {T}.", "")
+    if int(chunk) < 1 or int(eig_every) < 1:
+        raise DeriveError(
+            f"chunk = {chunk} and eig_every = {eig_every} must be at least 1.",
+            "Use e.g. chunk=25, eig_every=1 (the defaults).",
+        )
     say: Callable[[str], None] = progress or (lambda message: None)
     flat0, unravel = ravel_pytree(x0)
     w0 = jnp.asarray(flat0, jnp.float64)

@@ -284,6 +284,12 @@ def principal_flow(
         method = "dense" if w0.size <= DENSE_LIMIT else "lanczos"
     if method not in ("dense", "lanczos"):
         raise DeriveError(f"method={method!r}.", "Use 'dense', 'lanczos' or 'auto'.")
+    if not (math.isfinite(h) and h > 0) or int(substeps) < 1:
+        raise DeriveError(
+            f"the step size must be positive and substeps at least 1, got h = {h}, "
+            f"substeps = {substeps}.",
+            "Use e.g. h=0.05, substeps=2.",
+        )
     psi, edge = principal_function(optimizer, params)
     m = int(min(lanczos_steps, w0.size))
     F = _field(f, float(h), psi, method, m)
