@@ -26,9 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._preconditioned import PreconditionedMethod, Time
-from ._sdcp import sdcp_callback
-from ._spectrum import (
+from ._eigensolvers import (
     FlatEigenpairs,
     dense_eigenpairs_flat,
     hessian_operator_flat,
@@ -36,6 +34,8 @@ from ._spectrum import (
     third_derivative_flat,
     top_eigenpairs_flat,
 )
+from ._preconditioned import PreconditionedMethod, Time
+from ._sdcp import sdcp_callback
 from ._typing import Array, LossFunction
 
 __all__ = ["CentralField", "StepDiagnostics", "DENSE_LIMIT", "bucket_sizes"]

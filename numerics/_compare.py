@@ -263,7 +263,7 @@ def _curvature(loss_flat: LossFunction, positions: NDArray[np.float64]) -> float
         )
         return float(jnp.max(jnp.abs(eig(pts))))
     from ._curvature import extreme_eigenvalues
-    from ._spectrum import hessian_operator_flat
+    from ._eigensolvers import hessian_operator_flat
 
     grad = jax.grad(loss_flat)
 

@@ -34,12 +34,12 @@ from numpy.typing import NDArray
 
 import derive
 
+from ._eigensolvers import Operator, hessian_operator_flat
+from ._precision import uses_float64
+from ._typing import Array, ArrayLike, LossFunction, Parameters, PyTree
+
 if TYPE_CHECKING:  # SymPy is imported on first use
     import sympy
-
-from ._precision import uses_float64
-from ._spectrum import Operator, hessian_operator_flat
-from ._typing import Array, ArrayLike, LossFunction, Parameters, PyTree
 
 __all__ = ["principal_flow", "PrincipalFlowSolution", "principal_function"]
 

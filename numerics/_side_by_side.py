@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 import derive
 
 from ._central_flow import CentralFlowSolution, central_flow
+from ._eigensolvers import hessian_operator_flat, top_eigenpairs_flat
 from ._precision import uses_float64
 from ._preconditioned import (
     DiscreteRun,
@@ -44,7 +45,6 @@ from ._preconditioned import (
     run_discrete,
     stable_flow,
 )
-from ._spectrum import hessian_operator_flat, top_eigenpairs_flat
 from ._time_average import gaussian_average, midpoint_average
 from ._tracking import TRACKING, track_summary
 from ._typing import Array, ArrayLike, LossFunction, PyTree
