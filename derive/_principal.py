@@ -28,12 +28,15 @@ ball, the principal root is complex or negative and the iterates oscillate).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ._errors import DeriveError
+from ._optimizers import OptimizerDefinition
 from ._recurrence import Recurrence
 
 if TYPE_CHECKING:  # SymPy is imported on first use
@@ -42,7 +45,7 @@ if TYPE_CHECKING:  # SymPy is imported on first use
 __all__ = ["PrincipalFlow", "principal_flow"]
 
 
-def _symbols():
+def _symbols() -> tuple[sympy.Symbol, sympy.Symbol]:
     """The symbols $r$ and $z$ (SymPy is imported on first use: `import derive` stays
     fast)."""
     import sympy
@@ -70,8 +73,8 @@ class PrincipalFlow:
     recurrence: Recurrence
     order: int
     polynomial: sympy.Expr
-    root_series: tuple
-    log_series: tuple
+    root_series: tuple[sympy.Expr, ...]
+    log_series: tuple[sympy.Expr, ...]
     root: sympy.Expr | None
     function: sympy.Expr | None
     radius: float
@@ -80,7 +83,7 @@ class PrincipalFlow:
     def parameters(self) -> tuple[str, ...]:
         return tuple(self.recurrence.parameters)
 
-    def chain_coefficients(self) -> list:
+    def chain_coefficients(self) -> list[sympy.Expr]:
         """The coefficients $c_k$ of $h^k (g')^k g$ (tree `[[...[]...]]` with $k+1$
         nodes) implied by the principal root: $c_k = (-1)^{k+1} a_{k+1}$, for
         $k = 0, \\dots,$ `order`; they must equal the modified flow's."""
@@ -91,18 +94,18 @@ class PrincipalFlow:
             for k in range(self.order + 1)
         ]
 
-    def roots(self, z, **params) -> np.ndarray:
+    def roots(self, z: ArrayLike, **params: float) -> NDArray[np.complex128]:
         """The principal root $r(z)$ at real numbers `z` (array), by continuation
         from $r(0) = 1$ with Newton's method in complex arithmetic; complex where the
         root has left the real axis."""
         coeffs = _numeric_coefficients(self, params)
-        z = np.atleast_1d(np.asarray(z, dtype=float))
+        zr = np.atleast_1d(np.asarray(z, dtype=float))
         steps = 400
-        r = np.ones_like(z, dtype=complex)
+        r = np.ones_like(zr, dtype=complex)
         for s in range(1, steps + 1):
             # a path just above the real axis, so that past a collision of two real
             # roots the continuation picks up their imaginary parts
-            zs = z * s / steps + 0.05j * np.abs(z) * np.sin(np.pi * s / steps)
+            zs = zr * s / steps + 0.05j * np.abs(zr) * np.sin(np.pi * s / steps)
             for _ in range(30):
                 val, der = _poly_and_derivative(coeffs, r, zs)
                 delta = val / np.where(der == 0, 1e-300, der)
@@ -111,23 +114,23 @@ class PrincipalFlow:
                     break
         return r
 
-    def rate(self, z, **params) -> np.ndarray:
+    def rate(self, z: ArrayLike, **params: float) -> NDArray[np.float64]:
         """$\\psi(z) = \\log r(z)/z$ (its limit $a_1$ at $z = 0$) at real `z`; NaN
         where the principal root is complex or not positive (no real flow)."""
         import sympy
 
-        z = np.atleast_1d(np.asarray(z, dtype=float))
-        r = self.roots(z, **params)
+        zr = np.atleast_1d(np.asarray(z, dtype=float))
+        r = self.roots(zr, **params)
         real = (np.abs(r.imag) <= 1e-10 * (1 + np.abs(r))) & (r.real > 0)
-        out = np.full(z.shape, np.nan)
-        small = np.abs(z) < 1e-8
+        out = np.full(zr.shape, np.nan)
+        small = np.abs(zr) < 1e-8
         a1 = float(sympy.sympify(self.log_series[0]).subs(_subs(self, params)))
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[real] = np.log(r.real[real]) / z[real]
+            out[real] = np.log(r.real[real]) / zr[real]
         out[small & real] = a1
         return out
 
-    def radius_at(self, **params) -> float:
+    def radius_at(self, **params: float) -> float:
         """The radius of convergence of the series for numeric hyper-parameters
         (`radius` when the recurrence has none).
 
@@ -176,7 +179,9 @@ class PrincipalFlow:
         return "\n".join(lines)
 
 
-def _subs(flow: PrincipalFlow, params) -> dict:
+def _subs(
+    flow: PrincipalFlow, params: Mapping[str, float]
+) -> dict[sympy.Symbol, sympy.Expr]:
     import sympy
 
     missing = [p for p in flow.parameters if p not in params]
@@ -188,7 +193,9 @@ def _subs(flow: PrincipalFlow, params) -> dict:
     return {sympy.Symbol(p): sympy.nsimplify(params[p]) for p in flow.parameters}
 
 
-def _numeric_coefficients(flow: PrincipalFlow, params) -> list[np.poly1d]:
+def _numeric_coefficients(
+    flow: PrincipalFlow, params: Mapping[str, float]
+) -> list[np.poly1d]:
     """Coefficients of $p(r, z)$ in $r$ (highest first) as polynomials in $z$."""
     import sympy
 
@@ -203,7 +210,10 @@ def _numeric_coefficients(flow: PrincipalFlow, params) -> list[np.poly1d]:
     return out
 
 
-def _poly_and_derivative(coeffs, r, z):
+def _poly_and_derivative(
+    coeffs: list[np.poly1d], r: NDArray[np.complex128], z: NDArray[Any]
+) -> tuple[NDArray[np.complex128], NDArray[np.complex128]]:
+    """$p(r, z)$ and $\\partial_r p(r, z)$ by Horner's scheme in $r$."""
     val = np.zeros_like(r)
     der = np.zeros_like(r)
     for c in coeffs:
@@ -246,7 +256,7 @@ def _characteristic_polynomial(rec: Recurrence) -> sympy.Expr:
     return sympy.Poly(p, R).monic().as_expr()
 
 
-def principal_flow(optimizer, order: int = 6) -> PrincipalFlow:
+def principal_flow(optimizer: OptimizerDefinition, order: int = 6) -> PrincipalFlow:
     """Derive the principal root and flow of an affine optimizer (see the module docs).
 
     **Arguments:**
@@ -328,7 +338,7 @@ def principal_flow(optimizer, order: int = 6) -> PrincipalFlow:
     return _with_radius(flow)
 
 
-def _coefficient_list(expr, N: int) -> list:
+def _coefficient_list(expr: sympy.Expr, N: int) -> list[sympy.Expr]:
     """Coefficients of $z^0..z^N$ of a polynomial in $z$."""
     import sympy
 
@@ -340,7 +350,8 @@ def _coefficient_list(expr, N: int) -> list:
     return [poly.coeff_monomial(Z**j) for j in range(N + 1)]
 
 
-def _multiply(a: list, b: list, N: int) -> list:
+def _multiply(a: list[sympy.Expr], b: list[sympy.Expr], N: int) -> list[sympy.Expr]:
+    """The product of two power series in $z$, through $z^N$."""
     import sympy
 
     return [
@@ -351,7 +362,9 @@ def _multiply(a: list, b: list, N: int) -> list:
     ]
 
 
-def _evaluate_series(cz: list, r: list, j: int) -> object:
+def _evaluate_series(
+    cz: list[list[sympy.Expr]], r: list[sympy.Expr], j: int
+) -> sympy.Expr:
     """The coefficient of $z^j$ of $p(r(z), z)$ for a truncated series `r`."""
     import sympy
 
@@ -363,7 +376,7 @@ def _evaluate_series(cz: list, r: list, j: int) -> object:
     return sympy.cancel(total)
 
 
-def _log_series(r: list, N: int) -> list:
+def _log_series(r: list[sympy.Expr], N: int) -> list[sympy.Expr]:
     """Coefficients of $\\log r(z)$ through $z^N$ for $r(0) = 1$: $\\log(1 + s) =
     \\sum_m (-1)^{m+1} s^m/m$ with $s = r - 1$."""
     import sympy
@@ -378,14 +391,16 @@ def _log_series(r: list, N: int) -> list:
     return [sympy.cancel(c) for c in out]
 
 
-def _sample(rec: Recurrence) -> dict:
+def _sample(rec: Recurrence) -> dict[sympy.Symbol, sympy.Rational]:
     """Sample values for symbolic parameters (1/3: inside (0, 1), where momenta live)."""
     import sympy
 
     return {sympy.Symbol(p): sympy.Rational(1, 3) for p in rec.parameters}
 
 
-def _principal_closed_form(p: sympy.Expr, rec: Recurrence):
+def _principal_closed_form(p: sympy.Expr, rec: Recurrence) -> sympy.Expr | None:
+    """The root of $p$ (degree at most 2 in $r$) that is 1 at $z = 0$, in closed
+    form (located at sample values of the hyper-parameters), or `None`."""
     import sympy
 
     R, Z = _symbols()
@@ -394,14 +409,14 @@ def _principal_closed_form(p: sympy.Expr, rec: Recurrence):
     if not roots:
         return None
     sample = _sample(rec)
-    best, dist = None, None
+    best, dist = None, float("inf")
     for candidate in roots:
         try:
             value = complex(sympy.N(candidate.subs(sample).subs(Z, 0)))
         except (TypeError, ValueError):
             continue
         d = abs(value - 1)
-        if dist is None or d < dist:
+        if best is None or d < dist:
             best, dist = candidate, d
     return sympy.simplify(best) if best is not None and dist < 1e-9 else None
 
@@ -413,7 +428,7 @@ def _with_radius(flow: PrincipalFlow) -> PrincipalFlow:
     return PrincipalFlow(**{**flow.__dict__, "radius": _radius(flow, {})})
 
 
-def _radius(flow: PrincipalFlow, params) -> float:
+def _radius(flow: PrincipalFlow, params: Mapping[str, float]) -> float:
     """The nearest singularity of the principal branch: a $z$ where $p$ has a double
     root (the discriminant in $r$ vanishes) or a zero root."""
     import sympy
@@ -443,7 +458,9 @@ def _radius(flow: PrincipalFlow, params) -> float:
     return float(radius)
 
 
-def _on_principal_branch(flow: PrincipalFlow, zc: complex, params) -> bool:
+def _on_principal_branch(
+    flow: PrincipalFlow, zc: complex, params: Mapping[str, float]
+) -> bool:
     """Whether the principal root, continued from $z = 0$ along the segment to `zc`,
     meets the singularity there (collides with another root, or reaches 0)."""
     coeffs = _numeric_coefficients(flow, params)

@@ -38,8 +38,9 @@ complementarity problem per step, four gradients. The number of tracked
 eigenpairs grows while the smallest one tracked rises above `track_threshold` (the
 chunk of steps is then redone with one more).
 
-(Over 500 lines: the vector field with the complementarity terms of the three
-optimizers and the chunked driver with its named failures share their state.)
+The vector field (eigen-solve, complementarity problem, oscillation terms) is
+`numerics._central_field`; this module holds the driver: the chunks of compiled
+steps, the growing block of tracked eigenpairs and the named failures.
 
 Predictions: the time-averaged loss $f + \\tfrac12\\langle H, \\Sigma\\rangle$ ($= f +
 \\mathrm{tr}\\,\\Sigma/h$ for GD) and squared gradient norm $|\\nabla f|^2 +
@@ -52,30 +53,39 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from numpy.typing import NDArray
 
+from ._central_field import DENSE_LIMIT, CentralField, StepDiagnostics
 from ._precision import uses_float64
 from ._preconditioned import PreconditionedMethod, preconditioned_method
-from ._sdcp import sdcp_callback
-from ._spectrum import rayleigh_ritz_flat, third_derivative_flat, top_eigenpairs_flat
+from ._smoothness import check_smooth
+from ._typing import Array, ArrayLike, LossFunction, PyTree
 
-__all__ = ["central_flow", "CentralFlowSolution", "check_smooth"]
+__all__ = ["central_flow", "CentralFlowSolution"]
 
 REFERENCE = (
     "Cohen, Damian, Talwalkar, Kolter & Lee, Understanding optimization in deep "
     "learning with central flows, ICLR 2025"
 )
-DENSE_LIMIT = 64
-"""Up to this many parameters the eigenpairs come from a dense `eigh`."""
 OVERSHOOT = 2.05
 """An effective sharpness above this stops the central flow with an error: the scheme
 lets an eigenvalue overshoot 2 by $O(\\tau^2)$ within a step and pulls it back in the
 next (`eigenvalues` records how far)."""
-_NONSMOOTH = {"max", "min", "abs", "sign", "floor", "ceil", "round", "clamp"}
+
+_Carry: TypeAlias = tuple[Array, Array, Array, Array]
+"""The state between steps: `(x, nu, block W, t)`."""
+_Chunk: TypeAlias = Callable[
+    [Array, Array, Array, Array],
+    tuple[_Carry, tuple[Array, Array, StepDiagnostics]],
+]
+"""A compiled chunk of steps: `(x, nu, W, t) -> (carry, (xs, nus, diagnostics))`,
+the positions and states after each step and the diagnostics at its start."""
 
 
 @dataclass
@@ -99,20 +109,20 @@ class CentralFlowSolution:
     """
 
     method: PreconditionedMethod
-    times: np.ndarray
-    positions: np.ndarray
-    nu: np.ndarray | None
-    losses: np.ndarray
-    gradient_norms2: np.ndarray
-    predicted_losses: np.ndarray
-    predicted_gradient_norms2: np.ndarray
-    eigenvalues: np.ndarray
-    sigma2: np.ndarray
-    active: np.ndarray
-    residuals: np.ndarray
-    iterations: np.ndarray
+    times: NDArray[np.float64]
+    positions: NDArray[np.float64]
+    nu: NDArray[np.float64] | None
+    losses: NDArray[np.float64]
+    gradient_norms2: NDArray[np.float64]
+    predicted_losses: NDArray[np.float64]
+    predicted_gradient_norms2: NDArray[np.float64]
+    eigenvalues: NDArray[np.float64]
+    sigma2: NDArray[np.float64]
+    active: NDArray[np.int_]
+    residuals: NDArray[np.float64]
+    iterations: NDArray[np.int_]
     substeps: int
-    unravel: Callable = field(repr=False, default=None)
+    unravel: Callable[[Array], PyTree] | None = field(repr=False, default=None)
     wall_s: float = 0.0
     field_evaluations: int = 0
     tracked: int = 1
@@ -123,17 +133,18 @@ class CentralFlowSolution:
         hit = np.flatnonzero(self.active > 0)
         return float(self.times[hit[0]]) if hit.size else None
 
-    def position(self, n: int):
-        """The parameters at $t_n$ as a pytree."""
-        return self.unravel(jnp.asarray(self.positions[n]))
+    def position(self, n: int) -> PyTree:
+        """The parameters at $t_n$ as a pytree (the flat row without `unravel`)."""
+        row = jnp.asarray(self.positions[n])
+        return row if self.unravel is None else self.unravel(row)
 
 
-def _check_start(dg, iterations: int, central: bool, h: float) -> None:
+def _check_start(dg: StepDiagnostics, iterations: int, central: bool, h: float) -> None:
     """Named errors for a start whose eigenpairs did not converge or that is already
     beyond the edge of stability."""
     from derive import DeriveError
 
-    res, top = float(dg["res"][0]), float(dg["eig"][0, 0])
+    res, top = float(dg.res[0]), float(dg.eig[0, 0])
     if not res <= 1e-3:
         raise DeriveError(
             f"no eigenvalue converged at the start (relative residual {res:.2e} "
@@ -151,195 +162,105 @@ def _check_start(dg, iterations: int, central: bool, h: float) -> None:
         )
 
 
-def _bucket_sizes(K: int) -> list[int]:
-    """Block sizes compiled for the critical set: 0, 1, 2, 3, 4, 6, 8, 12, ... and K."""
-    sizes = [b for b in (0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32) if b < K]
-    return [*sizes, K]
-
-
-def _subjaxprs(eqn):
-    for v in eqn.params.values():
-        for item in v if isinstance(v, list | tuple) else (v,):
-            inner = getattr(item, "jaxpr", item)
-            if hasattr(inner, "eqns"):
-                yield inner
-
-
-def check_smooth(loss: Callable, w) -> None:
-    """Raise `DeriveError` when the loss uses a piecewise primitive (`max`, `abs`, ...,
-    e.g. relu) on a value that depends on the parameters: its Hessian jumps and its
-    third derivative, which the central flow needs for $\\nabla S$, is zero or
-    undefined."""
+def _check_chunk(
+    ws: NDArray[np.float64],
+    w_new: Array,
+    dg: StepDiagnostics,
+    *,
+    done: int,
+    h: float,
+    central: bool,
+    iterations: int,
+) -> None:
+    """Named errors for a chunk of steps from step `done`: divergence (or a
+    complementarity problem without solution), an eigenvalue past the overshoot
+    limit, or eigenpairs that did not converge."""
     from derive import DeriveError
 
-    closed = jax.make_jaxpr(loss)(w)
-    found: set[str] = set()
-
-    def walk(jaxpr):
-        for eqn in jaxpr.eqns:
-            if eqn.primitive.name in _NONSMOOTH and any(
-                not hasattr(v, "val") for v in eqn.invars
-            ):
-                found.add(eqn.primitive.name)
-            for sub in _subjaxprs(eqn):
-                walk(sub)
-
-    walk(closed.jaxpr)
-    if found:
+    length = len(ws)
+    eig = np.asarray(dg.eig)
+    bad = ~np.all(np.isfinite(ws), axis=1) | ~np.isfinite(np.asarray(dg.loss))
+    if bad.any() or not np.all(np.isfinite(np.asarray(w_new))):
+        at = done + (int(np.argmax(bad)) if bad.any() else length)
+        sig = np.asarray(dg.sigma2)
+        if central and not np.all(np.isfinite(sig[: max(at - done, 1)])):
+            raise DeriveError(
+                f"the central flow's complementarity problem has no solution near "
+                f"t = {at * h:.4g}: no covariance Sigma can hold the critical "
+                "eigenvalues at 2/h (their gradients do not oppose the loss "
+                "gradient), so even the central flow leaves the stable region "
+                "at this step size.",
+                "Use a smaller step size h.",
+            )
         raise DeriveError(
-            f"the loss is not smooth: it applies {', '.join(sorted(found))} to values "
-            "that depend on the parameters (relu and its kin). There the Hessian "
-            "jumps and the third derivative vanishes or does not exist, but the "
-            "central flow moves along grad S, a third derivative.",
-            "Use a smooth activation (tanh, gelu, softplus), e.g. "
-            "get_model('digits-mlp', activation='tanh').",
+            f"the {'central' if central else 'stable'} flow diverged near "
+            f"t = {at * h:.4g} (non-finite parameters or loss).",
+            "Use a smaller step size h or a shorter horizon T.",
+        )
+    if central and np.nanmax(eig[:, 0]) > OVERSHOOT:
+        at = done + int(np.argmax(eig[:, 0] > OVERSHOOT))
+        raise DeriveError(
+            f"the central flow left the stable region near t = {at * h:.4g} "
+            f"(h * lambda_1 = {np.nanmax(eig[:, 0]):.4g} > 2): an eigenvalue "
+            "rose past 2/h within a step, before it entered the complementarity "
+            "problem (at h * lambda >= threshold) or faster than the scheme "
+            "could hold it.",
+            "Use more substeps (substeps=4), a lower threshold (threshold=1.5), "
+            "or a smaller step size.",
+        )
+    res = np.asarray(dg.res)
+    if np.nanmax(res) > 1e-2:
+        at = done + int(np.argmax(res > 1e-2))
+        raise DeriveError(
+            f"no eigenvalue converged near t = {at * h:.4g} (relative LOBPCG "
+            f"residual {np.nanmax(res):.2e} after {iterations} "
+            "iterations), so the critical eigenvalues are unknown there.",
+            "Raise lobpcg_iterations= or use more substeps (smaller moves "
+            "between warm starts).",
         )
 
 
-class _Field:
-    """The central-flow vector field on flat $(x, \\nu)$ with a warm-started block."""
+def _chunk(fld: CentralField, *, substeps: int, eig_every: int, length: int) -> _Chunk:
+    """`length` optimizer steps of `substeps` RK4 steps each, compiled: the
+    oscillation terms are computed at the first stage of a substep and held fixed
+    over it; LOBPCG runs at the first substep of every `eig_every`-th step (and of
+    the chunk), Rayleigh-Ritz refreshes elsewhere."""
+    dt = fld.tau
 
-    def __init__(self, method, f, K, threshold, iterations, tol, tau, central=True):
-        self.method, self.f, self.K = method, f, K
-        self.threshold, self.iterations, self.tol = threshold, iterations, tol
-        self.tau, self.central = tau, central
-        self.expand = False
-        self.vg = jax.value_and_grad(f)
-        self.grad = jax.grad(f)
+    def rk4(carry: _Carry, full: Array) -> tuple[_Carry, StepDiagnostics]:
+        w, nu, W, t = carry
+        force, mx, W, d = fld(t, w, nu, W, full)
+        k1w, k1n = fld.rates(t, w, nu, force, mx)
+        half = dt / 2
+        k2w, k2n = fld.rates(t + half, w + half * k1w, nu + half * k1n, force, mx)
+        k3w, k3n = fld.rates(t + half, w + half * k2w, nu + half * k2n, force, mx)
+        k4w, k4n = fld.rates(t + dt, w + dt * k3w, nu + dt * k3n, force, mx)
+        w = w + dt / 6 * (k1w + 2 * k2w + 2 * k3w + k4w)
+        nu = nu + dt / 6 * (k1n + 2 * k2n + 2 * k3n + k4n)
+        return (w, nu, W, t + dt), d
 
-    def __call__(self, t, w, nu, W, refine=True):
-        m, h = self.method, self.method.h
-        value, g = self.vg(w)
-        n = w.size
-        D = jnp.broadcast_to(m.diagonal(nu, t), (n,))
-        p = 1.0 / jnp.sqrt(D)
+    def step(
+        carry: _Carry, i: Array
+    ) -> tuple[_Carry, tuple[Array, Array, StepDiagnostics]]:
+        due = (i % eig_every == 0) | (i == 0)
+        fulls = (jnp.arange(substeps) % eig_every == 0) | (jnp.arange(substeps) == 0)
+        carry, ds = jax.lax.scan(rk4, carry, fulls & due)
+        w, nu, W, t = carry
+        return carry, (w, nu, jax.tree_util.tree_map(lambda v: v[0], ds))
 
-        def hvp(v):
-            return jax.jvp(self.grad, (w,), (v,))[1]
+    @jax.jit
+    def run(
+        w: Array, nu: Array, W: Array, t: Array
+    ) -> tuple[_Carry, tuple[Array, Array, StepDiagnostics]]:
+        return jax.lax.scan(step, (w, nu, W, t), jnp.arange(length))
 
-        def full(W):
-            return top_eigenpairs_flat(
-                hvp, W, p_inv_sqrt=p, iterations=self.iterations, tol=self.tol
-            )
-
-        def cheap(W):
-            return rayleigh_ritz_flat(hvp, W, p_inv_sqrt=p, expand=self.expand)
-
-        if n <= DENSE_LIMIT:  # small problems: dense eigh of D^{-1/2} H D^{-1/2}
-            B = p[:, None] * jax.hessian(self.f)(w) * p[None, :]
-            vals, vecs = jnp.linalg.eigh(0.5 * (B + B.T))
-            lam, W = vals[::-1][: self.K], vecs[:, ::-1][:, : self.K]
-            U, res, its = W * p[:, None], jnp.zeros(self.K), jnp.zeros((), int)
-        elif isinstance(refine, bool):
-            lam, U, W, res, its = full(W) if refine else cheap(W)
-        else:
-            lam, U, W, res, its = jax.lax.cond(refine, full, cheap, W)
-        count = jnp.sum(h * lam >= self.threshold) if self.central else 0
-        # one compiled branch per block size: the candidates padded up to the next
-        # size (a padded eigenvalue below the threshold has a large A/tau, so the
-        # complementarity problem leaves it out: X is zero on it)
-        sizes = _bucket_sizes(self.K)
-        index = jnp.searchsorted(jnp.asarray(sizes), count)
-        branches = [self._branch(mm, t, w, nu, g, D, lam, U) for mm in sizes]
-        X, force, mx, extra_loss, extra_g2 = jax.lax.switch(index, branches)
-        res_c = jnp.max(jnp.where(h * lam >= self.threshold, res, 0.0))
-        diag = {
-            "loss": value,
-            "g2": jnp.sum(g * g),
-            "pred_loss": value + extra_loss,
-            "pred_g2": jnp.sum(g * g) + extra_g2,
-            "eig": h * lam,
-            "sigma2": jnp.linalg.eigvalsh(X)[::-1],
-            "res": jnp.where(count > 0, res_c, res[0]),
-            "its": its,
-        }
-        return force, mx, W, diag
-
-    def rates(self, t, w, nu, force, mx):
-        """$(\\dot x, \\dot\\nu)$ with the oscillation terms held fixed:
-        $-D^{-1}(\\nabla f + \\tfrac12\\nabla\\langle H, \\Sigma\\rangle)$ and
-        $c(g^2 + \\overline{\\delta g^2} - \\nu)$."""
-        m = self.method
-        g = self.grad(w)
-        D = m.diagonal(nu, t)
-        dw = -(g + force) / D
-        if not m.has_state:
-            return dw, jnp.zeros_like(nu)
-        return dw, m.rate * (m.squared_gradient(g) + mx - nu)
-
-    def _branch(self, mm, t, w, nu, g, D, lam, U):
-        m, h, K = self.method, self.method.h, self.K
-        c = m.rate
-
-        def stable():
-            mx = jnp.zeros_like(nu)
-            return jnp.zeros((K, K)), jnp.zeros_like(g), mx, 0.0, 0.0
-
-        if mm == 0:
-            return stable
-
-        def critical():
-            Uc = U[:, :mm]
-            iu, ju = np.triu_indices(mm)
-            Gp = jax.vmap(lambda a, b: third_derivative_flat(self.grad, w, a, b))(
-                Uc[:, iu].T, Uc[:, ju].T
-            )  # (pairs, n)
-            index = np.zeros((mm, mm), int)
-            index[iu, ju] = index[ju, iu] = np.arange(len(iu))
-            G = Gp[index]  # (mm, mm, n)
-            DG = G / D
-            alpha = jnp.einsum("ijn,n->ij", G, g / D)
-            beta = 0.5 * jnp.einsum("ijn,kln->ijkl", G, DG)
-            HU = (2.0 / h) * D[:, None] * Uc  # H u = (2/h) D u on the critical set
-            if m.has_state:
-                d_nu, d_t = m.diagonal_derivatives(nu, t)
-                if m.name == "rmsprop":
-                    M = HU[:, :, None] * HU[:, None, :]  # (n, mm, mm)
-                    uu = Uc[:, :, None] * Uc[:, None, :]
-                    base = c * (g * g - nu) * d_nu + d_t
-                    alpha = alpha + (2.0 / h) * jnp.einsum("nij,n->ij", uu, base)
-                    beta = beta + (2.0 / h) * c * jnp.einsum(
-                        "nij,n,nkl->ijkl", uu, d_nu, M
-                    )
-                else:
-                    M = HU.T @ HU  # (mm, mm)
-                    uu = Uc.T @ Uc
-                    base = c * (jnp.sum(g * g) - nu) * d_nu + d_t
-                    alpha = alpha + (2.0 / h) * base * uu
-                    beta = beta + (2.0 / h) * c * d_nu * jnp.einsum(
-                        "ij,kl->ijkl", uu, M
-                    )
-            A = jnp.diag(2.0 / h - lam[:mm])
-            a_eff = A / self.tau + alpha
-            a_eff = 0.5 * (a_eff + a_eff.T)
-            if mm == 1:
-                b = beta[0, 0, 0, 0]
-                x = jnp.where(
-                    a_eff[0, 0] >= 0, 0.0, jnp.where(b > 0, -a_eff[0, 0] / b, jnp.nan)
-                )
-                X = x.reshape(1, 1)
-            else:
-                X = sdcp_callback(a_eff, beta)
-            force = 0.5 * jnp.einsum("ij,ijn->n", X, G)
-            HUa = lam[:mm][None, :] * D[:, None] * Uc  # actual H u for predictions
-            extra_loss = 0.5 * jnp.sum(jnp.diag(X) * lam[:mm])
-            if m.name == "rmsprop":
-                gbar = g * g + jnp.einsum("kl,nk,nl->n", X, HUa, HUa)
-                mx = jnp.einsum("kl,nkl->n", X, M)
-                extra_g2 = jnp.sum(gbar) - jnp.sum(g * g)
-            else:
-                extra_g2 = jnp.einsum("kl,nk,nl->", X, HUa, HUa)
-                mx = jnp.sum(X * M) if m.has_state else jnp.zeros_like(nu)
-            Xk = jnp.zeros((K, K)).at[:mm, :mm].set(X)
-            return Xk, force, mx, extra_loss, extra_g2
-
-        return critical
+    return run
 
 
 @uses_float64
 def central_flow(
-    loss: Callable,
-    x0,
+    loss: LossFunction,
+    x0: PyTree,
     h: float,
     T: float,
     *,
@@ -347,7 +268,7 @@ def central_flow(
     beta2: float = 0.99,
     eps: float = 0.0,
     bias_correction: bool = False,
-    nu0=None,
+    nu0: ArrayLike | None = None,
     substeps: int = 1,
     k: int = 2,
     max_k: int = 8,
@@ -419,12 +340,17 @@ def central_flow(
     )
     if not (math.isfinite(T) and T > 0):
         raise DeriveError(f"the horizon must be positive, got T = {T}.", "")
-    say = progress or (lambda message: None)
+    if int(chunk) < 1 or int(eig_every) < 1:
+        raise DeriveError(
+            f"chunk = {chunk} and eig_every = {eig_every} must be at least 1.",
+            "Use e.g. chunk=25, eig_every=1 (the defaults).",
+        )
+    say: Callable[[str], None] = progress or (lambda message: None)
     flat0, unravel = ravel_pytree(x0)
     w0 = jnp.asarray(flat0, jnp.float64)
     n = w0.size
 
-    def f(z):
+    def f(z: Array) -> Array:
         return loss(unravel(z))
 
     check_smooth(f, w0)
@@ -434,72 +360,39 @@ def central_flow(
     cap = n if n <= DENSE_LIMIT else max(1, (n - 1) // 5)  # LOBPCG needs 5k < n
     K = int(min(max(k, 1), cap))
     max_k = int(min(max(max_k, K), cap))
-    g0 = jax.grad(f)(w0)
-    if method.has_state:
-        base = method.zero_state(w0) if nu0 is None else jnp.asarray(nu0, w0.dtype)
-        nu = method.update(base, g0)
-        if float(jnp.min(method.diagonal(nu, 0.0))) <= 0:
-            raise DeriveError(
-                "the preconditioner vanishes at the start (a zero gradient "
-                "coordinate with eps = 0).",
-                "Give eps > 0 (e.g. 1e-8) or a positive nu0.",
-            )
-    else:
-        nu = jnp.zeros(())
+    nu = method.initial_state(w0, jax.grad(f)(w0), nu0)
+    if method.has_state and float(jnp.min(method.diagonal(nu, 0.0))) <= 0:
+        raise DeriveError(
+            "the preconditioner vanishes at the start (a zero gradient "
+            "coordinate with eps = 0).",
+            "Give eps > 0 (e.g. 1e-8) or a positive nu0.",
+        )
+    nu_first = nu
     W = jax.random.normal(jax.random.PRNGKey(0), (n, K), w0.dtype)
-    compiled: dict = {}
+    compiled: dict[int, _Chunk] = {}
     length = min(int(chunk), n_steps + 1)
 
-    def chunk_fn(K):
-        if K in compiled:
-            return compiled[K]
-        fld = _Field(method, f, K, threshold, lobpcg_iterations, tol, dt, central)
-        fld.expand = eig_every > 1
-
-        def rk4(carry, full):
-            w, nu, W, t = carry
-            force, mx, W, d = fld(t, w, nu, W, full)
-            k1w, k1n = fld.rates(t, w, nu, force, mx)
-            half = dt / 2
-            k2w, k2n = fld.rates(t + half, w + half * k1w, nu + half * k1n, force, mx)
-            k3w, k3n = fld.rates(t + half, w + half * k2w, nu + half * k2n, force, mx)
-            k4w, k4n = fld.rates(t + dt, w + dt * k3w, nu + dt * k3n, force, mx)
-            w = w + dt / 6 * (k1w + 2 * k2w + 2 * k3w + k4w)
-            nu = nu + dt / 6 * (k1n + 2 * k2n + 2 * k3n + k4n)
-            return (w, nu, W, t + dt), d
-
-        def step(carry, i):
-            due = (i % eig_every == 0) | (i == 0)
-            fulls = (jnp.arange(substeps) % eig_every == 0) | (
-                jnp.arange(substeps) == 0
+    def chunk_fn(K: int) -> _Chunk:
+        if K not in compiled:
+            fld = CentralField(
+                method,
+                f,
+                K,
+                threshold,
+                lobpcg_iterations,
+                tol,
+                dt,
+                central,
+                expand=eig_every > 1,
             )
-            carry, ds = jax.lax.scan(rk4, carry, fulls & due)
-            w, nu, W, t = carry
-            return carry, (w, nu, jax.tree_util.tree_map(lambda v: v[0], ds))
-
-        @jax.jit
-        def run(w, nu, W, t):
-            return jax.lax.scan(step, (w, nu, W, t), jnp.arange(length))
-
-        compiled[K] = run
-        return run
+            compiled[K] = _chunk(
+                fld, substeps=substeps, eig_every=eig_every, length=length
+            )
+        return compiled[K]
 
     started = time.perf_counter()
-    rows: dict[str, list] = {
-        k_: []
-        for k_ in (
-            "w",
-            "nu",
-            "loss",
-            "g2",
-            "pred_loss",
-            "pred_g2",
-            "eig",
-            "sigma2",
-            "res",
-            "its",
-        )
-    }
+    names = ("loss", "g2", "pred_loss", "pred_g2", "res", "its", "eig", "sigma2")
+    rows: dict[str, list[NDArray[Any]]] = {name: [] for name in ("w", "nu", *names)}
     w, t, done = w0, 0.0, 0
     evaluations = 0
     # diagnostics are taken at the start of each step: one step past T gives those
@@ -514,10 +407,10 @@ def central_flow(
         if done + length > total:  # the last chunk ran past T: keep what is needed
             keep = total - done
             ws, nus = ws[:keep], nus[:keep]
-            dg = {k_: v[:keep] for k_, v in dg.items()}
+            dg = StepDiagnostics._make(v[:keep] for v in dg)
             w_new, nu_new = ws[-1], nus[-1]
-            t_new = keep * h + t
-        eig = np.asarray(dg["eig"])
+            t_new = jnp.asarray(keep * h + t)
+        eig = np.asarray(dg.eig)
         if central and K < max_k and np.nanmax(eig[:, K - 1]) >= track_threshold:
             # an eigenvalue rose towards 2/h outside the tracked block: track one
             # more and redo the chunk
@@ -526,85 +419,49 @@ def central_flow(
             K += 1
             say(f"{method.label()}: tracking {K} eigenpairs from t = {t:.4g}")
             continue
-        eig = np.asarray(dg["eig"])
-        bad = ~np.all(np.isfinite(np.asarray(ws)), axis=1) | ~np.isfinite(
-            np.asarray(dg["loss"])
+        _check_chunk(
+            np.asarray(ws),
+            w_new,
+            dg,
+            done=done,
+            h=h,
+            central=central,
+            iterations=lobpcg_iterations,
         )
-        if bad.any() or not np.all(np.isfinite(np.asarray(w_new))):
-            at = done + (int(np.argmax(bad)) if bad.any() else length)
-            sig = np.asarray(dg["sigma2"])
-            if central and not np.all(np.isfinite(sig[: max(at - done, 1)])):
-                raise DeriveError(
-                    f"the central flow's complementarity problem has no solution near "
-                    f"t = {at * h:.4g}: no covariance Sigma can hold the critical "
-                    "eigenvalues at 2/h (their gradients do not oppose the loss "
-                    "gradient), so even the central flow leaves the stable region "
-                    "at this step size.",
-                    "Use a smaller step size h.",
-                )
-            raise DeriveError(
-                f"the {'central' if central else 'stable'} flow diverged near "
-                f"t = {at * h:.4g} (non-finite parameters or loss).",
-                "Use a smaller step size h or a shorter horizon T.",
-            )
-        if central and np.nanmax(eig[:, 0]) > OVERSHOOT:
-            at = done + int(np.argmax(eig[:, 0] > OVERSHOOT))
-            raise DeriveError(
-                f"the central flow left the stable region near t = {at * h:.4g} "
-                f"(h * lambda_1 = {np.nanmax(eig[:, 0]):.4g} > 2): an eigenvalue "
-                "rose past 2/h within a step, before it entered the complementarity "
-                "problem (at h * lambda >= threshold) or faster than the scheme "
-                "could hold it.",
-                "Use more substeps (substeps=4), a lower threshold (threshold=1.5), "
-                "or a smaller step size.",
-            )
-        res = np.asarray(dg["res"])
-        if np.nanmax(res) > 1e-2:
-            at = done + int(np.argmax(res > 1e-2))
-            raise DeriveError(
-                f"no eigenvalue converged near t = {at * h:.4g} (relative LOBPCG "
-                f"residual {np.nanmax(res):.2e} after {lobpcg_iterations} "
-                "iterations), so the critical eigenvalues are unknown there.",
-                "Raise lobpcg_iterations= or use more substeps (smaller moves "
-                "between warm starts).",
-            )
-        for name, arr in (("w", ws), ("nu", nus)):
-            rows[name].append(np.asarray(arr))
+        rows["w"].append(np.asarray(ws))
+        rows["nu"].append(np.asarray(nus))
         for name in ("loss", "g2", "pred_loss", "pred_g2", "res", "its"):
-            rows[name].append(np.asarray(dg[name]))
+            rows[name].append(np.asarray(getattr(dg, name)))
         for name in ("eig", "sigma2"):
             a = np.full((len(ws), max_k), np.nan)
-            a[:, :K] = np.asarray(dg[name])
+            a[:, :K] = np.asarray(getattr(dg, name))
             rows[name].append(a)
         w, nu, W, t = w_new, nu_new, W_new, float(t_new)
         done += len(ws)
         say(
             f"{method.label()}: t = {t:.4g} of {n_steps * h:.4g}, h lambda_1 = "
             f"{eig[-1, 0]:.4f}, tracking {K}, Sigma rank "
-            f"{int(np.sum(np.asarray(dg['sigma2'])[-1] > 0))}"
+            f"{int(np.sum(np.asarray(dg.sigma2)[-1] > 0))}"
         )
 
-    def stack(name):
+    def stack(name: str) -> NDArray[Any]:
         return np.concatenate(rows[name], axis=0)
 
     # positions after each step: the start, then all but the extra step's result
     positions = np.concatenate([np.asarray(w0)[None], *rows["w"]], axis=0)[:total]
-    nus = None
+    nus_out = None
     if method.has_state:
-        nu_first = method.update(
-            method.zero_state(w0) if nu0 is None else jnp.asarray(nu0), g0
-        )
-        nus = np.concatenate([np.asarray(nu_first)[None], *rows["nu"]], axis=0)
-        nus = nus[:total]
+        nus_out = np.concatenate([np.asarray(nu_first)[None], *rows["nu"]], axis=0)
+        nus_out = nus_out[:total]
     sigma2 = stack("sigma2")
     # X's round-off (an interior point's 1e-20 on padded eigenvalues) is not an
     # oscillation: count eigenvalues of X above 1e-8 of the largest over the run
     scale = float(np.nanmax(np.abs(sigma2))) if np.isfinite(sigma2).any() else 0.0
     return CentralFlowSolution(
         method=method,
-        times=h * np.arange(n_steps + 1),
+        times=h * np.arange(n_steps + 1, dtype=np.float64),
         positions=positions,
-        nu=nus,
+        nu=nus_out,
         losses=stack("loss"),
         gradient_norms2=stack("g2"),
         predicted_losses=stack("pred_loss"),

@@ -26,19 +26,36 @@ in $z = hL$ ([`derive.principal_flow`][derive.principal_flow]).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from numpy.typing import NDArray
+
+import derive
 
 from ._precision import uses_float64
+from ._tracking import TRACKING, track_summary
+from ._typing import Array, LossFunction, Parameters, PyTree, VectorField
+
+if TYPE_CHECKING:
+    from ._losses import Loss
 
 __all__ = ["compare", "Comparison", "StepSizeComparison"]
 
-TRACKING = 0.10
+
+class ModelSummary(TypedDict):
+    """A model's errors at one step size (see `StepSizeComparison.summary`)."""
+
+    max: float | None
+    end: float | None
+    tracks_until: float | None
+    until: float | None
 
 
 @dataclass
@@ -47,43 +64,38 @@ class StepSizeComparison:
     where a model is not defined), `notes[name]`, and the summary fields."""
 
     h: float
-    times: np.ndarray
-    errors: dict[str, np.ndarray]
+    times: NDArray[np.float64]
+    errors: dict[str, NDArray[np.float64]]
     notes: dict[str, str]
     travel: float
     curvature: float
     radius: float
-    averaged_errors: dict[str, np.ndarray] = field(default_factory=dict)
+    averaged_errors: dict[str, NDArray[np.float64]] = field(default_factory=dict)
 
-    def summary(self, name: str) -> dict:
-        e = self.errors[name]
-        ok = np.isfinite(e)
-        if not ok.any():
-            return {"max": None, "end": None, "tracks_until": None, "until": None}
-        last = int(np.flatnonzero(ok)[-1])
-        over = np.flatnonzero(ok & (e > TRACKING))
-        until = (
-            self.times[over[0] - 1]
-            if over.size and over[0] > 0
-            else (0.0 if over.size else self.times[last])
-        )
+    def summary(self, name: str) -> ModelSummary:
+        """The largest error, the error where the model stops (or at $T$), until
+        when it stays below 10% and until when it is defined."""
+        s = track_summary(self.errors[name], self.times)
         return {
-            "max": float(np.nanmax(e)),
-            "end": float(e[last]),
-            "tracks_until": float(until),
-            "until": float(self.times[last]),
+            "max": s.max,
+            "end": s.end,
+            "tracks_until": s.tracks_until,
+            "until": s.defined_until,
         }
 
     @property
     def best(self) -> str:
-        scores = {k: self.summary(k)["max"] for k in self.errors}
-        full = {
-            k: v
-            for k, v in scores.items()
-            if v is not None and self.summary(k)["until"] >= self.times[-1] - 1e-12
-        }
-        pool = full or {k: v for k, v in scores.items() if v is not None}
-        return min(pool, key=pool.get)
+        """The model with the smallest largest error, among those defined to $T$
+        (among all when none is)."""
+        summaries = {k: self.summary(k) for k in self.errors}
+        pool = {
+            k: s["max"]
+            for k, s in summaries.items()
+            if s["max"] is not None
+            and s["until"] is not None
+            and s["until"] >= self.times[-1] - 1e-12
+        } or {k: s["max"] for k, s in summaries.items() if s["max"] is not None}
+        return min(pool, key=lambda k: pool[k])
 
     def orders(self) -> tuple[int | None, int | None]:
         """(best order of the modified flows, first order from which adding one no
@@ -91,7 +103,8 @@ class StepSizeComparison:
         errs = []
         p = 0
         while f"modified-{p}" in self.errors:
-            errs.append(self.summary(f"modified-{p}")["max"] or math.inf)
+            worst = self.summary(f"modified-{p}")["max"]
+            errs.append(math.inf if worst is None else worst)
             p += 1
         if not errs:
             return None, None
@@ -143,7 +156,7 @@ class StepSizeComparison:
             )
         return "\n".join(rows)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         best, stops = self.orders()
         return {
             "h": self.h,
@@ -171,12 +184,12 @@ class Comparison:
     optimizer: str
     loss: str
     results: list[StepSizeComparison]
-    settings: dict
+    settings: dict[str, Any]
 
     def table(self) -> str:
         return "\n\n".join(r.table() for r in self.results)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "optimizer": self.optimizer,
             "loss": self.loss,
@@ -184,9 +197,8 @@ class Comparison:
             "step_sizes": [r.to_json() for r in self.results],
         }
 
-    def figures(self, out) -> list:
-        from pathlib import Path
-
+    def figures(self, out: str | Path) -> list[Path]:
+        """One PNG per step size: every model's error against time."""
         import matplotlib
 
         matplotlib.use("Agg", force=False)
@@ -220,7 +232,9 @@ class Comparison:
         return files
 
 
-def _rest_velocity(field, x0, h: float, iterations: int = 8):
+def _rest_velocity(
+    field: VectorField, x0: PyTree, h: float, iterations: int = 8
+) -> PyTree:
     """The velocity $v_0$ with which the equation's solution passes through the
     discrete start at rest, $x(-h) = x_{-1} = x_0$, to second order: $v_0 = \\tfrac
     h2 \\ddot x(0)$ with $\\ddot x(0)$ from the equation at $(x_0, v_0)$ (a fixed
@@ -233,7 +247,12 @@ def _rest_velocity(field, x0, h: float, iterations: int = 8):
     return v
 
 
-def _curvature(loss_flat: Callable, positions: np.ndarray) -> float:
+def _flat_rows(points: PyTree) -> NDArray[np.float64]:
+    """Points stacked along a leading axis (a pytree) as rows of flat vectors."""
+    return np.asarray(jax.vmap(lambda p: ravel_pytree(p)[0])(points))
+
+
+def _curvature(loss_flat: LossFunction, positions: NDArray[np.float64]) -> float:
     """The largest $|\\lambda(H)|$ at up to 20 points of the run."""
     idx = np.unique(np.linspace(0, len(positions) - 1, 20).astype(int))
     pts = jnp.asarray(positions[idx])
@@ -244,12 +263,13 @@ def _curvature(loss_flat: Callable, positions: np.ndarray) -> float:
         )
         return float(jnp.max(jnp.abs(eig(pts))))
     from ._curvature import extreme_eigenvalues
+    from ._eigensolvers import hessian_operator_flat
 
     grad = jax.grad(loss_flat)
 
-    def top(z):
+    def top(z: Array) -> Array:
         hi, lo, _ = extreme_eigenvalues(
-            lambda u: jax.jvp(grad, (z,), (u,))[1], jnp.cos(jnp.arange(n)) + 1.0
+            hessian_operator_flat(grad, z), jnp.cos(jnp.arange(n)) + 1.0
         )
         return jnp.maximum(jnp.abs(hi), jnp.abs(lo))
 
@@ -258,15 +278,15 @@ def _curvature(loss_flat: Callable, positions: np.ndarray) -> float:
 
 @uses_float64
 def compare(
-    optimizer,
-    loss,
-    h,
+    optimizer: derive.OptimizerDefinition,
+    loss: Loss | str | LossFunction,
+    h: float | Sequence[float],
     T: float | None = None,
     *,
-    params: Mapping | None = None,
-    x0=None,
+    params: Parameters | None = None,
+    x0: PyTree | None = None,
     order: int = 2,
-    start: str = "rest",
+    start: Literal["rest", "manifold"] = "rest",
     manifold_nodes: int = 5,
     progress: Callable[[str], None] | None = None,
 ) -> Comparison:
@@ -302,7 +322,6 @@ def compare(
 
         ```
     """
-    import derive
     from derive import DeriveError
 
     from ._central_flow import central_flow
@@ -313,7 +332,7 @@ def compare(
     from ._principal_flow import principal_flow
     from ._time_average import midpoint_average
 
-    say = progress or (lambda message: None)
+    say: Callable[[str], None] = progress or (lambda message: None)
     if start not in ("rest", "manifold"):
         raise DeriveError(f"start={start!r}.", "Use 'rest' or 'manifold'.")
     rec, num = as_recurrence(optimizer, params)
@@ -337,10 +356,13 @@ def compare(
             else (200 * max(hs))
         )
     odes = [derive.high_resolution_ode(rec, p) for p in range(1, order + 1)]
-    radius = derive.principal_flow(rec, 1).radius_at(**num)
+    flow_fields = [flow_field(flow, fn, num) for flow in flows]
+    second_fields = [second_order_field(ode, fn, num) for ode in odes]
+    principal = derive.principal_flow(rec, 1)  # derived once, for every step size
+    radius = principal.radius_at(**num)
     flat0, unravel = ravel_pytree(x0)
 
-    def f_flat(z):
+    def f_flat(z: Array) -> Array:
         return fn(unravel(z))
 
     is_gd = rec.name == "gd"
@@ -352,7 +374,7 @@ def compare(
             rec, fn, n, params=num, init=start, manifold_nodes=manifold_nodes
         )
         positions, diverged_at, _ = jax.jit(runner)(x0, jnp.float64(hv))
-        xs = np.asarray(jax.vmap(lambda p: ravel_pytree(p)[0])(positions))
+        xs = _flat_rows(positions)
         if int(diverged_at) >= 0:
             raise DeriveError(
                 f"{rec.name} diverges at h = {hv:g} (step {int(diverged_at)}): no model "
@@ -360,19 +382,25 @@ def compare(
                 "Use a smaller step size (numerics.stability_limit gives the "
                 "limit for a curvature).",
             )
-        times = hv * np.arange(n + 1)
+        times = hv * np.arange(n + 1, dtype=np.float64)
         travel = float(np.max(np.linalg.norm(xs - xs[0], axis=1)))
         travel = travel if travel > 0 else 1.0
-        errors, notes, averaged = {}, {}, {}
+        errors: dict[str, NDArray[np.float64]] = {}
+        notes: dict[str, str] = {}
+        averaged: dict[str, NDArray[np.float64]] = {}
 
-        def rel(model_xs, xs=xs, travel=travel):
-            return np.linalg.norm(np.asarray(model_xs) - xs, axis=1) / travel
+        def rel(
+            model_xs: NDArray[np.float64],
+            xs: NDArray[np.float64] = xs,
+            travel: float = travel,
+        ) -> NDArray[np.float64]:
+            return np.linalg.norm(model_xs - xs, axis=1) / travel
 
         ts = jnp.asarray(times)
-        for p, flow in enumerate(flows):
+        for p, flow_fn in enumerate(flow_fields):
             say(f"h = {hv:g}: modified flow of order {p}")
             ys, ok, _ = integrate(
-                flow_field(flow, fn, num),
+                flow_fn,
                 x0,
                 ts,
                 {"h": hv},
@@ -380,13 +408,11 @@ def compare(
                 atol=1e-12,
                 max_steps=400_000,
             )
-            ys = np.asarray(jax.vmap(lambda p: ravel_pytree(p)[0])(ys))
-            errors[f"modified-{p}"] = rel(ys)
+            errors[f"modified-{p}"] = rel(_flat_rows(ys))
             if not bool(ok):
                 notes[f"modified-{p}"] = "the integration failed (blow-up)"
-        for p, ode in enumerate(odes, start=1):
+        for p, (ode, field2) in enumerate(zip(odes, second_fields, strict=True), 1):
             say(f"h = {hv:g}: second-order equation of order {p}")
-            field2 = second_order_field(ode, fn, num)
             if start == "manifold":
                 y0 = (x0, slow_velocity(ode, fn, num)(x0, hv))
             else:
@@ -394,12 +420,11 @@ def compare(
             ys, ok, _ = integrate(
                 field2, y0, ts, {"h": hv}, rtol=1e-10, atol=1e-12, max_steps=400_000
             )
-            ys = np.asarray(jax.vmap(lambda p: ravel_pytree(p)[0])(ys[0]))
-            errors[f"second-order-{p}"] = rel(ys)
+            errors[f"second-order-{p}"] = rel(_flat_rows(ys[0]))
             if not bool(ok):
                 notes[f"second-order-{p}"] = "the integration failed (blow-up)"
         say(f"h = {hv:g}: principal flow")
-        sol = principal_flow(rec, fn, x0, hv, n * hv, params=num, substeps=4)
+        sol = principal_flow(principal, fn, x0, hv, n * hv, params=num, substeps=4)
         e = np.full(n + 1, np.nan)
         k = len(sol.positions)
         if k > 1:

@@ -25,14 +25,16 @@ update, as the reference code does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple, TypeAlias
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import NDArray
 
 from ._precision import uses_float64
+from ._typing import Array, ArrayLike, LossFunction, PyTree
 
 __all__ = [
     "METHODS",
@@ -40,9 +42,14 @@ __all__ = [
     "preconditioned_method",
     "DiscreteRun",
     "run_discrete",
+    "StableFlowRun",
+    "stable_flow",
 ]
 
 METHODS = ("gd", "scalar-rmsprop", "rmsprop")
+
+Time: TypeAlias = "Array | float"
+"""The time $t = nh$: a number, or a traced scalar inside `jit`."""
 
 
 @dataclass(frozen=True)
@@ -68,32 +75,41 @@ class PreconditionedMethod:
         return f"{title}, h = {self.h:g}, beta2 = {self.beta2:g}{eps}{bc}"
 
     # ------------------------------------------------------------- the state
-    def squared_gradient(self, g):
+    def squared_gradient(self, g: Array) -> Array:
         """$|g|^2$ (scalar RMSProp) or $g^{\\odot 2}$ (RMSProp)."""
         return jnp.sum(g * g) if self.name == "scalar-rmsprop" else g * g
 
-    def update(self, nu, g):
+    def update(self, nu: Array, g: Array) -> Array:
         """$\\nu_n = \\beta_2 \\nu_{n-1} + (1-\\beta_2)\\, g^2$."""
         return self.beta2 * nu + (1 - self.beta2) * self.squared_gradient(g)
 
-    def zero_state(self, w):
+    def zero_state(self, w: Array) -> Array:
+        """$\\nu = 0$: a scalar (scalar RMSProp) or shaped like `w`."""
         if self.name == "scalar-rmsprop":
             return jnp.zeros((), w.dtype)
         return jnp.zeros_like(w)
 
-    def bias(self, t):
+    def initial_state(self, w0: Array, g0: Array, nu0: ArrayLike | None) -> Array:
+        """$\\nu_0$, the state after the first update from $\\nu_{-1}$ = `nu0`
+        (default 0) with the gradient `g0` at $x_0$; a placeholder 0 for GD."""
+        if not self.has_state:
+            return jnp.zeros(())
+        base = self.zero_state(w0) if nu0 is None else jnp.asarray(nu0, w0.dtype)
+        return self.update(base, g0)
+
+    def bias(self, t: Time) -> Array | float:
         """$1 - \\beta_2^{t/h + 1}$ (1 without bias correction)."""
         if not self.bias_correction:
             return 1.0
         return 1.0 - self.beta2 ** (t / self.h + 1.0)
 
-    def diagonal(self, nu, t):
+    def diagonal(self, nu: Array, t: Time) -> Array:
         """$D = \\sqrt{\\hat\\nu} + \\epsilon$ (1 for gradient descent)."""
         if self.name == "gd":
             return jnp.ones(())
         return jnp.sqrt(nu / self.bias(t)) + self.eps
 
-    def diagonal_derivatives(self, nu, t):
+    def diagonal_derivatives(self, nu: Array, t: Time) -> tuple[Array, Array]:
         """$(\\partial D/\\partial\\nu, \\partial D/\\partial t)$ at $(\\nu, t)$."""
         b = self.bias(t)
         root = jnp.sqrt(nu / b)
@@ -153,20 +169,25 @@ class DiscreteRun:
     """
 
     method: PreconditionedMethod
-    positions: np.ndarray
-    losses: np.ndarray
-    gradient_norms2: np.ndarray
-    nu: np.ndarray | None
+    positions: NDArray[np.float64]
+    losses: NDArray[np.float64]
+    gradient_norms2: NDArray[np.float64]
+    nu: NDArray[np.float64] | None
     diverged_at: int | None
 
     @property
-    def times(self) -> np.ndarray:
-        return self.method.h * np.arange(len(self.losses))
+    def times(self) -> NDArray[np.float64]:
+        return self.method.h * np.arange(len(self.losses), dtype=np.float64)
 
 
 @uses_float64
 def run_discrete(
-    method: PreconditionedMethod, loss: Callable, w0, n_steps: int, *, nu0=None
+    method: PreconditionedMethod,
+    loss: LossFunction,
+    w0: ArrayLike,
+    n_steps: int,
+    *,
+    nu0: ArrayLike | None = None,
 ) -> DiscreteRun:
     """Run the optimizer for `n_steps` steps from the flat vector `w0` (`jax.lax.scan`).
 
@@ -174,11 +195,13 @@ def run_discrete(
     $x_N$, whose own state update is computed too (so `nu[n]` is the state used by
     the step from $x_n$).
     """
-    w0 = jnp.asarray(w0, jnp.float64)
+    w = jnp.asarray(w0, jnp.float64)
     vg = jax.value_and_grad(loss)
-    nu_init = method.zero_state(w0) if nu0 is None else jnp.asarray(nu0, w0.dtype)
+    nu_init = method.zero_state(w) if nu0 is None else jnp.asarray(nu0, w.dtype)
 
-    def body(carry, n):
+    def body(
+        carry: tuple[Array, Array], n: Array
+    ) -> tuple[tuple[Array, Array], tuple[Array, Array, Array, Array]]:
         w, nu = carry
         f, g = vg(w)
         if method.has_state:
@@ -188,16 +211,18 @@ def run_discrete(
         return (w_next, nu), (w, f, jnp.sum(g * g), nu)
 
     @jax.jit
-    def run(w0, nu):
+    def run(
+        w0: Array, nu: Array
+    ) -> tuple[tuple[Array, Array], tuple[Array, Array, Array, Array]]:
         return jax.lax.scan(body, (w0, nu), jnp.arange(n_steps + 1.0))
 
-    _, (ws, fs, g2, nus) = run(w0, nu_init)
-    ws, fs, g2 = np.asarray(ws), np.asarray(fs), np.asarray(g2)
+    _, (ws_, fs_, g2_, nus) = run(w, nu_init)
+    ws, fs, g2 = np.asarray(ws_), np.asarray(fs_), np.asarray(g2_)
     norms = np.linalg.norm(ws, axis=1)
     bad = (
         ~np.isfinite(fs)
         | ~np.isfinite(norms)
-        | (norms > 1e8 * (1 + np.linalg.norm(np.asarray(w0))))
+        | (norms > 1e8 * (1 + np.linalg.norm(np.asarray(w))))
     )
     first = int(np.argmax(bad)) if bad.any() else None
     return DiscreteRun(
@@ -205,39 +230,46 @@ def run_discrete(
     )
 
 
+class StableFlowRun(NamedTuple):
+    """Result of `stable_flow`: `positions` $(N+1, n)$ (NaN after `reached`), `nu`
+    (`None` for GD), `ok` (the integration succeeded) and `reached`, the last saved
+    index before a failure."""
+
+    positions: NDArray[np.float64]
+    nu: NDArray[np.float64] | None
+    ok: bool
+    reached: int
+
+
 @uses_float64
 def stable_flow(
     method: PreconditionedMethod,
-    loss: Callable,
-    w0,
+    loss: LossFunction,
+    w0: ArrayLike,
     n_steps: int,
     *,
-    nu0=None,
+    nu0: ArrayLike | None = None,
     rtol: float = 1e-8,
     atol: float = 1e-10,
     max_steps: int = 200_000,
-):
+) -> StableFlowRun:
     """The stable flow $\\dot x = -D^{-1}\\nabla f$, $\\dot\\nu = c(g^2 - \\nu)$
     (gradient flow for GD) from the flat `w0`, saved at $t_n = nh$, $n \\le N$.
 
     Integrated by diffrax (Tsit5, adaptive): past the edge of stability the flow keeps
-    sharpening and becomes stiff, so the step size adapts. Returns `(positions, nu,
-    ok, reached)`: `reached` is the last saved index before a failure (step budget
-    exhausted or non-finite values), `positions[n]` is NaN after it.
+    sharpening and becomes stiff, so the step size adapts. Returns a `StableFlowRun`
+    `(positions, nu, ok, reached)`: `reached` is the last saved index before a
+    failure (step budget exhausted or non-finite values), `positions[n]` is NaN
+    after it.
     """
     from ._integrate import integrate
 
-    w0 = jnp.asarray(w0, jnp.float64)
+    w = jnp.asarray(w0, jnp.float64)
     grad = jax.grad(loss)
-    g0 = grad(w0)
-    if method.has_state:
-        base = method.zero_state(w0) if nu0 is None else jnp.asarray(nu0, w0.dtype)
-        nu_init = method.update(base, g0)
-    else:
-        nu_init = jnp.zeros(())
+    nu_init = method.initial_state(w, grad(w), nu0)
     c = method.rate
 
-    def field(t, y, args):
+    def field(t: Array, y: tuple[Array, Array], args: PyTree) -> tuple[Array, Array]:
         w, nu = y
         g = grad(w)
         D = method.diagonal(nu, t)
@@ -256,9 +288,9 @@ def stable_flow(
             atol=atol,
             max_steps=max_steps,
         )
-    )((w0, nu_init))
+    )((w, nu_init))
     ws, nus = np.array(ys[0]), np.array(ys[1])
     finite = np.all(np.isfinite(ws), axis=1)
     reached = int(np.argmin(finite)) - 1 if not finite.all() else n_steps
     ws[reached + 1 :] = np.nan
-    return ws, (nus if method.has_state else None), bool(ok), reached
+    return StableFlowRun(ws, (nus if method.has_state else None), bool(ok), reached)

@@ -24,18 +24,36 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from numpy.typing import NDArray
 
+import derive
+
+from ._eigensolvers import Operator, hessian_operator_flat
 from ._precision import uses_float64
+from ._typing import Array, ArrayLike, LossFunction, Parameters, PyTree
+
+if TYPE_CHECKING:  # SymPy is imported on first use
+    import sympy
 
 __all__ = ["principal_flow", "PrincipalFlowSolution", "principal_function"]
 
 DENSE_LIMIT = 400
 LANCZOS_STEPS = 30
+
+Psi: TypeAlias = Callable[[ArrayLike], tuple[Array, Array]]
+"""$\\psi$ at an array of $z = h\\lambda$: `(values, real)`, `real` false where the
+principal root is complex or not positive (the value there is a placeholder)."""
+PrincipalField: TypeAlias = Callable[[Array], tuple[Array, Array, Array]]
+"""$x \\mapsto (\\psi(hH)\\nabla f, \\text{real}, \\max z)$ on flat vectors."""
+Method: TypeAlias = Literal["auto", "dense", "lanczos"]
+_Carry: TypeAlias = tuple[Array, Array, Array]
+"""The integrator's state: `(x, still real, largest z so far)`."""
 
 
 @dataclass
@@ -49,63 +67,82 @@ class PrincipalFlowSolution:
       `radius`: the edge of the real regime of $\\psi$ on $z > 0$.
     """
 
-    times: np.ndarray
-    positions: np.ndarray
+    times: NDArray[np.float64]
+    positions: NDArray[np.float64]
     complex_from: float | None
-    z_max: np.ndarray
+    z_max: NDArray[np.float64]
     radius: float
     method: str
-    unravel: Callable = field(repr=False, default=None)
+    unravel: Callable[[Array], PyTree] | None = field(repr=False, default=None)
 
     @property
     def defined_until(self) -> float:
         return float(self.times[-1])
 
 
-def principal_function(optimizer, params: Mapping | None = None):
+def principal_function(
+    optimizer: derive.OptimizerDefinition | derive.PrincipalFlow,
+    params: Parameters | None = None,
+) -> tuple[Psi, float]:
     """`(psi, edge)`: $\\psi(z)$ as a JAX function returning `(value, real)`, and the
     largest $z > 0$ of the real regime (`inf` if none).
 
     Gradient descent gets $\\log(1-z)/z$; an affine optimizer whose characteristic
     polynomial has degree at most 2 in $r$ gets its closed-form principal root from
     `derive` (evaluated in complex arithmetic); others get the numeric continuation
-    of `derive.PrincipalFlow.rate` through `jax.pure_callback`.
+    of `derive.PrincipalFlow.rate` through `jax.pure_callback`. A
+    `derive.PrincipalFlow` already derived is used as it is (`params` then give
+    numbers to its symbolic hyper-parameters).
     """
-    import sympy
-
-    import derive
-
     from ._iterates import as_recurrence
 
-    rec, num = as_recurrence(optimizer, params)
-    pf = derive.principal_flow(rec, 1)
-    subs = {sympy.Symbol(k): sympy.nsimplify(v) for k, v in num.items()}
-    a1 = float(sympy.sympify(pf.log_series[0]).subs(subs))
+    if isinstance(optimizer, derive.PrincipalFlow):
+        pf = optimizer
+        _, num = as_recurrence(pf.recurrence, params)
+    else:
+        rec, num = as_recurrence(optimizer, params)
+        pf = derive.principal_flow(rec, 1)
     edge = _real_edge(pf, num)
     if pf.root is not None:
-        z = sympy.Symbol("z")
-        root = sympy.lambdify(z, pf.root.subs(subs), modules="jax")
+        return _closed_form(pf.root, pf.log_series[0], num), edge
+    return _continuation(pf, num), edge
 
-        def psi(zv):
-            zc = jnp.asarray(zv, jnp.complex128)
-            r = jnp.asarray(root(zc), jnp.complex128) * jnp.ones_like(zc)
-            real = (jnp.abs(r.imag) <= 1e-12 * (1 + jnp.abs(r))) & (r.real > 0)
-            small = jnp.abs(zv) < 1e-8
-            safe = jnp.where(small, 1.0, zv)
-            val = jnp.log(jnp.where(real, r.real, 1.0)) / safe
-            return jnp.where(small, a1, val), real
 
-        return psi, edge
+def _closed_form(
+    root_expr: sympy.Expr, a1_expr: sympy.Expr, num: Mapping[str, float]
+) -> Psi:
+    """$\\psi$ from the closed-form principal root $r(z)$, in complex arithmetic
+    ($a_1$, the first coefficient of $\\log r$, is its value at $z = 0$)."""
+    import sympy
 
-    def host(bits):
+    subs = {sympy.Symbol(k): sympy.nsimplify(v) for k, v in num.items()}
+    a1 = float(sympy.sympify(a1_expr).subs(subs))
+    z = sympy.Symbol("z")
+    root = sympy.lambdify(z, root_expr.subs(subs), modules="jax")
+
+    def psi(zv: ArrayLike) -> tuple[Array, Array]:
+        zc = jnp.asarray(zv, jnp.complex128)
+        r = jnp.asarray(root(zc), jnp.complex128) * jnp.ones_like(zc)
+        real = (jnp.abs(r.imag) <= 1e-12 * (1 + jnp.abs(r))) & (r.real > 0)
+        small = jnp.abs(zv) < 1e-8
+        safe = jnp.where(small, 1.0, zv)
+        val = jnp.log(jnp.where(real, r.real, 1.0)) / safe
+        return jnp.where(small, a1, val), real
+
+    return psi
+
+
+def _continuation(pf: derive.PrincipalFlow, num: Mapping[str, float]) -> Psi:
+    """$\\psi$ by the numeric continuation of the principal root
+    (`derive.PrincipalFlow.rate`), on the host through `jax.pure_callback`."""
+
+    def host(bits: ArrayLike) -> tuple[NDArray[np.uint32], NDArray[np.bool_]]:
         zv = np.ascontiguousarray(np.asarray(bits, np.uint32)).view(np.float64)
-        out = pf_num.rate(zv.reshape(-1), **num).reshape(zv.shape[:-1])
+        out = pf.rate(zv.reshape(-1), **num).reshape(zv.shape[:-1])
         vals = np.ascontiguousarray(np.nan_to_num(out)[..., None])
         return vals.view(np.uint32), np.isfinite(out)
 
-    pf_num = derive.principal_flow(rec, 1)
-
-    def psi(zv):
+    def psi(zv: ArrayLike) -> tuple[Array, Array]:
         # float64 crosses as uint32 pairs: the callback thread may not be in x64
         bits = jax.lax.bitcast_convert_type(jnp.asarray(zv, jnp.float64), jnp.uint32)
         shape = jax.ShapeDtypeStruct((*jnp.shape(zv), 2), jnp.uint32)
@@ -113,18 +150,18 @@ def principal_function(optimizer, params: Mapping | None = None):
         vals, ok = jax.pure_callback(host, (shape, flag), bits)
         return jax.lax.bitcast_convert_type(vals, jnp.float64), ok
 
-    return psi, edge
+    return psi
 
 
-def _real_edge(pf, num) -> float:
+def _real_edge(pf: derive.PrincipalFlow, num: Mapping[str, float]) -> float:
     """The smallest $z > 0$ where the principal root stops being real and positive."""
-    zs = np.concatenate([np.geomspace(1e-6, 1e3, 400)])
+    zs = np.geomspace(1e-6, 1e3, 400)
     rate = pf.rate(zs, **num)
     bad = ~np.isfinite(rate)
     if not bad.any():
         return math.inf
     i = int(np.argmax(bad))
-    lo, hi = (zs[i - 1] if i else 0.0), zs[i]
+    lo, hi = (float(zs[i - 1]) if i else 0.0), float(zs[i])
     for _ in range(60):
         mid = 0.5 * (lo + hi)
         if np.isfinite(pf.rate([mid], **num)[0]):
@@ -134,7 +171,7 @@ def _real_edge(pf, num) -> float:
     return float(hi)
 
 
-def _lanczos(hvp: Callable, v0, m: int):
+def _lanczos(hvp: Operator, v0: Array, m: int) -> tuple[Array, Array, Array]:
     """$m$ Lanczos steps with full reorthogonalisation: `(Q, alpha, beta)`."""
     n = v0.size
     q0 = v0 / jnp.linalg.norm(v0)
@@ -142,7 +179,7 @@ def _lanczos(hvp: Callable, v0, m: int):
     alpha = jnp.zeros(m)
     beta = jnp.zeros(m)
 
-    def body(j, carry):
+    def body(j: Array, carry: tuple[Array, Array, Array]) -> tuple[Array, Array, Array]:
         Q, alpha, beta = carry
         w = hvp(Q[j])
         a = jnp.vdot(Q[j], w)
@@ -156,10 +193,12 @@ def _lanczos(hvp: Callable, v0, m: int):
     return jax.lax.fori_loop(0, m, body, (Q, alpha, beta))
 
 
-def _field(f: Callable, h: float, psi: Callable, method: str, m: int):
+def _field(f: LossFunction, h: float, psi: Psi, method: str, m: int) -> PrincipalField:
+    """The principal flow's field on flat vectors, dense (`method="dense"`) or by `m`
+    Lanczos steps from $\\nabla f$."""
     grad = jax.grad(f)
 
-    def dense(w):
+    def dense(w: Array) -> tuple[Array, Array, Array]:
         g = grad(w)
         H = jax.hessian(f)(w)
         lam, V = jnp.linalg.eigh(0.5 * (H + H.T))
@@ -167,13 +206,9 @@ def _field(f: Callable, h: float, psi: Callable, method: str, m: int):
         c, real = psi(z)
         return V @ (c * (V.T @ g)), jnp.all(real), jnp.max(z)
 
-    def lanczos(w):
+    def lanczos(w: Array) -> tuple[Array, Array, Array]:
         g = grad(w)
-
-        def hvp(v):
-            return jax.jvp(grad, (w,), (v,))[1]
-
-        Q, alpha, beta = _lanczos(hvp, g, m)
+        Q, alpha, beta = _lanczos(hessian_operator_flat(grad, w), g, m)
         T = jnp.diag(alpha) + jnp.diag(beta[:-1], 1) + jnp.diag(beta[:-1], -1)
         theta, S = jnp.linalg.eigh(T)
         z = h * theta
@@ -185,14 +220,14 @@ def _field(f: Callable, h: float, psi: Callable, method: str, m: int):
 
 @uses_float64
 def principal_flow(
-    optimizer,
-    loss: Callable,
-    x0,
+    optimizer: derive.OptimizerDefinition | derive.PrincipalFlow,
+    loss: LossFunction,
+    x0: PyTree,
     h: float,
     T: float,
     *,
-    params: Mapping | None = None,
-    method: str = "auto",
+    params: Parameters | None = None,
+    method: Method = "auto",
     lanczos_steps: int = LANCZOS_STEPS,
     substeps: int = 2,
 ) -> PrincipalFlowSolution:
@@ -200,7 +235,8 @@ def principal_flow(
 
     **Arguments:**
 
-    - `optimizer`: a `derive.Recurrence` of the affine class (or a name / spec).
+    - `optimizer`: a `derive.Recurrence` of the affine class (or a name / spec), or
+      its [`derive.PrincipalFlow`][derive.PrincipalFlow] when already derived.
     - `loss`: $f$, a scalar JAX function of a pytree (or a [`Loss`][numerics.Loss]).
     - `x0`: the start (a pytree); `h`: the step size; `T`: the horizon ($t = nh$).
     - `params`: numbers for symbolic hyper-parameters.
@@ -241,23 +277,29 @@ def principal_flow(
     flat0, unravel = ravel_pytree(x0)
     w0 = jnp.asarray(flat0, jnp.float64)
 
-    def f(z):
+    def f(z: Array) -> Array:
         return fn(unravel(z))
 
     if method == "auto":
         method = "dense" if w0.size <= DENSE_LIMIT else "lanczos"
     if method not in ("dense", "lanczos"):
         raise DeriveError(f"method={method!r}.", "Use 'dense', 'lanczos' or 'auto'.")
+    if not (math.isfinite(h) and h > 0) or int(substeps) < 1:
+        raise DeriveError(
+            f"the step size must be positive and substeps at least 1, got h = {h}, "
+            f"substeps = {substeps}.",
+            "Use e.g. h=0.05, substeps=2.",
+        )
     psi, edge = principal_function(optimizer, params)
     m = int(min(lanczos_steps, w0.size))
     F = _field(f, float(h), psi, method, m)
     n_steps = max(int(round(T / h)), 1)
     dt = h / substeps
 
-    def rk4(carry, _):
+    def rk4(carry: _Carry, _: None) -> tuple[_Carry, None]:
         w, ok, zmax = carry
 
-        def advance(w):
+        def advance(w: Array) -> _Carry:
             k1, o1, z1 = F(w)
             k2, o2, _ = F(w + dt / 2 * k1)
             k3, o3, _ = F(w + dt / 2 * k2)
@@ -266,16 +308,17 @@ def principal_flow(
             new = w + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
             return jnp.where(good, new, w), good, z1
 
-        def frozen(w):  # once complex, stop computing
+        def frozen(w: Array) -> _Carry:  # once complex, stop computing
             return w, jnp.asarray(False), jnp.asarray(-jnp.inf, w.dtype)
 
         w, good, z1 = jax.lax.cond(ok, advance, frozen, w)
         return (w, ok & good, jnp.maximum(zmax, z1)), None
 
-    def step(carry, _):
-        w, ok, _ = carry
-        carry, _ = jax.lax.scan(rk4, (w, ok, -jnp.inf), None, length=substeps)
-        return carry, (carry[0], carry[1], carry[2])
+    def step(carry: _Carry, _: None) -> tuple[_Carry, _Carry]:
+        w, ok, _zmax = carry
+        lowest = jnp.asarray(-jnp.inf, w.dtype)
+        carry, _ = jax.lax.scan(rk4, (w, ok, lowest), None, length=substeps)
+        return carry, carry
 
     start = jax.jit(F)(w0)
     ok0, z0 = bool(start[1]), float(start[2])
@@ -291,18 +334,20 @@ def principal_flow(
         )
 
     @jax.jit
-    def run(w0):
-        return jax.lax.scan(step, (w0, jnp.asarray(True), z0), None, length=n_steps)
+    def run(w0: Array) -> tuple[_Carry, _Carry]:
+        carry = (w0, jnp.asarray(True), jnp.asarray(z0))
+        return jax.lax.scan(step, carry, None, length=n_steps)
 
-    _, (ws, oks, zs) = run(w0)
-    oks = np.concatenate([[bool(ok0)], np.asarray(oks)])
-    zs = np.concatenate([[float(z0)], np.asarray(zs)])
-    positions = np.concatenate([np.asarray(w0)[None], np.asarray(ws)], axis=0)
+    _, (ws_, oks_, zs_) = run(w0)
+    oks = np.concatenate([[bool(ok0)], np.asarray(oks_)])
+    zs = np.concatenate([[float(z0)], np.asarray(zs_)])
+    ws = np.asarray(ws_)
+    positions = np.concatenate([np.asarray(w0)[None], ws], axis=0)
     last = n_steps if oks.all() else int(np.argmin(oks)) - 1
     complex_from = None if oks.all() else float(h * max(last, 0))
     keep = max(last, 0) + 1
     return PrincipalFlowSolution(
-        times=h * np.arange(keep),
+        times=h * np.arange(keep, dtype=np.float64),
         positions=positions[:keep],
         complex_from=complex_from,
         z_max=zs[:keep],

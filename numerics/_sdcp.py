@@ -27,8 +27,13 @@ descent. Inside `jax.jit` the solve runs through `jax.pure_callback`.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+if TYPE_CHECKING:
+    from ._typing import Array
 
 __all__ = ["semidefinite_complementarity", "sdcp_residual", "sdcp_callback"]
 
@@ -37,7 +42,16 @@ TOLERANCE = 1e-10
 $10^{-12}$ it often stops with 'almost solved' at a worse point)."""
 
 
-def _svec_basis(k: int) -> np.ndarray:
+class SdcpResidual(TypedDict):
+    """What [`sdcp_residual`][numerics._sdcp.sdcp_residual] measures (see there)."""
+
+    x_min_eig: float
+    y_min_eig: float
+    gap: float
+    Y: NDArray[np.float64]
+
+
+def _svec_basis(k: int) -> NDArray[np.float64]:
     """$T$ with $\\mathrm{vec}(X) = T\\, \\mathrm{svec}(X)$ in Clarabel's convention
     (upper triangle by columns, off-diagonal entries times $\\sqrt 2$)."""
     cols = []
@@ -52,7 +66,7 @@ def _svec_basis(k: int) -> np.ndarray:
     return np.array(cols).T
 
 
-def sdcp_residual(alpha, beta, X) -> dict:
+def sdcp_residual(alpha: ArrayLike, beta: ArrayLike, X: ArrayLike) -> SdcpResidual:
     """How well `X` solves the problem: the most negative eigenvalues of $X$ and of
     $Y = \\alpha + \\beta[X]$ and the gap $\\langle X, Y \\rangle$, each relative to the
     scale $|\\alpha| + |\\beta[X]|$."""
@@ -62,16 +76,18 @@ def sdcp_residual(alpha, beta, X) -> dict:
     X = np.asarray(X, float)
     bX = (B @ X.reshape(-1)).reshape(k, k)
     Y = alpha + 0.5 * (bX + bX.T)
-    scale = np.linalg.norm(alpha) + np.linalg.norm(bX) + 1e-300
+    scale = float(np.linalg.norm(alpha) + np.linalg.norm(bX)) + 1e-300
     return {
         "x_min_eig": float(np.linalg.eigvalsh(0.5 * (X + X.T))[0]),
         "y_min_eig": float(np.linalg.eigvalsh(Y)[0]) / scale,
-        "gap": float(np.sum(X * Y)) / (scale * (np.linalg.norm(X) + 1e-300)),
+        "gap": float(np.sum(X * Y)) / (scale * (float(np.linalg.norm(X)) + 1e-300)),
         "Y": Y,
     }
 
 
-def semidefinite_complementarity(alpha, beta, *, tol: float = TOLERANCE):
+def semidefinite_complementarity(
+    alpha: ArrayLike, beta: ArrayLike, *, tol: float = TOLERANCE
+) -> NDArray[np.float64]:
     """Solve $X \\succeq 0$, $\\alpha + \\beta[X] \\succeq 0$, $\\langle X, \\alpha +
     \\beta[X]\\rangle = 0$ for a symmetric $k\\times k$ $\\alpha$ and a positive
     semidefinite $\\beta$.
@@ -105,26 +121,26 @@ def semidefinite_complementarity(alpha, beta, *, tol: float = TOLERANCE):
         Goulart & Chen, *Clarabel: An interior-point solver for conic programs with
         quadratic objectives*, arXiv 2405.12762 (2024).
     """
-    alpha = np.asarray(alpha, dtype=np.float64)
-    k = alpha.shape[0]
+    A = np.asarray(alpha, dtype=np.float64)
+    k = A.shape[0]
     if k == 0:
         return np.zeros((0, 0))
-    alpha = 0.5 * (alpha + alpha.T)
+    A = 0.5 * (A + A.T)
     B = np.asarray(beta, dtype=np.float64).reshape(k * k, k * k)
-    if not (np.all(np.isfinite(alpha)) and np.all(np.isfinite(B))):
+    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(B))):
         return np.full((k, k), np.nan)
-    if np.linalg.eigvalsh(alpha)[0] >= 0:
+    if np.linalg.eigvalsh(A)[0] >= 0:
         return np.zeros((k, k))
     if k == 1:
         b = float(B[0, 0])
-        return np.array([[-alpha[0, 0] / b]]) if b > 0 else np.full((1, 1), np.nan)
+        return np.array([[-A[0, 0] / b]]) if b > 0 else np.full((1, 1), np.nan)
     T = _svec_basis(k)
     Q = T.T @ B @ T
     Q = 0.5 * (Q + Q.T)
     w, V = np.linalg.eigh(Q)
     w = np.where(w > 1e-13 * max(w.max(), 1e-300), w, 0.0)
     Q = (V * w) @ V.T
-    q = T.T @ alpha.reshape(-1)
+    q = T.T @ A.reshape(-1)
     sq, sa = max(np.abs(Q).max(), 1e-300), max(np.abs(q).max(), 1e-300)
     x = _clarabel(Q / sq, q / sa, k, tol)
     if x is None:
@@ -134,7 +150,9 @@ def semidefinite_complementarity(alpha, beta, *, tol: float = TOLERANCE):
     return (V * np.maximum(w, 0.0)) @ V.T
 
 
-def _clarabel(Q: np.ndarray, q: np.ndarray, k: int, tol: float):
+def _clarabel(
+    Q: NDArray[np.float64], q: NDArray[np.float64], k: int, tol: float
+) -> NDArray[np.float64] | None:
     import clarabel
     from scipy import sparse
 
@@ -157,7 +175,7 @@ def _clarabel(Q: np.ndarray, q: np.ndarray, k: int, tol: float):
     return np.asarray(sol.x)
 
 
-def sdcp_callback(alpha, beta):
+def sdcp_callback(alpha: Array, beta: Array) -> Array:
     """[`semidefinite_complementarity`][numerics.semidefinite_complementarity] inside
     `jax.jit`, through `jax.pure_callback` (shapes are static).
 
@@ -170,7 +188,7 @@ def sdcp_callback(alpha, beta):
 
     k = alpha.shape[0]
 
-    def host(a_bits, b_bits):
+    def host(a_bits: ArrayLike, b_bits: ArrayLike) -> NDArray[np.uint32]:
         a = np.ascontiguousarray(np.asarray(a_bits, np.uint32)).view(np.float64)
         b = np.ascontiguousarray(np.asarray(b_bits, np.uint32)).view(np.float64)
         X = semidefinite_complementarity(a.reshape(k, k), b.reshape(k, k, k, k))

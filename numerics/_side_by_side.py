@@ -23,29 +23,34 @@ compared with the Gaussian-smoothed observed ones.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from numpy.typing import NDArray
+
+import derive
 
 from ._central_flow import CentralFlowSolution, central_flow
+from ._eigensolvers import hessian_operator_flat, top_eigenpairs_flat
 from ._precision import uses_float64
 from ._preconditioned import (
     DiscreteRun,
+    PreconditionedMethod,
     preconditioned_method,
     run_discrete,
     stable_flow,
 )
-from ._spectrum import top_eigenpairs_flat
 from ._time_average import gaussian_average, midpoint_average
+from ._tracking import TRACKING, track_summary
+from ._typing import Array, ArrayLike, LossFunction, PyTree
 
 __all__ = ["side_by_side", "SideBySide", "ModelTrack", "TRACKING"]
 
-TRACKING = 0.10
-"""A model *tracks* the run while its relative distance stays below this."""
 MODELS = ("gradient-flow", "modified-1", "modified-2", "principal-flow", "central-flow")
 
 
@@ -62,7 +67,7 @@ class ModelTrack:
     """
 
     name: str
-    distance: np.ndarray | None
+    distance: NDArray[np.float64] | None
     max_relative_distance: float | None
     distance_at_end: float | None
     tracks_until: float | None
@@ -70,7 +75,7 @@ class ModelTrack:
     note: str = ""
     wall_s: float = 0.0
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "max_relative_distance": self.max_relative_distance,
             "distance_at_end": self.distance_at_end,
@@ -88,17 +93,17 @@ class SideBySide:
     label: str
     optimizer: str
     h: float
-    times: np.ndarray
+    times: NDArray[np.float64]
     run: DiscreteRun = field(repr=False)
-    averaged_losses: np.ndarray = field(repr=False)
-    averaged_gradient_norms2: np.ndarray = field(repr=False)
-    sharpness_times: np.ndarray = field(repr=False)
-    sharpness: np.ndarray = field(repr=False)
+    averaged_losses: NDArray[np.float64] = field(repr=False)
+    averaged_gradient_norms2: NDArray[np.float64] = field(repr=False)
+    sharpness_times: NDArray[np.float64] = field(repr=False)
+    sharpness: NDArray[np.float64] = field(repr=False)
     central: CentralFlowSolution | None = field(repr=False)
     models: dict[str, ModelTrack]
     travel: float
     sigma_steps: float
-    timing: dict
+    timing: dict[str, float]
 
     @property
     def eos_reached(self) -> bool:
@@ -116,20 +121,19 @@ class SideBySide:
         the central flow's time-averaged loss."""
         if self.central is None:
             return float("nan"), float("nan")
-        keep = self._window()
-        pred = self.central.predicted_losses[keep]
-        obs = self.averaged_losses[keep]
-        rel = np.abs(pred - obs) / np.abs(obs)
-        return float(np.max(rel)), float(np.mean(rel))
+        rel = relative_error(self.central.predicted_losses, self.averaged_losses)
+        keep = rel[self._window()]
+        return float(np.max(keep)), float(np.mean(keep))
 
     def predicted_gradient_errors(self) -> tuple[float, float]:
+        """The same for the time-averaged squared gradient norm."""
         if self.central is None:
             return float("nan"), float("nan")
-        keep = self._window()
-        pred = self.central.predicted_gradient_norms2[keep]
-        obs = self.averaged_gradient_norms2[keep]
-        rel = np.abs(pred - obs) / np.abs(obs)
-        return float(np.max(rel)), float(np.mean(rel))
+        rel = relative_error(
+            self.central.predicted_gradient_norms2, self.averaged_gradient_norms2
+        )
+        keep = rel[self._window()]
+        return float(np.max(keep)), float(np.mean(keep))
 
     def _window(self) -> slice:
         """Steps away from both ends by the smoothing width (the filter is one-sided
@@ -138,7 +142,7 @@ class SideBySide:
         n = len(self.times)
         return slice(min(edge, n - 1), max(n - edge, min(edge, n - 1) + 1))
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         pl = self.predicted_loss_errors()
         pg = self.predicted_gradient_errors()
         return {
@@ -167,33 +171,45 @@ class SideBySide:
         }
 
 
-def _track(name, positions, reference, travel, h, note="", wall=0.0) -> ModelTrack:
+def relative_error(
+    predicted: NDArray[np.float64], observed: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """$|$predicted $-$ observed$| / |$observed$|$, elementwise."""
+    return np.abs(predicted - observed) / np.abs(observed)
+
+
+def _track(
+    name: str,
+    positions: NDArray[np.float64] | None,
+    reference: NDArray[np.float64],
+    travel: float,
+    times: NDArray[np.float64],
+    note: str = "",
+    wall: float = 0.0,
+) -> ModelTrack:
+    """A model's positions against the reference (the time-averaged run), relative
+    to the distance the reference travelled, summarised by `track_summary`."""
     if positions is None:
         return ModelTrack(name, None, None, None, None, None, note, wall)
     n = min(len(positions), len(reference))
     d = np.full(len(reference), np.nan)
     d[:n] = np.linalg.norm(positions[:n] - reference[:n], axis=1) / travel
-    valid = np.isfinite(d)
-    if not valid.any():
-        return ModelTrack(name, d, None, None, None, None, note or "not defined", wall)
-    last = int(np.flatnonzero(valid)[-1])
-    over = np.flatnonzero(valid & (d > TRACKING))
-    until = h * (over[0] - 1 if over.size else last)
-    return ModelTrack(
-        name,
-        d,
-        float(np.nanmax(d)),
-        float(d[last]),
-        float(max(until, 0.0)),
-        float(h * last),
-        note,
-        wall,
-    )
+    summary = track_summary(d, times)
+    if summary.max is None:
+        note = note or "not defined"
+    return ModelTrack(name, d, *summary, note, wall)
 
 
-def _sharpness_along(method, f, positions, nus, stride: int, k: int = 2):
+def _sharpness_along(
+    method: PreconditionedMethod,
+    f: LossFunction,
+    positions: NDArray[np.float64],
+    nus: NDArray[np.float64] | None,
+    stride: int,
+    k: int = 2,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Effective sharpness $h\\lambda_i$ along the run every `stride` steps
-    (warm-started LOBPCG in one `lax.scan`)."""
+    (warm-started LOBPCG in one `lax.scan`): `(times, (records, k))`."""
     grad = jax.grad(f)
     idx = np.arange(0, len(positions), stride)
     ws = jnp.asarray(positions[idx])
@@ -203,33 +219,36 @@ def _sharpness_along(method, f, positions, nus, stride: int, k: int = 2):
         nus_s = jnp.asarray(np.asarray(nus)[idx])
     n = ws.shape[1]
 
-    def body(W, inp):
+    def body(W: Array, inp: tuple[Array, Array, Array]) -> tuple[Array, Array]:
         w, nu, i = inp
         D = jnp.broadcast_to(method.diagonal(nu, i * method.h), (n,))
-
-        def hvp(v):
-            return jax.jvp(grad, (w,), (v,))[1]
-
-        lam, _, W, _, _ = top_eigenpairs_flat(
-            hvp, W, p_inv_sqrt=1 / jnp.sqrt(D), iterations=40, tol=1e-7
+        pairs = top_eigenpairs_flat(
+            hessian_operator_flat(grad, w),
+            W,
+            p_inv_sqrt=1 / jnp.sqrt(D),
+            iterations=40,
+            tol=1e-7,
         )
-        return W, method.h * lam
+        return pairs.block, method.h * pairs.values
+
+    @jax.jit
+    def scan(W0: Array, ws: Array, nus: Array) -> tuple[Array, Array]:
+        return jax.lax.scan(body, W0, (ws, nus, jnp.asarray(idx * 1.0)))
 
     W0 = jax.random.normal(jax.random.PRNGKey(3), (n, k), ws.dtype)
-    _, eig = jax.jit(lambda W0, ws, nus: jax.lax.scan(body, W0, (ws, nus, idx * 1.0)))(
-        W0, ws, nus_s
-    )
-    return method.h * idx, np.asarray(eig)
+    _, eig = scan(W0, ws, nus_s)
+    return method.h * idx.astype(np.float64), np.asarray(eig)
 
 
-def _modified_flow(f, w0, h: float, order: int, n_steps: int):
-    """GD's modified flow of `order`, matrix-free (`fast_field`), by diffrax Tsit5."""
-    import derive
-
+def _modified_flow(
+    flow: derive.ModifiedFlow, f: LossFunction, w0: Array, h: float, n_steps: int
+) -> tuple[NDArray[np.float64], bool]:
+    """A modified flow (GD's), matrix-free (`fast_field`), by diffrax Tsit5:
+    `(positions, ok)`, positions NaN from the first non-finite one."""
     from ._fast_field import fast_field
     from ._integrate import integrate
 
-    fld = fast_field(derive.modified_flow(derive.gd(), order), f, order, method="jvp")
+    fld = fast_field(flow, f, method="jvp")
     ts = h * jnp.arange(n_steps + 1.0)
     ys, ok, _ = jax.jit(
         lambda y0: integrate(
@@ -252,8 +271,8 @@ def _modified_flow(f, w0, h: float, order: int, n_steps: int):
 
 @uses_float64
 def side_by_side(
-    loss: Callable,
-    x0,
+    loss: LossFunction,
+    x0: PyTree,
     *,
     optimizer: str = "gd",
     h: float,
@@ -261,12 +280,12 @@ def side_by_side(
     beta2: float = 0.99,
     eps: float = 0.0,
     bias_correction: bool = False,
-    nu0=None,
-    models=MODELS,
+    nu0: ArrayLike | None = None,
+    models: Collection[str] = MODELS,
     modified_fraction: float = 1.0,
     sigma_steps: float = 8.0,
     sharpness_every: int = 10,
-    central_options: dict | None = None,
+    central_options: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> SideBySide:
     """Run an optimizer and every continuous-time model of it from the same start.
@@ -306,7 +325,7 @@ def side_by_side(
     """
     from derive import DeriveError
 
-    say = progress or (lambda message: None)
+    say: Callable[[str], None] = progress or (lambda message: None)
     method = preconditioned_method(
         optimizer, h, beta2=beta2, eps=eps, bias_correction=bias_correction
     )
@@ -316,7 +335,7 @@ def side_by_side(
     flat0, unravel = ravel_pytree(x0)
     w0 = jnp.asarray(flat0, jnp.float64)
 
-    def f(z):
+    def f(z: Array) -> Array:
         return loss(unravel(z))
 
     timing: dict[str, float] = {}
@@ -331,7 +350,7 @@ def side_by_side(
             "Use a smaller step size h.",
         )
     timing["discrete_s"] = time.perf_counter() - started
-    times = h * np.arange(n_steps + 1)
+    times = h * np.arange(n_steps + 1, dtype=np.float64)
     mid = midpoint_average(run.positions)
     travel = float(np.max(np.linalg.norm(mid - mid[0], axis=1)))
     if not travel > 0:
@@ -343,6 +362,10 @@ def side_by_side(
 
     tracks: dict[str, ModelTrack] = {}
     central = None
+    # GD's modified flow, derived once through the highest order asked for and
+    # truncated for each
+    orders = [int(m.split("-")[1]) for m in models if m.startswith("modified-")]
+    gd_flow: derive.ModifiedFlow | None = None
     for name in MODELS:
         if name not in models:
             continue
@@ -362,14 +385,19 @@ def side_by_side(
                 **(central_options or {}),
             )
             tracks[name] = _track(
-                name, central.positions, mid, travel, h, wall=time.perf_counter() - t0
+                name,
+                central.positions,
+                mid,
+                travel,
+                times,
+                wall=time.perf_counter() - t0,
             )
         elif name == "gradient-flow":
             say(f"{method.label()}: stable flow")
             ws, _, ok, reached = stable_flow(method, f, w0, n_steps, nu0=nu0)
             note = "" if ok else f"the integration stopped at t = {reached * h:.4g}"
             tracks[name] = _track(
-                name, ws, mid, travel, h, note, time.perf_counter() - t0
+                name, ws, mid, travel, times, note, time.perf_counter() - t0
             )
         elif method.name != "gd":
             tracks[name] = _track(
@@ -377,7 +405,7 @@ def side_by_side(
                 None,
                 mid,
                 travel,
-                h,
+                times,
                 "not derived: the engine's modified and principal flows cover the "
                 "affine class (GD, momentum), not RMSProp's division by sqrt(nu)",
             )
@@ -385,19 +413,19 @@ def side_by_side(
             order = int(name.split("-")[1])
             say(f"{method.label()}: modified flow of order {order}")
             m_steps = max(1, int(round(modified_fraction * n_steps)))
-            ys, ok = _modified_flow(f, w0, h, order, m_steps)
+            if gd_flow is None:
+                gd_flow = derive.modified_flow(derive.gd(), max(orders))
+            ys, ok = _modified_flow(gd_flow.truncate(order), f, w0, h, m_steps)
             note = "" if ok else "the integration failed before T"
             if m_steps < n_steps:
                 note = (note + "; " if note else "") + (
                     f"integrated to t = {m_steps * h:.4g} only"
                 )
             tracks[name] = _track(
-                name, ys, mid, travel, h, note, time.perf_counter() - t0
+                name, ys, mid, travel, times, note, time.perf_counter() - t0
             )
         else:
             say(f"{method.label()}: principal flow")
-            import derive
-
             from ._principal_flow import principal_flow
 
             pf = principal_flow(derive.gd(), f, w0, h, n_steps * h)
@@ -410,7 +438,7 @@ def side_by_side(
                 )
             positions = pf.positions if len(pf.positions) > 1 else None
             tracks[name] = _track(
-                name, positions, mid, travel, h, note, time.perf_counter() - t0
+                name, positions, mid, travel, times, note, time.perf_counter() - t0
             )
         timing[f"{name}_s"] = time.perf_counter() - t0
     timing["total_s"] = time.perf_counter() - started

@@ -17,22 +17,32 @@ previous eigenvectors; no Hessian is formed. Problems too small for LOBPCG
   H(\\theta) v)$ with $u, v$ held fixed, by nested `jax.jvp` (for an eigenvector $u$
   of a simple eigenvalue it is the gradient of that eigenvalue).
 
-The functions ending in `_flat` work on flat vectors inside `jax.jit`; the central
-flows use them.
+The solvers on flat vectors inside `jax.jit` that these build on (and the central
+flows use) live in `numerics._eigensolvers`.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Literal, NamedTuple, TypeAlias, TypedDict, Unpack
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from ._eigensolvers import (
+    DEFAULT_ITERATIONS,
+    DEFAULT_TOLERANCE,
+    FlatEigenpairs,
+    dense_eigenpairs_flat,
+    hessian_operator_flat,
+    third_derivative_flat,
+    top_eigenpairs_flat,
+)
 from ._precision import uses_float64
+from ._typing import Array, LossFunction, PyTree
 
 __all__ = [
     "Eigenpairs",
@@ -41,15 +51,31 @@ __all__ = [
     "preconditioned_sharpness",
     "min_hessian_eigenvalue",
     "eigenvalue_gradient",
-    "top_eigenpairs_flat",
-    "rayleigh_ritz_flat",
-    "third_derivative_flat",
 ]
 
-DEFAULT_ITERATIONS = 200
-"""LOBPCG's iteration budget for a cold start."""
-DEFAULT_TOLERANCE = 1e-10
-"""An eigenpair has converged when $|H u - \\lambda P u| \\le$ tol $\\cdot(|\\lambda| + |Hu|)$."""
+Method: TypeAlias = Literal["auto", "lobpcg", "dense"]
+"""How [`hessian_eigenpairs`][numerics.hessian_eigenpairs] solves."""
+Require: TypeAlias = Literal["one", "all", "none"]
+"""Which eigenpairs [`hessian_eigenpairs`][numerics.hessian_eigenpairs] requires to
+converge."""
+_Shapes: TypeAlias = tuple[tuple[tuple[int, ...], str], ...]
+"""The shape and dtype name of every leaf of the parameters."""
+
+
+class SolverOptions(TypedDict, total=False):
+    """The solver's keywords of [`hessian_eigenpairs`][numerics.hessian_eigenpairs]."""
+
+    vectors: PyTree
+    iterations: int
+    tol: float
+    method: Method
+    require: Require
+
+
+class SharpnessOptions(SolverOptions, total=False):
+    """`SolverOptions` and the preconditioner $P$."""
+
+    preconditioner: PyTree
 
 
 class Eigenpairs(NamedTuple):
@@ -64,152 +90,89 @@ class Eigenpairs(NamedTuple):
     - `iterations`: LOBPCG iterations used (0 for a dense solve).
     """
 
-    values: jax.Array
-    vectors: object
-    residuals: jax.Array
-    converged: jax.Array
+    values: Array
+    vectors: PyTree
+    residuals: Array
+    converged: Array
     iterations: int
 
 
-def _sym_operator(hvp: Callable, p_inv_sqrt):
-    """$P^{-1/2} H P^{-1/2}$ on flat vectors (columns of a matrix)."""
-
-    def op(v):
-        return p_inv_sqrt * hvp(p_inv_sqrt * v)
-
-    return jax.vmap(op, in_axes=1, out_axes=1)
-
-
-def top_eigenpairs_flat(
-    hvp: Callable,
-    V0: jax.Array,
-    *,
-    p_inv_sqrt=1.0,
-    iterations: int = DEFAULT_ITERATIONS,
-    tol: float = DEFAULT_TOLERANCE,
-):
-    """Top eigenpairs of $H u = \\lambda P u$ on flat vectors, for use inside `jit`.
-
-    **Arguments:**
-
-    - `hvp`: $v \\mapsto H v$ on flat vectors.
-    - `V0`: `(n, k)` starting vectors in the symmetrised coordinates $P^{1/2} u$
-      (any full-rank block; for a warm start, the previous output's `W`).
-    - `p_inv_sqrt`: $P^{-1/2}$ as a flat vector or a scalar (1 for the plain Hessian).
-    - `iterations`, `tol`: LOBPCG's budget and the residual tolerance.
-
-    **Returns:** `(values, U, W, residuals, iterations)`: eigenvalues largest first,
-    $P$-orthonormal eigenvectors `U` (columns), the symmetrised ones `W` (for the next
-    warm start), relative residuals and LOBPCG's iteration count. Needs $5k < n$.
-    """
-    from jax.experimental.sparse.linalg import lobpcg_standard
-
-    op = _sym_operator(hvp, p_inv_sqrt)
-    # LOBPCG stops once |A v - lambda v| < tol' 10 n (lambda + |A v|): ask for a
-    # little more than the relative residual checked below
-    n = V0.shape[0]
-    theta, W, its = lobpcg_standard(op, V0, m=iterations, tol=0.5 * tol / (10 * n))
-    order = jnp.argsort(-theta)
-    theta, W = theta[order], W[:, order]
-    OW = op(W)
-    res = jnp.linalg.norm(OW - W * theta[None, :], axis=0)
-    scale = jnp.abs(theta) + jnp.linalg.norm(OW, axis=0) + 1e-300
-    p = jnp.broadcast_to(jnp.asarray(p_inv_sqrt, W.dtype), (W.shape[0],))
-    U = W * p[:, None]
-    return theta, U, W, res / scale, jnp.asarray(its, int)
-
-
-def _orthonormalize(W):
-    """An orthonormal basis of the columns of `W` by two passes of eigh-based
-    Gram-Schmidt (SVQB); XLA's Householder QR is far slower on CPU for tall blocks.
-    Directions with negligible weight come back as zero columns."""
-    for _ in range(2):
-        s, V = jnp.linalg.eigh(W.T @ W)
-        keep = s > 1e-14 * jnp.max(s)
-        W = (W @ V) * jnp.where(keep, 1.0 / jnp.sqrt(jnp.where(keep, s, 1.0)), 0.0)
-    return W
-
-
-def rayleigh_ritz_flat(
-    hvp: Callable, W: jax.Array, *, p_inv_sqrt=1.0, expand: bool = False
-):
-    """Refresh eigenpairs within the span of the block `W` (symmetrised coordinates),
-    or of `[W, A W]` with `expand=True` (one step of block Krylov, which also pulls
-    the block towards the moving eigenspace): one or two blocks of Hessian-vector
-    products and a small `eigh`. Between nearby points the eigenvalues stay accurate
-    to second order in the rotation of the eigenspace. Same returns as
-    [`top_eigenpairs_flat`][numerics._spectrum.top_eigenpairs_flat] (0 iterations)."""
-    op = _sym_operator(hvp, p_inv_sqrt)
-    k = W.shape[1]
-    Q = _orthonormalize(W)
-    OQ = op(Q)
-    if expand:
-        Q = _orthonormalize(jnp.concatenate([Q, OQ], axis=1))
-        OQ = op(Q)
-    B = Q.T @ OQ
-    theta, V = jnp.linalg.eigh(0.5 * (B + B.T))
-    theta, V = theta[::-1][:k], V[:, ::-1][:, :k]
-    W, OW = Q @ V, OQ @ V
-    res = jnp.linalg.norm(OW - W * theta[None, :], axis=0)
-    scale = jnp.abs(theta) + jnp.linalg.norm(OW, axis=0) + 1e-300
-    p = jnp.broadcast_to(jnp.asarray(p_inv_sqrt, W.dtype), (W.shape[0],))
-    return theta, W * p[:, None], W, res / scale, jnp.zeros((), int)
-
-
-def third_derivative_flat(grad: Callable, w, u, v):
-    """$D^3 f(w)[u, v, \\cdot] = \\nabla_w (u^\\top H(w) v)$ with $u, v$ fixed, by two
-    nested `jax.jvp`s of the gradient (forward over forward over reverse)."""
-
-    def hv(z):
-        return jax.jvp(grad, (z,), (v,))[1]
-
-    return jax.jvp(hv, (w,), (u,))[1]
-
-
-def _dense_pairs(f_flat: Callable, flat, k: int, p_inv_sqrt):
-    H = jax.hessian(f_flat)(flat)
-    p = jnp.broadcast_to(jnp.asarray(p_inv_sqrt, flat.dtype), flat.shape)
-    B = p[:, None] * H * p[None, :]
-    B = 0.5 * (B + B.T)
-    vals, vecs = jnp.linalg.eigh(B)
-    vals, W = vals[::-1][:k], vecs[:, ::-1][:, :k]
-    res = jnp.linalg.norm(B @ W - W * vals[None, :], axis=0)
-    scale = jnp.abs(vals) + jnp.linalg.norm(B @ W, axis=0) + 1e-300
-    return vals, W * p[:, None], W, res / scale
-
-
-@functools.lru_cache(maxsize=64)
-def _compiled(loss, treedef, shapes, k, iterations, tol, dense):
-    """A jitted eigen-solver for `loss` on parameters of this structure."""
+def _flat_loss(
+    loss: LossFunction, treedef: jax.tree_util.PyTreeDef, shapes: _Shapes
+) -> LossFunction:
+    """`loss` as a function of the flat vector of parameters of this structure."""
     sizes = [int(np.prod(shape)) for shape, _ in shapes]
 
-    def unravel(z):
+    def unravel(z: Array) -> PyTree:
         parts, start = [], 0
         for (shape, dtype), size in zip(shapes, sizes, strict=True):
             parts.append(z[start : start + size].reshape(shape).astype(dtype))
             start += size
         return jax.tree_util.tree_unflatten(treedef, parts)
 
-    def f_flat(z):
+    def f_flat(z: Array) -> Array:
         return loss(unravel(z))
 
-    grad = jax.grad(f_flat)
-    if dense:
-        return jax.jit(lambda z, p: _dense_pairs(f_flat, z, k, p))
+    return f_flat
+
+
+# one compiled solver per loss, shapes and settings: repeated calls along a run
+# (warm starts) do not recompile
+
+
+@functools.lru_cache(maxsize=64)
+def _dense_solver(
+    loss: LossFunction, treedef: jax.tree_util.PyTreeDef, shapes: _Shapes, k: int
+) -> Callable[[Array, Array], FlatEigenpairs]:
+    """A jitted dense eigen-solver `(flat, p_inv_sqrt) -> pairs` for `loss` on
+    parameters of this structure."""
+    f_flat = _flat_loss(loss, treedef, shapes)
 
     @jax.jit
-    def solve(z, V0, p):
-        def hvp(v):
-            return jax.jvp(grad, (z,), (v,))[1]
+    def solve(z: Array, p: Array) -> FlatEigenpairs:
+        return dense_eigenpairs_flat(jax.hessian(f_flat)(z), k, p_inv_sqrt=p)
 
+    return solve
+
+
+@functools.lru_cache(maxsize=64)
+def _lobpcg_solver(
+    loss: LossFunction,
+    treedef: jax.tree_util.PyTreeDef,
+    shapes: _Shapes,
+    iterations: int,
+    tol: float,
+) -> Callable[[Array, Array, Array], FlatEigenpairs]:
+    """A jitted LOBPCG eigen-solver `(flat, V0, p_inv_sqrt) -> pairs` for `loss` on
+    parameters of this structure (`k` is the width of `V0`)."""
+    grad = jax.grad(_flat_loss(loss, treedef, shapes))
+
+    @jax.jit
+    def solve(z: Array, V0: Array, p: Array) -> FlatEigenpairs:
         return top_eigenpairs_flat(
-            hvp, V0, p_inv_sqrt=p, iterations=iterations, tol=tol
+            hessian_operator_flat(grad, z),
+            V0,
+            p_inv_sqrt=p,
+            iterations=iterations,
+            tol=tol,
         )
 
     return solve
 
 
-def _preconditioner(preconditioner, params, flat):
+@functools.lru_cache(maxsize=64)
+def _negated(loss: LossFunction) -> LossFunction:
+    """$-f$, one function per `f`, so that the solvers compiled for it are reused."""
+
+    def negated(params: PyTree) -> Array:
+        return -loss(params)
+
+    return negated
+
+
+def _preconditioner(
+    preconditioner: PyTree, params: PyTree, flat: Array
+) -> Array | float:
     """$P^{-1/2}$ as a flat vector or a scalar; `DeriveError` unless $P > 0$."""
     from derive import DeriveError
 
@@ -242,7 +205,7 @@ def _preconditioner(preconditioner, params, flat):
     return 1.0 / jnp.sqrt(p)
 
 
-def _to_block(vectors, params, flat, k: int, p_inv_sqrt):
+def _to_block(vectors: PyTree, flat: Array, k: int, p_inv_sqrt: Array | float) -> Array:
     """Warm-start block in symmetrised coordinates, `(n, k)`."""
     n = flat.size
     if vectors is None:
@@ -263,16 +226,16 @@ def _to_block(vectors, params, flat, k: int, p_inv_sqrt):
 
 @uses_float64
 def hessian_eigenpairs(
-    loss: Callable,
-    params,
+    loss: LossFunction,
+    params: PyTree,
     k: int = 1,
     *,
-    preconditioner=None,
-    vectors=None,
+    preconditioner: PyTree | None = None,
+    vectors: PyTree | None = None,
     iterations: int = DEFAULT_ITERATIONS,
     tol: float = DEFAULT_TOLERANCE,
-    method: str = "auto",
-    require: str = "one",
+    method: Method = "auto",
+    require: Require = "one",
 ) -> Eigenpairs:
     """The top $k$ eigenpairs of the Hessian, or of $H u = \\lambda P u$ for diagonal $P$.
 
@@ -318,9 +281,14 @@ def hessian_eigenpairs(
     flat = jnp.asarray(flat, jnp.float64)
     n, k = flat.size, int(k)
     if not 1 <= k <= n:
-        raise DeriveError(f"k = {k} eigenpairs of a {n}-parameter problem.", "")
+        raise DeriveError(
+            f"k = {k} eigenpairs of a {n}-parameter problem.",
+            f"Ask for 1 <= k <= {n} eigenpairs.",
+        )
     if method not in ("auto", "lobpcg", "dense"):
         raise DeriveError(f"method={method!r}.", "Use 'auto', 'lobpcg' or 'dense'.")
+    if require not in ("one", "all", "none"):
+        raise DeriveError(f"require={require!r}.", "Use 'one', 'all' or 'none'.")
     p_inv_sqrt = _preconditioner(preconditioner, params, flat)
 
     leaves, treedef = jax.tree_util.tree_flatten(params)
@@ -331,16 +299,14 @@ def hessian_eigenpairs(
             f"LOBPCG needs more than 5k = {5 * k} parameters; this problem has {n}.",
             "Use method='dense' (or 'auto').",
         )
-    # one compiled solver per loss, shapes and settings: repeated calls along a run
-    # (warm starts) do not recompile
-    solve = _compiled(loss, treedef, shapes, k, iterations, float(tol), dense)
+    p = jnp.broadcast_to(p_inv_sqrt, flat.shape)
     if dense:
-        vals, U, _, res = solve(flat, jnp.broadcast_to(p_inv_sqrt, flat.shape))
-        its = 0
+        pairs = _dense_solver(loss, treedef, shapes, k)(flat, p)
     else:
-        V0 = _to_block(vectors, params, flat, k, p_inv_sqrt)
-        vals, U, _, res, its = solve(flat, V0, jnp.broadcast_to(p_inv_sqrt, flat.shape))
-        its = int(its)
+        V0 = _to_block(vectors, flat, k, p_inv_sqrt)
+        solve = _lobpcg_solver(loss, treedef, shapes, iterations, float(tol))
+        pairs = solve(flat, V0, p)
+    vals, U, res, its = pairs.values, pairs.vectors, pairs.residuals, pairs.iterations
     converged = res <= tol
     if not bool(jnp.all(jnp.isfinite(vals))):
         raise DeriveError(
@@ -362,10 +328,12 @@ def hessian_eigenpairs(
             "loosen tol=; for a small problem use method='dense'.",
         )
     vectors_tree = jax.vmap(unravel, in_axes=1)(U)
-    return Eigenpairs(vals, vectors_tree, res, converged, its)
+    return Eigenpairs(vals, vectors_tree, res, converged, int(its))
 
 
-def sharpness(loss: Callable, params, **options) -> float:
+def sharpness(
+    loss: LossFunction, params: PyTree, **options: Unpack[SharpnessOptions]
+) -> float:
     """The top Hessian eigenvalue $S(\\theta) = \\lambda_1(H(\\theta))$.
 
     Gradient descent with step $h$ is stable near $\\theta$ while $S < 2/h$ and trains
@@ -385,7 +353,10 @@ def sharpness(loss: Callable, params, **options) -> float:
 
 
 def preconditioned_sharpness(
-    loss: Callable, params, preconditioner, **options
+    loss: LossFunction,
+    params: PyTree,
+    preconditioner: PyTree,
+    **options: Unpack[SolverOptions],
 ) -> float:
     """The top eigenvalue of $P^{-1} H$ for a diagonal $P > 0$: the generalised
     eigenproblem $H u = \\lambda P u$.
@@ -410,7 +381,9 @@ def preconditioned_sharpness(
     )
 
 
-def min_hessian_eigenvalue(loss: Callable, params, **options) -> float:
+def min_hessian_eigenvalue(
+    loss: LossFunction, params: PyTree, **options: Unpack[SharpnessOptions]
+) -> float:
     """The smallest Hessian eigenvalue $\\lambda_{\\min}(H(\\theta))$ (LOBPCG on $-H$).
 
     Negative values mark directions in which gradient descent and gradient flow
@@ -425,12 +398,14 @@ def min_hessian_eigenvalue(loss: Callable, params, **options) -> float:
 
         ```
     """
-    pairs = hessian_eigenpairs(lambda p: -loss(p), params, 1, **options)
+    pairs = hessian_eigenpairs(_negated(loss), params, 1, **options)
     return -float(pairs.values[0])
 
 
 @uses_float64
-def eigenvalue_gradient(loss: Callable, params, u, v=None):
+def eigenvalue_gradient(
+    loss: LossFunction, params: PyTree, u: PyTree, v: PyTree | None = None
+) -> PyTree:
     """$\\nabla_\\theta \\big(u^\\top H(\\theta)\\, v\\big)$ with $u$ and $v$ held fixed.
 
     For a unit eigenvector $u$ of a simple eigenvalue $\\lambda$ this is $\\nabla

@@ -15,11 +15,12 @@ motion (Cohen et al., ICLR 2025, use both):
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["midpoint_average", "gaussian_average"]
 
 
-def midpoint_average(x) -> np.ndarray:
+def midpoint_average(x: ArrayLike) -> NDArray[np.float64]:
     """$(x_{n-1} + 2x_n + x_{n+1})/4$ along the first axis (the ends are kept).
 
     !!! example
@@ -38,7 +39,7 @@ def midpoint_average(x) -> np.ndarray:
     return out
 
 
-def gaussian_average(x, sigma: float) -> np.ndarray:
+def gaussian_average(x: ArrayLike, sigma: float) -> NDArray[np.float64]:
     """A Gaussian filter of width `sigma` steps along the first axis (`scipy.ndimage`,
     the ends extended by their nearest value).
 

@@ -107,6 +107,8 @@ def test_bad_input_is_named():
         numerics.central_flow(one_block, jnp.array([0.1, 2.0]), 0.5, 1.0, k=1)
     with pytest.raises(DeriveError, match="no central flow"):
         numerics.central_flow(one_block, jnp.ones(2), 0.1, 1.0, optimizer="adam")
+    with pytest.raises(DeriveError, match="at least 1"):  # chunk=0 looped forever
+        numerics.central_flow(one_block, jnp.ones(2), 0.1, 1.0, chunk=0)
 
 
 def test_divergent_run_is_named():

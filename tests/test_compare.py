@@ -85,6 +85,8 @@ def test_principal_flow_reports_where_it_becomes_complex():
     sol = numerics.principal_flow(derive.gd(), f, [0.1, 0.0], 0.5, 4.0)
     assert sol.complex_from is not None and 0.5 < sol.complex_from < 1.5
     assert np.all(np.isfinite(sol.positions)) and sol.z_max[-1] < 1.0
+    with pytest.raises(derive.DeriveError, match="substeps at least 1"):
+        numerics.principal_flow(derive.gd(), f, [0.1, 0.0], 0.5, 4.0, substeps=0)
 
 
 def _derive(*args):

@@ -104,3 +104,5 @@ def test_bad_input_is_named(network):
         numerics.hessian_eigenpairs(loss, params, k=2, iterations=1, tol=1e-14)
     with pytest.raises(DeriveError, match="positive"):
         numerics.hessian_eigenpairs(loss, params, preconditioner=-1.0)
+    with pytest.raises(DeriveError, match="require="):  # was silently ignored
+        numerics.hessian_eigenpairs(loss, params, require="every")

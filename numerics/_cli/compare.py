@@ -10,12 +10,23 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from derive import DeriveError
-from derive.cli import HelpFormatter, add_optimizer_arguments, optimizer_from_args
+from derive.cli import (
+    HelpFormatter,
+    Subparsers,
+    add_optimizer_arguments,
+    optimizer_from_args,
+)
 
 from . import require_jax
 from .verify import _numbers, _positive
+
+if TYPE_CHECKING:
+    from .._losses import Loss
+    from .._typing import LossFunction
 
 __all__ = ["register", "run"]
 
@@ -50,7 +61,7 @@ examples:
 """
 
 
-def register(subparsers) -> argparse.ArgumentParser:
+def register(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Add the `compare` sub-command to an `argparse` sub-parser collection."""
     parser = subparsers.add_parser(
         "compare",
@@ -161,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
     import numerics
     from numerics._losses import resolve_loss
 
+    loss: Loss | LossFunction
     if args.model is None:
         loss = resolve_loss(args.loss, args.vars)
         x0, label = args.x0, loss.name
@@ -189,10 +201,8 @@ def run(args: argparse.Namespace) -> int:
         start=args.start,
         progress=progress,
     )
-    files = []
+    files: list[Path] = []
     if not args.no_save:
-        from pathlib import Path
-
         out = Path(args.out or f"runs/compare/{_label(rec.name)}-{_label(label)}")
         files = result.figures(out)
         record = out / "compare.json"

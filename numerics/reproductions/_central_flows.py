@@ -15,23 +15,70 @@ principal flow and the central flow.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NotRequired, TypedDict
 
 import jax
 import numpy as np
 
 from .._precision import uses_float64
-from .._side_by_side import TRACKING, SideBySide, side_by_side
+from .._side_by_side import TRACKING, SideBySide, relative_error, side_by_side
+from .._typing import LossFunction, PyTree
 
-__all__ = ["reproduce_central_flows", "CentralFlowsReport"]
+__all__ = ["reproduce_central_flows", "CentralFlowsReport", "RunSpec", "Check"]
+
+
+class Network(TypedDict):
+    """The network of the reproduction (`numerics.networks.get_model` options, the
+    seed of its initial parameters and the factor they are scaled by)."""
+
+    model: str
+    hidden: tuple[int, ...]
+    n: int
+    data_loss: str
+    activation: str
+    seed: int
+    init_scale: float
+
+
+class RunSpec(TypedDict):
+    """One run: the optimizer, its step size and number of steps, and RMSProp's
+    hyper-parameters (any further key goes to `side_by_side` as it is)."""
+
+    optimizer: str
+    h: float
+    steps: int
+    beta2: NotRequired[float]
+    eps: NotRequired[float]
+    bias_correction: NotRequired[bool]
+
+
+class Check(TypedDict):
+    """One check of the reproduction."""
+
+    run: str
+    check: str
+    measured: str
+    passed: bool
+
+
+class PredictionErrors(TypedDict):
+    """The central flow's prediction errors for one run (see `_errors`)."""
+
+    loss_max: float
+    loss_whole: float
+    loss_mean: float
+    g2_mean: float
+    from_t: float | None
+
 
 REFERENCE = (
     "Cohen, Damian, Talwalkar, Kolter & Lee, Understanding optimization in deep "
     "learning with central flows, ICLR 2025"
 )
-NETWORK = {
+NETWORK: Network = {
     "model": "digits-mlp",
     "hidden": (32,),
     "n": 500,
@@ -40,7 +87,7 @@ NETWORK = {
     "seed": 0,
     "init_scale": 0.3,
 }
-RUNS = (
+RUNS: tuple[RunSpec, ...] = (
     {"optimizer": "gd", "h": 0.3, "steps": 1000},
     {"optimizer": "gd", "h": 0.35, "steps": 700},
     {"optimizer": "scalar-rmsprop", "h": 0.01, "beta2": 0.99, "steps": 1000},
@@ -53,7 +100,7 @@ RUNS = (
         "steps": 1200,
     },
 )
-QUICK_RUNS = ({"optimizer": "gd", "h": 0.35, "steps": 300},)
+QUICK_RUNS: tuple[RunSpec, ...] = ({"optimizer": "gd", "h": 0.35, "steps": 300},)
 MODIFIED_FRACTION = 0.4
 """GD's modified flows are integrated over the first 40% of each run (they depart
 at the onset of the edge of stability, within the first few percent)."""
@@ -82,10 +129,10 @@ class CentralFlowsReport:
     """
 
     runs: list[SideBySide]
-    checks: list[dict]
-    settings: dict
-    timing: dict
-    environment: dict
+    checks: list[Check]
+    settings: dict[str, Any]
+    timing: dict[str, Any]
+    environment: dict[str, Any]
     files: list[Path] = field(default_factory=list)
 
     @property
@@ -132,7 +179,7 @@ class CentralFlowsReport:
             )
         return "\n".join(out)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """`summary.json`: `runs` in the documented contract, plus checks and settings."""
         runs = []
         for r in self.runs:
@@ -209,11 +256,11 @@ class CentralFlowsReport:
         return "\n".join(lines)
 
 
-def _errors(r: SideBySide) -> dict:
+def _errors(r: SideBySide) -> PredictionErrors:
     """Prediction errors after the first oscillation has grown, and over the run."""
     if r.central is None:
         nan = float("nan")
-        return dict(
+        return PredictionErrors(
             loss_max=nan, loss_whole=nan, loss_mean=nan, g2_mean=nan, from_t=None
         )
     window = r._window()
@@ -223,10 +270,10 @@ def _errors(r: SideBySide) -> dict:
         start = max(start, int(round(r.onset / r.h)) + SETTLE_STEPS)
     start = min(start, window.stop - 1)
     sl = slice(start, window.stop)
-    pred, obs = r.central.predicted_losses, r.averaged_losses
-    rel = np.abs(pred - obs) / np.abs(obs)
-    g_rel = np.abs(r.central.predicted_gradient_norms2 - r.averaged_gradient_norms2)
-    g_rel = g_rel / np.abs(r.averaged_gradient_norms2)
+    rel = relative_error(r.central.predicted_losses, r.averaged_losses)
+    g_rel = relative_error(
+        r.central.predicted_gradient_norms2, r.averaged_gradient_norms2
+    )
     return {
         "loss_max": float(np.max(rel[sl])),
         "loss_whole": float(np.max(rel[window])),
@@ -236,8 +283,14 @@ def _errors(r: SideBySide) -> dict:
     }
 
 
-def _checks(runs: list[SideBySide], quick: bool) -> list[dict]:
-    out = []
+def _distance(r: SideBySide, model: str) -> float:
+    """A model's largest relative distance from the averaged run (NaN if none)."""
+    d = r.models[model].max_relative_distance
+    return float("nan") if d is None else d
+
+
+def _checks(runs: list[SideBySide], quick: bool) -> list[Check]:
+    out: list[Check] = []
     for r in runs:
         if r.optimizer != "gd":
             out.append(
@@ -249,8 +302,8 @@ def _checks(runs: list[SideBySide], quick: bool) -> list[dict]:
                 }
             )
             continue
-        cf = r.models["central-flow"].max_relative_distance
-        gf = r.models["gradient-flow"].max_relative_distance
+        # NaN (a model nowhere defined) fails every comparison below
+        cf, gf = _distance(r, "central-flow"), _distance(r, "gradient-flow")
         e = _errors(r)
         out += [
             {
@@ -296,13 +349,19 @@ def _checks(runs: list[SideBySide], quick: bool) -> list[dict]:
     return out
 
 
-def _network(quick: bool):
+def _network() -> tuple[LossFunction, PyTree, dict[str, Any]]:
+    """The loss, the scaled initial parameters and the network's record."""
     from jax.flatten_util import ravel_pytree
 
     from ..networks import get_model
 
-    options = {k: NETWORK[k] for k in ("hidden", "n", "data_loss", "activation")}
-    model = get_model(NETWORK["model"], **options)
+    model = get_model(
+        NETWORK["model"],
+        hidden=NETWORK["hidden"],
+        n=NETWORK["n"],
+        data_loss=NETWORK["data_loss"],
+        activation=NETWORK["activation"],
+    )
     params = model.init(jax.random.PRNGKey(NETWORK["seed"]))
     params = jax.tree_util.tree_map(lambda v: NETWORK["init_scale"] * v, params)
     info = {
@@ -318,7 +377,7 @@ def _network(quick: bool):
 def reproduce_central_flows(
     *,
     quick: bool = False,
-    runs=None,
+    runs: Sequence[RunSpec] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> CentralFlowsReport:
     """Central flows of GD, scalar RMSProp and RMSProp on the digits MLP, next to the
@@ -347,27 +406,27 @@ def reproduce_central_flows(
     """
     from .._certificate import environment
 
-    say = progress or (lambda message: None)
+    say: Callable[[str], None] = progress or (lambda message: None)
     started = time.perf_counter()
-    loss, params, info = _network(quick)
+    loss, params, info = _network()
     chosen = list(runs or (QUICK_RUNS if quick else RUNS))
     results = []
     for spec in chosen:
-        spec = dict(spec)
-        steps = int(spec.pop("steps"))
-        optimizer, h = spec.pop("optimizer"), float(spec.pop("h"))
+        options: dict[str, Any] = {
+            k: v for k, v in spec.items() if k not in ("optimizer", "h", "steps")
+        }
         results.append(
             side_by_side(
                 loss,
                 params,
-                optimizer=optimizer,
-                h=h,
-                n_steps=steps,
+                optimizer=spec["optimizer"],
+                h=float(spec["h"]),
+                n_steps=int(spec["steps"]),
                 central_options=dict(CENTRAL),
                 modified_fraction=MODIFIED_FRACTION,
                 sigma_steps=SIGMA_STEPS,
                 progress=say,
-                **spec,
+                **options,
             )
         )
     report = CentralFlowsReport(

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from .._side_by_side import TRACKING
+from .._side_by_side import TRACKING, SideBySide
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from ._central_flows import CentralFlowsReport
 
 __all__ = ["write_figures", "file_name"]
 
@@ -19,11 +26,13 @@ COLOURS = {
 }
 
 
-def file_name(run) -> str:
+def file_name(run: SideBySide) -> str:
+    """The PNG of a run: `run-<optimizer>-h<h>.png`."""
     return f"run-{run.optimizer}-h{run.h:g}.png".replace("e-0", "e-")
 
 
-def write_figures(report, out: Path) -> list[Path]:
+def write_figures(report: CentralFlowsReport, out: Path) -> list[Path]:
+    """One PNG per run in `out`: loss, effective sharpness and distances over time."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -53,40 +62,34 @@ def write_figures(report, out: Path) -> list[Path]:
     return files
 
 
-def _loss_panel(ax, run) -> None:
-    t = run.times
-    ax.semilogy(
-        t,
-        run.run.losses,
-        color="tab:blue",
-        alpha=0.25,
-        lw=0.8,
-        label="run: loss f(x_n)",
-    )
-    ax.semilogy(
-        t,
-        run.averaged_losses,
-        color="tab:blue",
-        lw=1.6,
-        label="run: Gaussian-smoothed loss",
-    )
+def _loss_panel(ax: Axes, run: SideBySide) -> None:
+    curves: list[tuple[NDArray[np.float64], str, dict[str, Any]]] = [
+        (
+            run.run.losses,
+            "run: loss f(x_n)",
+            dict(color="tab:blue", alpha=0.25, lw=0.8),
+        ),
+        (
+            run.averaged_losses,
+            "run: Gaussian-smoothed loss",
+            dict(color="tab:blue", lw=1.6),
+        ),
+    ]
     if run.central is not None:
-        ax.semilogy(
-            t,
-            run.central.losses,
-            color="black",
-            lw=1.0,
-            ls=":",
-            label="central flow: f(x(t))",
-        )
-        ax.semilogy(
-            t,
-            run.central.predicted_losses,
-            color="black",
-            lw=1.4,
-            ls="--",
-            label="central flow: predicted time average",
-        )
+        curves += [
+            (
+                run.central.losses,
+                "central flow: f(x(t))",
+                dict(color="black", lw=1.0, ls=":"),
+            ),
+            (
+                run.central.predicted_losses,
+                "central flow: predicted time average",
+                dict(color="black", lw=1.4, ls="--"),
+            ),
+        ]
+    for values, label, style in curves:
+        ax.semilogy(run.times, values, label=label, **style)
     ax.set_xlabel("time t = n h")
     ax.set_ylabel("training loss")
     ax.set_title("loss: observed and predicted", fontsize=9)
@@ -94,7 +97,7 @@ def _loss_panel(ax, run) -> None:
     ax.legend(fontsize=7)
 
 
-def _sharpness_panel(ax, run) -> None:
+def _sharpness_panel(ax: Axes, run: SideBySide) -> None:
     ax.plot(
         run.sharpness_times,
         run.sharpness[:, 0],
@@ -125,7 +128,7 @@ def _sharpness_panel(ax, run) -> None:
     ax.legend(fontsize=7)
 
 
-def _distance_panel(ax, run) -> None:
+def _distance_panel(ax: Axes, run: SideBySide) -> None:
     for name, m in run.models.items():
         if m.distance is None:
             continue

@@ -20,8 +20,8 @@ equal $\\eta_{\\text{ef}}$ momentum tolerates $(1+\\mu)/(1-\\mu)$ times the shar
 (19 for $\\mu = 0.9$); the predicted edge of SGD is $2/\\lambda_0$ with $\\lambda_0$ the
 top Hessian eigenvalue at initialisation.
 
-The top eigenvalue is computed by power iteration on Hessian-vector products (a private
-helper in `_fu_momentum_analysis`), until a shared sharpness routine exists.
+The top eigenvalue is [`sharpness`][numerics.sharpness] (LOBPCG on Hessian-vector
+products).
 """
 
 from __future__ import annotations

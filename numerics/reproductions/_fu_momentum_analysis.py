@@ -1,15 +1,14 @@
 """The analysis of the Fu et al. reproduction: thresholds, gaps, the abrupt-sharpening
 detector on every run, and the linear-stability checks (full batch).
 
-The top Hessian eigenvalue is computed here by power iteration on Hessian-vector
-products (the private helper `_top_eigenvalues`), until a shared sharpness routine
-exists.
+The top Hessian eigenvalue at the end of a run is the shared
+[`sharpness`][numerics.sharpness] (LOBPCG on Hessian-vector products).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TypeAlias, TypedDict
 
 import numpy as np
@@ -17,7 +16,6 @@ from numpy.typing import NDArray
 
 from .._momentum_sweep import MomentumSweep
 from .._sharpening import abrupt_sharpening, stability_threshold
-from .._typing import Array, ArrayLike, LossFunction, PyTree
 
 __all__ = [
     "analyse",
@@ -76,38 +74,6 @@ Stability = TypedDict(
 (`None` where it diverged), and at initialisation."""
 
 
-def _top_eigenvalues(
-    loss: LossFunction,
-    unravel: Callable[[Array], PyTree],
-    flat_params: ArrayLike,
-    iters: int = 40,
-    seed: int = 0,
-) -> NDArray[np.float64]:
-    """The Hessian eigenvalue of largest modulus at each row of `flat_params`, by power
-    iteration on Hessian-vector products, vmapped over the rows (a private helper, to
-    be replaced by the shared sharpness routine)."""
-    import jax
-    import jax.numpy as jnp
-
-    from .._hessian import hessian_vector_product
-
-    def one(flat: Array) -> Array:
-        params = unravel(flat)
-        v = jax.random.normal(jax.random.PRNGKey(seed), flat.shape, flat.dtype)
-        v = v / jnp.linalg.norm(v)
-
-        def body(_: Array, carry: tuple[Array, Array]) -> tuple[Array, Array]:
-            v, _lam = carry
-            w = hessian_vector_product(lambda z: loss(unravel(z)), flat, v)
-            lam = jnp.vdot(v, w)
-            return w / jnp.linalg.norm(w), lam
-
-        del params
-        return jax.lax.fori_loop(0, iters, body, (v, jnp.zeros((), flat.dtype)))[1]
-
-    return np.asarray(jax.jit(jax.vmap(one))(jnp.asarray(flat_params)))
-
-
 def _edge(etas: Sequence[float], diverged: Sequence[bool] | NDArray[np.bool_]) -> Edge:
     """(largest rate that converged below the first divergence, first diverged)."""
     first = next((i for i, d in enumerate(diverged) if d), None)
@@ -125,20 +91,27 @@ def _edge_text(edge: Edge) -> str:
     return f"{lo:.3g} .. {hi:.3g}"
 
 
+def _sharpness(sw: MomentumSweep, flat: NDArray[np.float64]) -> float:
+    """The top eigenvalue of the full-batch loss's Hessian at flat parameters."""
+    import jax.numpy as jnp
+
+    from .._spectrum import sharpness
+
+    return sharpness(sw.full_loss, sw.unravel(jnp.asarray(flat)))
+
+
 def stability(sw: MomentumSweep) -> Stability:
-    """Top Hessian eigenvalue at the end of every full-batch run (seed 0)."""
+    """Top Hessian eigenvalue at the end of every full-batch run (seed 0; none where
+    the run diverged) and at the start."""
     full = sw.batch_sizes.index(max(sw.batch_sizes))
-    flat = sw.params[full, :, :, 0].reshape(len(sw.mus) * len(sw.etas), -1)
-    lam = _top_eigenvalues(sw.full_loss, sw.unravel, flat).reshape(
-        len(sw.mus), len(sw.etas)
-    )
     dead = sw.diverged_at[full, :, :, 0] >= 0
     out: dict[float, list[float | None]] = {}
     for mi, m in enumerate(sw.mus):
         out[m] = [
-            None if dead[mi, ei] else float(lam[mi, ei]) for ei in range(len(sw.etas))
+            None if dead[mi, ei] else _sharpness(sw, sw.params[full, mi, ei, 0])
+            for ei in range(len(sw.etas))
         ]
-    lambda0 = float(_top_eigenvalues(sw.full_loss, sw.unravel, sw.initial[None])[0])
+    lambda0 = _sharpness(sw, sw.initial)
     return {"batch": max(sw.batch_sizes), "lambda": out, "lambda0": lambda0}
 
 
