@@ -156,7 +156,7 @@ def run(argv: Sequence[str]) -> str:
     done = subprocess.run(
         command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
     )
-    if done.returncode not in (0,):
+    if done.returncode != 0:
         raise SystemExit(
             f"gallery: `derive {shlex.join(argv)}` exited with {done.returncode}:\n"
             f"{done.stderr}"
@@ -182,11 +182,15 @@ def _round(value: Any) -> Any:
 
 
 MACHINE_KEYS = ("environment", "timing_s", "files")
+MEMORY_SETTINGS = ("memory_budget_bytes", "chunk")  # from the memory free at the time
 
 
 def certificate_excerpt(certificate: dict[str, Any]) -> dict[str, Any]:
     """The certificate without what depends on the machine, numbers to 3 digits."""
     kept = {k: v for k, v in certificate.items() if k not in MACHINE_KEYS}
+    kept["settings"] = {
+        k: v for k, v in kept["settings"].items() if k not in MEMORY_SETTINGS
+    }
     return dict(_round(kept))
 
 
@@ -204,12 +208,12 @@ def plot_errors(excerpt: dict[str, Any], path: Path) -> None:
         p = result["order"]
         pairs = [
             (h, e)
-            for h, e, used in zip(hs, result["errors"], result["used"])
+            for h, e, used in zip(hs, result["errors"], result["used"], strict=True)
             if used and e is not None and e > 0
         ]
         if not pairs:
             continue
-        (line,) = ax.loglog(*zip(*pairs), "o-", label=f"order {p}")
+        (line,) = ax.loglog(*zip(*pairs, strict=True), "o-", label=f"order {p}")
         h0, e0 = pairs[0]
         ref = [e0 * (h / h0) ** (p + 1) for h, _ in pairs]
         ax.loglog([h for h, _ in pairs], ref, ":", color=line.get_color())
@@ -241,7 +245,7 @@ def verification(entry: Entry, folder: Path) -> str:
         "## Verification\n\n"
         "The iterates against the integrated modified flows of orders 0..P: the slope "
         "of the global error against h must be p + 1.\n\n"
-        + console(shown_argv, _round_table("\n".join(shown)))
+        + console(shown_argv, "\n".join(shown))
         + f"\n![global errors against h]({entry.slug}-errors.svg)\n\n"
         f"[Certificate excerpt]({entry.slug}-certificate.json) (without machine, "
         "versions and timings; numbers to three significant digits).\n"
@@ -256,11 +260,6 @@ def _machine_line(line: str) -> bool:
         or stripped.startswith("wrote ")
         or (stripped.endswith(" s") and stripped[:-2].replace(".", "").isdigit())
     )
-
-
-def _round_table(text: str) -> str:
-    """Verify's table as printed (already at three digits)."""
-    return text
 
 
 def page(entry: Entry, folder: Path, *, with_verification: bool = True) -> str:
