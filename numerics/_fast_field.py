@@ -297,7 +297,7 @@ def fast_field(
         raise DeriveError(f"unknown method {method!r}.", f"Use one of {METHODS}.")
     coefficients: Coefficients
     if isinstance(flow, derive.Recurrence):
-        flow = derive.modified_flow(flow, 1 if order is None else int(order))
+        flow = derive.bseries_flow(flow, 1 if order is None else int(order))
     if isinstance(flow, derive.GeneratedCode):
         flow = flow.flow  # the flow it was generated from: trees stay indices
     if isinstance(flow, derive.ModifiedFlow):

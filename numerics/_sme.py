@@ -135,7 +135,7 @@ def stochastic_modified_equation(
     def loss(x):
         return sum(f(x) for f in sample_losses) / n
 
-    flow = derive.modified_flow(rec, order)
+    flow = derive.bseries_flow(rec, order)
     drift = flow_field(flow, loss, params)
     lead = [t for t in flow.terms if t.power == 0 and t.tree == "[]"]
     scale = float(derive.evaluate(lead[0].coefficient, params)) if lead else 1.0
