@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import sympy
 
 from .expressions import Atom, Calculus, Direction
-from .functions import ABS_G, Function
+from .._coefficients import RationalFunction
+from .functions import ABS_G, Function, FunctionAlgebra
 
 if TYPE_CHECKING:
     from sympy.printing.printer import Printer
@@ -139,16 +140,15 @@ def scaled_latex(coefficient: sympy.Expr, name: str) -> str:
     return f"{shown}\\, {name}"
 
 
-def function_sympy(c: Function, *, factor: bool = True) -> sympy.Expr:
+def function_sympy(c: Function) -> sympy.Expr:
     """An elementwise function as a SymPy expression in $|g|$ (`_abs_g`), $g$ (`_g`),
-    the parameters, square roots, signs, exponentials and logarithms."""
+    the parameters, square roots, signs, exponentials and logarithms; numerators and
+    denominators factored (FLINT), factors with numerical coefficients made monic
+    (`|g| + 1/100000000`)."""
     alg = c.algebra
     total = sympy.Integer(0)
-    a = sympy.Symbol(ABS_G)
     for key, r in c.terms.items():
-        expr = alg.field.to_sympy(r).subs(a, _A)
-        if factor:
-            expr = sympy.factor(expr)
+        expr = _factored(alg, r)
         sign = False
         for index, e in key:
             gen = alg.generators[index]
@@ -160,6 +160,30 @@ def function_sympy(c: Function, *, factor: bool = True) -> sympy.Expr:
             expr = sympy.sign(_G) if expr == 1 else _G * expr / _A
         total += expr
     return total
+
+
+def _factored(alg: FunctionAlgebra, r: RationalFunction) -> sympy.Expr:
+    field = alg.field
+    a = sympy.Symbol(ABS_G)
+    ai = alg._ai
+    coeff = sympy.Integer(1)
+    parts = []
+    for poly, sign in ((r.num, 1), (r.den, -1)):
+        c, factors = poly.factor()
+        coeff *= sympy.Rational(int(c.p), int(c.q)) ** sign
+        for f, e in factors:
+            monos = f.monoms()
+            numeric = all(all(m[j] == 0 for j in range(ai)) for m in monos)
+            if numeric and any(m[ai] for m in monos):
+                top = max(m[ai] for m in monos)
+                lead = next(
+                    f.coeffs()[k] for k, m in enumerate(monos) if m[ai] == top
+                )
+                f = f / lead
+                coeff *= sympy.Rational(int(lead.p), int(lead.q)) ** (sign * int(e))
+            base = field.to_sympy(RationalFunction(f, field.poly_one, field, reduce=False))
+            parts.append(sympy.Pow(base.subs(a, _A), sign * int(e)))
+    return sympy.Mul(coeff, *parts)
 
 
 def _generator_sympy(c: Function, index: int) -> sympy.Expr:

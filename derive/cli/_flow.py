@@ -57,7 +57,7 @@ def register(subparsers: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `derive flow` on parsed arguments; returns the exit status (0)."""
-    from .._flow import modified_flow
+    from .._flow import ModifiedFlow, modified_flow
 
     if wants_minibatch(args):
         return run_minibatch(args)
@@ -69,12 +69,12 @@ def run(args: argparse.Namespace) -> int:
         print(flow.to_json(loss=loss, variables=variables))
         return 0
     explicit = flow.on(*concrete) if concrete[0] is not None else None
-    modified_loss = flow.modified_loss
+    modified_loss = flow.modified_loss if isinstance(flow, ModifiedFlow) else None
     if args.format == "latex":
         import sympy
 
         print(flow.latex())
-        if modified_loss.through_order >= 0:
+        if modified_loss is not None and modified_loss.through_order >= 0:
             print(modified_loss.latex)
         if explicit is not None:
             rows = [
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\non the loss f = {explicit.loss} (variables {', '.join(variables)}):")
         for v, c in zip(explicit.variables, explicit.components, strict=True):
             print(f"  d{v}/dt = {by_power(c)}")
-        if modified_loss.through_order >= 0:
+        if modified_loss is not None and modified_loss.through_order >= 0:
             print(
                 f"  modified loss through order {modified_loss.through_order}: "
                 f"{by_power(modified_loss.on(loss, variables))}"
