@@ -23,8 +23,9 @@ from ._coefficients import (
 from ._componentwise.ir import (
     ComponentwiseInstruction,
     describe,
-    evaluate_instruction,
+    evaluate_step,
     is_componentwise,
+    numeric_step,
 )
 from ._errors import DeriveError
 
@@ -62,10 +63,16 @@ NumericInstruction: TypeAlias = (
 `("combine", [(value index, number), ...])`."""
 
 NumericStep: TypeAlias = (
-    NumericInstruction | tuple[Literal["componentwise"], ComponentwiseInstruction]
+    NumericInstruction
+    | tuple[Literal["constant"]]
+    | tuple[Literal["multiply"], int, int]
+    | tuple[Literal["power"], int, Fraction]
+    | tuple[Literal["apply"], str, int]
 )
 """One instruction of [`numeric_program`][derive.Recurrence.numeric_program]: a
-`NumericInstruction` or `("componentwise", instruction)`."""
+`NumericInstruction`, or a componentwise one: `("constant",)` (the vector of ones),
+`("multiply", a, b)`, `("power", a, exponent)` or `("apply", "abs" | "exp" | "log",
+a)`, with value indices `a`, `b`."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,8 +165,18 @@ class Recurrence:
 
     def numeric_program(self, h: Any, **params: Any) -> list[NumericStep]:
         """The program with numbers for coefficients, componentwise instructions
-        included: `("grad", arg)`, `("combine", [(value, number), ...])` or
-        `("componentwise", instruction)` (see `derive._componentwise.ir`).
+        included (see `NumericStep`): `("grad", arg)`, `("combine", [(value,
+        number), ...])`, `("constant",)`, `("multiply", a, b)`, `("power", a, p)`,
+        `("apply", name, a)`.
+
+        !!! example
+            ```python
+            >>> import derive
+            >>> [ins[0] for ins in derive.rmsprop().numeric_program(0.1, beta2=0.9,
+            ...                                                     eps=1e-8)][:4]
+            ['grad', 'combine', 'multiply', 'combine']
+
+            ```
         """
         missing = set(self.parameters) - set(params)
         if missing:
@@ -175,7 +192,7 @@ class Recurrence:
             elif isinstance(ins, Combine):
                 out.append(("combine", [(v, evaluate(c, env)) for v, c in ins.terms]))
             else:
-                out.append(("componentwise", ins))
+                out.append(numeric_step(ins))
         return out
 
     def run(
@@ -214,10 +231,10 @@ class Recurrence:
         for ins in program:
             if ins[0] == "grad":
                 values.append(grad(values[ins[1]]))
-            elif ins[0] == "componentwise":
+            elif ins[0] != "combine":
                 if xp is None:
                     import numpy as xp
-                values.append(evaluate_instruction(ins[1], values, values[0], xp))
+                values.append(evaluate_step(ins, values, xp))
             else:
                 acc = None
                 for v, c in ins[1]:

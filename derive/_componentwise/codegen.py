@@ -19,6 +19,8 @@ once), through the same writer as for B-series flows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import sympy
@@ -37,6 +39,7 @@ from .._version import DISTRIBUTION, __version__
 from .expressions import Atom, Calculus, Direction
 from .functions import Function
 from .render import _A, _G, CONVENTIONS, LEGEND, function_sympy, skeleton_text
+from .terms import ComponentwiseTerm, split_terms
 
 if TYPE_CHECKING:
     from .._concrete import LossExpression, Variables
@@ -159,16 +162,32 @@ def _ruff_unary(text: str) -> str:
     return re.sub(r"(^|[(\[ ,])-(\w+\*\*\w+)", r"\1-(\2)", text)
 
 
+@dataclass(frozen=True, eq=False)
+class _StateTerm:
+    power: int
+    factor: Function
+    skeleton: tuple[int, ...]
+    sympy: sympy.Expr
+    state: str
+
+
 class _Writer:
     """Numbers the functions and atoms a flow needs and writes their code."""
 
-    def __init__(self, flow: ComponentwiseFlow):
+    def __init__(
+        self,
+        flow: ComponentwiseFlow,
+        terms: Sequence[ComponentwiseTerm | _StateTerm],
+        name: str,
+    ):
         self.flow = flow
+        self.terms = terms
+        self.name = name  # of the elementwise-functions helper
         self.calc: Calculus = flow.calculus
         self.functions: dict[tuple[object, ...], int] = {}
         self.function_list: list[Function] = []
         self.need: dict[int, int] = {}  # atom index -> lowest order needing it
-        for t in flow.terms:
+        for t in terms:
             self._function(t.factor)
             for i in t.skeleton:
                 self._visit(self.calc.atoms[i], t.power)
@@ -219,9 +238,60 @@ class _Writer:
             body += assignment("            ", "", code, suffix=",", separator="")
         body.append("        ]")
         doc = '    """The elementwise functions of g that the terms use, leaf by leaf."""'
-        lines = ["", "", "def _elementwise(g, args):", doc]
+        lines = ["", "", f"def {self.name}(g, args):", doc]
         lines += _params_line(params, "    ")
         lines += ["", *body, "", "    return leafwise(at, g)"]
+        return lines
+
+    def preamble(self) -> list[str]:
+        """`g_fn`, `g, dg`, `phi`: what the atoms and functions are computed from."""
+        lines = []
+        if any(self.calc.atoms[i].order >= 2 for i in self.need):
+            lines.append("    g_fn = negative_gradient(loss)")
+        lines.append("    g, dg = derivatives(loss, y)")
+        if self.function_list:
+            lines.append(f"    phi = {self.name}(g, args)")
+        return lines
+
+    def manifold_by_order(self, states: list[str], order: int) -> list[str]:
+        """`manifold_by_order(loss, y, args, order)`: the states on the manifold."""
+        lines = [
+            "",
+            "",
+            "def manifold_by_order(loss, y, args, order=MANIFOLD_ORDER):",
+            '    """The states on the slow manifold: {name: [psi_0(y), ..., '
+            'psi_order(y)]},',
+            "",
+            "    each state = sum_k h^k psi_k(y); start the iterates there (the start is",
+            "    then off the manifold by O(h^(order + 1))).",
+            '    """',
+            "    if not 0 <= order <= MANIFOLD_ORDER:",
+            '        raise ValueError(f"order must be between 0 and {MANIFOLD_ORDER}, '
+            'got {order}")',
+            *self.preamble(),
+            "    c = _manifold_coefficients(args)",
+        ]
+        index = {id(t): n for n, t in enumerate(self.terms)}
+        lines.append("    psi = {" + ", ".join(f"{quote(s)}: []" for s in states) + "}")
+        done: set[int] = {i for i in self.need if self.calc.atoms[i].kind == "x"}
+        for k in range(order + 1):
+            indent = "    " if k == 0 else "        "
+            if k:
+                lines.append(f"    if order >= {k}:")
+            lines += self._schedule(k, indent, done)
+            for name in states:
+                parts = [
+                    f"tree_scale(c[{index[id(t)]}], {self.product(t.factor, t.skeleton)})"
+                    for t in self.terms
+                    if t.power == k and getattr(t, "state", None) == name
+                ]
+                if len(parts) > 1:
+                    lines += _call(indent, "terms = [", parts, "]", force=True)
+                    value = "tree_add(*terms)"
+                else:
+                    value = parts[0] if parts else "tree_zeros_like(y)"
+                lines += assignment(indent, f"psi[{quote(name)}].append", f"({value})", separator="")
+        lines.append("    return psi")
         return lines
 
     def terms_by_order(self) -> list[str]:
@@ -239,13 +309,10 @@ class _Writer:
             "    give the g' atoms along the same direction.",
             '    """',
             "    _check_order(order)",
+            *self.preamble(),
+            "    c = coefficients(args)",
+            "    F = []",
         ]
-        if any(self.calc.atoms[i].order >= 2 for i in self.need):
-            lines.append("    g_fn = negative_gradient(loss)")
-        lines.append("    g, dg = derivatives(loss, y)")
-        if self.function_list:
-            lines.append("    phi = _elementwise(g, args)")
-        lines += ["    c = coefficients(args)", "    F = []"]
         by_power = flow.by_power()
         index = {id(t): n for n, t in enumerate(flow.terms)}
         done: set[int] = {i for i in self.need if self.calc.atoms[i].kind == "x"}
@@ -365,17 +432,17 @@ def _constants(flow: ComponentwiseFlow, extra: list[str]) -> list[str]:
     return lines
 
 
-def _coefficients(flow: ComponentwiseFlow) -> list[str]:
+def _coefficients(
+    flow: ComponentwiseFlow,
+    terms: Sequence[ComponentwiseTerm | _StateTerm] | None = None,
+    name: str = "coefficients",
+    doc: str = "The exact coefficients of TERMS, in order, at the symbolic parameters.",
+) -> list[str]:
     params = list(flow.recurrence.parameters)
-    lines = [
-        "",
-        "",
-        "def coefficients(args):",
-        '    """The exact coefficients of TERMS, in order, at the symbolic parameters."""',
-    ]
+    lines = ["", "", f"def {name}(args):", f'    """{doc}"""']
     lines += _params_line(params, "    ")
     lines.append("    return (")
-    for t in flow.terms:
+    for t in flow.terms if terms is None else terms:
         code = _ruff_unary(coefficient_code(t.sympy))
         lines += assignment("        ", "", code, suffix=",", separator="")
     lines.append("    )")
@@ -384,16 +451,39 @@ def _coefficients(flow: ComponentwiseFlow) -> list[str]:
 
 def componentwise_body(flow: ComponentwiseFlow) -> str:
     """The matrix-free module body (everything below the header)."""
-    writer = _Writer(flow)
+    writer = _Writer(flow, flow.terms, "_elementwise")
+    states = list(flow.recurrence.states[1:])
+    manifold_order = len(flow.solution.manifold[1]) - 1 if states else 0
+    manifold = _Writer(flow, _manifold_terms(flow, manifold_order), "_manifold_elementwise")
     lines = [runtime_text().rstrip("\n"), ""]
-    lines += _constants(flow, [])
+    lines += _constants(flow, [f"MANIFOLD_ORDER = {manifold_order}"])
     lines += _CHECK_ORDER
     lines += _coefficients(flow)
     if writer.function_list:
         lines += writer.elementwise()
     lines += writer.terms_by_order()
     lines.append(_FIELDS.rstrip("\n"))
+    if states:
+        lines += _coefficients(
+            flow,
+            manifold.terms,  # type: ignore[arg-type]
+            "_manifold_coefficients",
+            "The exact coefficients of the terms of the states on the manifold.",
+        )
+        if manifold.function_list:
+            lines += manifold.elementwise()
+        lines += manifold.manifold_by_order(states, manifold_order)
     return "\n".join(lines) + "\n"
+
+
+def _manifold_terms(flow: ComponentwiseFlow, order: int) -> list[_StateTerm]:
+    params = flow.recurrence.parameters
+    out = []
+    for j, name in enumerate(flow.recurrence.states[1:], start=1):
+        for k, e in enumerate(flow.solution.manifold[j][: order + 1]):
+            for t in split_terms(flow.calculus, k, e, params):
+                out.append(_StateTerm(k, t.factor, t.skeleton, t.sympy, name))
+    return out
 
 
 def explicit_componentwise_body(

@@ -17,7 +17,7 @@ away from zero at $h = 0$ (the flow states it). Non-smooth operations (`sign`, `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal, TypeAlias
@@ -33,7 +33,8 @@ __all__ = [
     "FUNCTIONS",
     "NONSMOOTH",
     "is_componentwise",
-    "evaluate_instruction",
+    "numeric_step",
+    "evaluate_step",
     "describe",
 ]
 
@@ -101,37 +102,34 @@ Namespace: TypeAlias = Any
 `jax.numpy`)."""
 
 
-def evaluate_instruction(
-    ins: ComponentwiseInstruction,
-    values: Sequence[Any],
-    like: Any,
-    xp: Namespace,
-    tree_map: Callable[..., Any] | None = None,
-) -> Any:
-    """The value of one componentwise instruction on numbers or arrays.
-
-    **Arguments:**
-
-    - `ins`: the instruction.
-    - `values`: the program's values so far.
-    - `like`: the position (the ones of `Constant` take its shape).
-    - `xp`: the array namespace (`numpy`, `jax.numpy`).
-    - `tree_map`: for pytrees, `jax.tree_util.tree_map` (leafwise operations).
-    """
-    tm = tree_map or (lambda f, *trees: f(*trees))
+def numeric_step(ins: ComponentwiseInstruction) -> tuple[Any, ...]:
+    """The plain-tuple form of an instruction in `Recurrence.numeric_program`."""
     if isinstance(ins, Constant):
-        return tm(lambda leaf: xp.ones_like(leaf), like)
+        return ("constant",)
     if isinstance(ins, Multiply):
-        return tm(lambda p, q: p * q, values[ins.a], values[ins.b])
+        return ("multiply", ins.a, ins.b)
     if isinstance(ins, Power):
-        p = ins.exponent
+        return ("power", ins.a, ins.exponent)
+    return ("apply", ins.function, ins.a)
+
+
+def evaluate_step(step: Sequence[Any], values: Sequence[Any], xp: Namespace) -> Any:
+    """The value of one componentwise step of `numeric_program` on numbers or arrays
+    (`values[0]` is the position: `("constant",)` takes its shape)."""
+    kind = step[0]
+    if kind == "constant":
+        return xp.ones_like(values[0])
+    if kind == "multiply":
+        return values[step[1]] * values[step[2]]
+    if kind == "power":
+        v, p = values[step[1]], Fraction(step[2])
         if p == Fraction(1, 2):
-            return tm(xp.sqrt, values[ins.a])
+            return xp.sqrt(v)
         if p.denominator == 1:
             n = int(p)
-            return tm(lambda v: v**n if n >= 0 else 1.0 / v ** (-n), values[ins.a])
-        return tm(lambda v: v ** float(p), values[ins.a])
-    fn = {"abs": xp.abs, "exp": xp.exp, "log": xp.log}.get(ins.function)
+            return v**n if n >= 0 else 1.0 / v ** (-n)
+        return v ** float(p)
+    fn = {"abs": xp.abs, "exp": xp.exp, "log": xp.log}.get(step[1])
     if fn is None:  # pragma: no cover - the tracer builds only these
-        raise DeriveError(f"unknown elementwise function {ins.function!r}.", "")
-    return tm(fn, values[ins.a])
+        raise DeriveError(f"unknown elementwise function {step[1]!r}.", "")
+    return fn(values[step[2]])
