@@ -307,9 +307,7 @@ def trace_function(
     field_ = rational_function_field((*symbolic, "h"))
     builder = _Builder(states, field_)
     args = [Affine({i: field_.one}, builder) for i in range(len(states))]
-    kwargs: dict[str, object] = {
-        p: field_.convert(v) for p, v in values.items()
-    }
+    kwargs: dict[str, object] = {p: field_.convert(v) for p, v in values.items()}
     kwargs.update({p: field_.gen(p) for p in symbolic})
     kwargs["h"] = field_.gen("h")
     kwargs["grad"] = builder.grad

@@ -299,7 +299,14 @@ def fast_field(
     if isinstance(flow, derive.Recurrence):
         flow = derive.bseries_flow(flow, 1 if order is None else int(order))
     if isinstance(flow, derive.GeneratedCode):
-        flow = flow.flow  # the flow it was generated from: trees stay indices
+        inner = flow.flow  # the flow it was generated from: trees stay indices
+        if not isinstance(inner, derive.ModifiedFlow):
+            raise DeriveError(
+                f"fast_field takes B-series flows; {inner.recurrence.name} is "
+                "componentwise.",
+                "Use the generated module's make_vector_field(loss) instead.",
+            )
+        flow = inner
     if isinstance(flow, derive.ModifiedFlow):
         terms = [(t.power, t.index) for t in flow.terms]
         exact = {(t.power, t.tree): t.coefficient for t in flow.terms}

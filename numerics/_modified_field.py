@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import jax
@@ -34,8 +35,8 @@ from jax.flatten_util import ravel_pytree
 import derive
 
 from ._precision import uses_float64
-from ._update_step import UpdateStep, update_step
 from ._typing import LossFunction, Parameters, PyTree
+from ._update_step import UpdateStep, update_step
 
 __all__ = ["ModifiedField", "modified_field", "field_functions", "FieldFunctions"]
 
@@ -89,7 +90,7 @@ def _solve(matvec: Callable[[list[Any]], list[Any]], rhs: list[Any]) -> list[Any
     u, _ = jax.scipy.sparse.linalg.gmres(
         matvec, rhs, tol=1e-14, atol=0.0, restart=30, maxiter=50, solve_method="batched"
     )
-    return u  # type: ignore[no-any-return]
+    return u
 
 
 @dataclass
@@ -162,9 +163,10 @@ class _Route:
         )
         if not same:
             return False
-        affine = ravel_pytree(self._state_update(x1, S1, zero))[0] - ravel_pytree(
-            self._state_update(x1, S, zero)
-        )[0]
+        affine = (
+            ravel_pytree(self._state_update(x1, S1, zero))[0]
+            - ravel_pytree(self._state_update(x1, S, zero))[0]
+        )
         if float(jnp.max(jnp.abs(affine - J(x1, S, S1)))) > 1e-12 * (
             float(jnp.max(jnp.abs(affine))) or 1.0
         ):
@@ -175,13 +177,13 @@ class _Route:
             return jax.tree_util.tree_map(jnp.subtract, u, lin(u))
 
         if flat_S.size <= DENSE_LIMIT:
-            A = jax.vmap(
-                lambda e: ravel_pytree(matvec(unravel_S(e)))[0], out_axes=1
-            )(jnp.eye(flat_S.size, dtype=flat_S.dtype))
+            A = jax.vmap(lambda e: ravel_pytree(matvec(unravel_S(e)))[0], out_axes=1)(
+                jnp.eye(flat_S.size, dtype=flat_S.dtype)
+            )
             inverse = jnp.linalg.inv(A)
 
             def solve(rhs: list[Any]) -> list[Any]:
-                return unravel_S(inverse @ ravel_pytree(rhs)[0])  # type: ignore[no-any-return]
+                return unravel_S(inverse @ ravel_pytree(rhs)[0])
 
         else:
 
@@ -221,7 +223,7 @@ class _Route:
 
     def psi(self, k: int, x: PyTree) -> list[Any]:
         """$\\psi_k(x)$: the state's floating leaves on the slow manifold."""
-        return self._cached("psi", k, x, lambda: self._psi(k, x))  # type: ignore[no-any-return]
+        return self._cached("psi", k, x, lambda: self._psi(k, x))
 
     def _psi(self, k: int, x: PyTree) -> list[Any]:
         zero = jnp.zeros((), dtype=jnp.float64)
@@ -249,7 +251,7 @@ class _Route:
         for j in range(k):
             for n in range(1, k - j + 1):
                 for idx in _compositions(k - j - n, n):
-                    term = self.lie(lambda y, j=j: self.psi(j, y), idx, x)
+                    term = self.lie(partial(self.psi, j), idx, x)
                     rhs = _axpy(-1.0 / math.factorial(n), term, rhs)
         return self.jacobian_solve(x, values[0], rhs)
 
@@ -271,7 +273,7 @@ class _Route:
         """$L_{F_{i_n}} \\cdots L_{F_{i_1}} E$ at `x` (nested `jax.jvp`s)."""
         fn = E
         for i in indices:
-            fn = _lie(fn, lambda y, i=i: self.F(i, y))
+            fn = _lie(fn, partial(self.F, i))
         return fn(x)
 
     def F(self, k: int, x: PyTree) -> PyTree:
@@ -282,17 +284,17 @@ class _Route:
             for n in range(2, k + 2):
                 for idx in _compositions(k + 1 - n, n):
                     first, rest = idx[0], idx[1:]
-                    term = self.lie(lambda y, i=first: self.F(i, y), rest, x)
+                    term = self.lie(partial(self.F, first), rest, x)
                     value = _axpy(-1.0 / math.factorial(n), term, value)
             return value
 
         return self._cached("F", k, x, make)
 
     def fields(self) -> list[Fn]:
-        return [lambda x, k=k: self.F(k, x) for k in range(self.order + 1)]
+        return [partial(self.F, k) for k in range(self.order + 1)]
 
     def manifold(self) -> list[Fn]:
-        return [lambda x, k=k: self.psi(k, x) for k in range(self.order + 1)]
+        return [partial(self.psi, k) for k in range(self.order + 1)]
 
 
 def _compositions(total: int, parts: int) -> list[tuple[int, ...]]:
@@ -320,9 +322,12 @@ def _check_update_form(step: UpdateStep, x: PyTree) -> None:
     S = [jnp.zeros_like(v) for v in step.state0(x)]
     x0 = step.apply(x, S, zero)[0]
     moved = max(
-        (float(jnp.max(jnp.abs(a - b))) for a, b in zip(
-            jax.tree_util.tree_leaves(x0), jax.tree_util.tree_leaves(x), strict=True
-        )),
+        (
+            float(jnp.max(jnp.abs(a - b)))
+            for a, b in zip(
+                jax.tree_util.tree_leaves(x0), jax.tree_util.tree_leaves(x), strict=True
+            )
+        ),
         default=0.0,
     )
     if moved > 0:
@@ -363,7 +368,11 @@ def field_functions(
     **Returns:** [`FieldFunctions`][numerics.FieldFunctions] (`fields[k](x)`,
     `manifold[k](x)`, `field(x, h)`, and `terms_by_order` for integration).
     """
-    if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= MAX_ORDER:
+    if (
+        isinstance(order, bool)
+        or not isinstance(order, int)
+        or not 0 <= order <= MAX_ORDER
+    ):
         raise derive.DeriveError(
             f"order must be an integer from 0 to {MAX_ORDER}, got {order!r}.",
             "The automatic-differentiation route goes up to order 3.",
@@ -404,7 +413,7 @@ class ModifiedField:
         """The state on the slow manifold, $\\sum_k h^k \\psi_k(x)$ (floating leaves)."""
         if not self.manifold or not self.manifold[0]:
             return []
-        return _sum_h(h, self.manifold, self.manifold[0])  # type: ignore[no-any-return]
+        return _sum_h(h, self.manifold, self.manifold[0])
 
 
 @uses_float64
@@ -447,9 +456,8 @@ def modified_field(
 
         ```
     """
-    fns = field_functions(
-        optimizer, loss, order, params=params, init=init, check_at=x
-    )
+    x = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype=jnp.float64), x)
+    fns = field_functions(optimizer, loss, order, params=params, init=init, check_at=x)
 
     def evaluate(y: PyTree) -> tuple[list[PyTree], list[list[Any]]]:
         return [F(y) for F in fns.fields], [p(y) for p in fns.manifold]

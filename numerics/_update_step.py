@@ -36,7 +36,9 @@ __all__ = ["UpdateStep", "update_step", "FROZEN_COUNT"]
 FROZEN_COUNT = 10**9
 """The value integer state entries (step counters) are frozen at."""
 
-StepFunction = Callable[[PyTree, PyTree, Any, Callable[[PyTree], PyTree]], tuple[PyTree, PyTree]]
+StepFunction = Callable[
+    [PyTree, PyTree, Any, Callable[[PyTree], PyTree]], tuple[PyTree, PyTree]
+]
 
 
 @dataclass
@@ -56,8 +58,10 @@ class UpdateStep:
 
 
 def _is_transformation(obj: object) -> bool:
-    return hasattr(obj, "init") and hasattr(obj, "update") and not isinstance(
-        obj, derive.Recurrence
+    return (
+        hasattr(obj, "init")
+        and hasattr(obj, "update")
+        and not isinstance(obj, derive.Recurrence)
     )
 
 
@@ -110,7 +114,9 @@ def _looks_like_step(fn: object) -> bool:
 
 
 def _from_recurrence(
-    rec: derive.Recurrence, numbers: Mapping[str, float], grad: Callable[[PyTree], PyTree]
+    rec: derive.Recurrence,
+    numbers: Mapping[str, float],
+    grad: Callable[[PyTree], PyTree],
 ) -> UpdateStep:
     run = program_step(rec, numbers, grad)
     m = len(rec.states)
@@ -156,7 +162,9 @@ def _from_transformation(tx: Any, grad: Callable[[PyTree], PyTree]) -> UpdateSte
 
 
 def _from_function(
-    step: StepFunction, init: Callable[[PyTree], PyTree] | PyTree, grad: Callable[[PyTree], PyTree]
+    step: StepFunction,
+    init: Callable[[PyTree], PyTree] | PyTree,
+    grad: Callable[[PyTree], PyTree],
 ) -> UpdateStep:
     def template(x: PyTree) -> tuple[list[Any], list[bool], Any]:
         state = init(x) if callable(init) else init
@@ -194,7 +202,9 @@ def program_step(
     return run
 
 
-def evaluate(ins: Sequence[Any], values: Sequence[PyTree], grad: Callable[[PyTree], PyTree]) -> PyTree:
+def evaluate(
+    ins: Sequence[Any], values: Sequence[PyTree], grad: Callable[[PyTree], PyTree]
+) -> PyTree:
     """The value of one instruction of `Recurrence.numeric_program` on pytrees."""
     kind = ins[0]
     if kind == "grad":
@@ -213,6 +223,8 @@ def evaluate(ins: Sequence[Any], values: Sequence[PyTree], grad: Callable[[PyTre
             return tm(jnp.sqrt, values[ins[1]])
         if p.denominator == 1 and p < 0:
             return tm(lambda v: 1.0 / v ** int(-p), values[ins[1]])
-        return tm(lambda v: v ** (int(p) if p.denominator == 1 else float(p)), values[ins[1]])
+        return tm(
+            lambda v: v ** (int(p) if p.denominator == 1 else float(p)), values[ins[1]]
+        )
     fn = {"abs": jnp.abs, "exp": jnp.exp, "log": jnp.log}[ins[1]]
     return tm(fn, values[ins[2]])

@@ -131,6 +131,7 @@ def strip_version(text):
 def test_golden(filename, build, order, monkeypatch):
     code = derive.codegen(build(), order)
     assert strip_version(code.source) == strip_version(golden_source(filename, code))
+
     # no formatter runs: the same text comes out on a machine without ruff (or any
     # other program) on the PATH
     def no_programs(*args, **kwargs):
@@ -144,7 +145,16 @@ def test_golden(filename, build, order, monkeypatch):
 
 def ruff_format(text):
     done = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--isolated", "--line-length", "88", "-"],
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "format",
+            "--isolated",
+            "--line-length",
+            "88",
+            "-",
+        ],
         input=text,
         capture_output=True,
         text=True,
@@ -421,7 +431,7 @@ def test_cli_spec_file(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["codegen", "adam", "--order", "1"], "unknown optimizer"),
+        (["codegen", "lion", "--order", "1"], "unknown optimizer"),
         (["codegen", "gd", "--order", "1", "--param", "beta=0.5"], "unknown parameter"),
         (["codegen", "heavy-ball", "--order", "1", "--param", "beta=1"], "singular"),
         (["codegen", "gd", "--order", "1", "--loss", "x**2"], "go together"),

@@ -38,7 +38,7 @@ from .._codegen.python import (
 from .._version import DISTRIBUTION, __version__
 from .expressions import Atom, Calculus, Direction
 from .functions import Function
-from .render import _A, _G, CONVENTIONS, LEGEND, function_sympy, skeleton_text
+from .render import CONVENTIONS, LEGEND, function_sympy, skeleton_text, symbols
 from .terms import ComponentwiseTerm, split_terms
 
 if TYPE_CHECKING:
@@ -123,7 +123,9 @@ def componentwise_header(
         lines += ["Regenerate:", *shell_lines(command, width=84)]
     lines += ["", "Terms (power of h, exact coefficient, elementwise factor ⊙ atoms):"]
     for t in flow.terms:
-        lines += WRAP.wrap(f"    h^{t.power}  {flow.coefficient_text(t)}  {t.vector_text}")
+        lines += WRAP.wrap(
+            f"    h^{t.power}  {flow.coefficient_text(t)}  {t.vector_text}"
+        )
     if not flow.terms:
         lines.append("    (none: the flow is zero)")
     return docstring(lines, extra)
@@ -231,13 +233,18 @@ class _Writer:
     def elementwise(self) -> list[str]:
         params = list(self.flow.recurrence.parameters)
         printer = expression_printer()
-        local = {_A: sympy.Symbol("_a"), _G: sympy.Symbol("_g")}
+        A, G = symbols()
+        local = {A: sympy.Symbol("_a"), G: sympy.Symbol("_g")}
         body = ["    def at(_g):", "        _a = jnp.abs(_g)", "        return ["]
         for c in self.function_list:
-            code = _ruff_unary(spaced(printer.doprint(function_sympy(c).xreplace(local))))
+            code = _ruff_unary(
+                spaced(printer.doprint(function_sympy(c).xreplace(local)))
+            )
             body += assignment("            ", "", code, suffix=",", separator="")
         body.append("        ]")
-        doc = '    """The elementwise functions of g that the terms use, leaf by leaf."""'
+        doc = (
+            '    """The elementwise functions of g that the terms use, leaf by leaf."""'
+        )
         lines = ["", "", f"def {self.name}(g, args):", doc]
         lines += _params_line(params, "    ")
         lines += ["", *body, "", "    return leafwise(at, g)"]
@@ -260,7 +267,7 @@ class _Writer:
             "",
             "def manifold_by_order(loss, y, args, order=MANIFOLD_ORDER):",
             '    """The states on the slow manifold: {name: [psi_0(y), ..., '
-            'psi_order(y)]},',
+            "psi_order(y)]},",
             "",
             "    each state = sum_k h^k psi_k(y); start the iterates there (the start is",
             "    then off the manifold by O(h^(order + 1))).",
@@ -290,7 +297,9 @@ class _Writer:
                     value = "tree_add(*terms)"
                 else:
                     value = parts[0] if parts else "tree_zeros_like(y)"
-                lines += assignment(indent, f"psi[{quote(name)}].append", f"({value})", separator="")
+                lines += assignment(
+                    indent, f"psi[{quote(name)}].append", f"({value})", separator=""
+                )
         lines.append("    return psi")
         return lines
 
@@ -301,7 +310,7 @@ class _Writer:
             "",
             "def terms_by_order(loss, y, args, order=ORDER):",
             '    """[F_0(y), ..., F_order(y)] (pytrees like y): the flow is sum_k h^k '
-            'F_k(y).',
+            "F_k(y).",
             "",
             "    `loss` maps a pytree to a scalar; `args` holds the symbolic parameters.",
             "    Each derivative atom is computed once: applications of g' together (one",
@@ -329,7 +338,9 @@ class _Writer:
                 lines += _call(indent, "terms = [", parts, "]", force=True)
                 lines.append(f"{indent}F.append(tree_add(*terms))")
             else:
-                lines.append(f"{indent}F.append({parts[0] if parts else 'tree_zeros_like(y)'})")
+                lines.append(
+                    f"{indent}F.append({parts[0] if parts else 'tree_zeros_like(y)'})"
+                )
         lines.append("    return F")
         return lines
 
@@ -356,7 +367,9 @@ class _Writer:
             for i in chains:
                 dirs = list(calc.atoms[i].directions)
                 # put first a direction whose g' atom is wanted and not yet computed
-                dirs.sort(key=lambda d: (single.get(d.index) in done or d.index not in single))
+                dirs.sort(
+                    key=lambda d: single.get(d.index) in done or d.index not in single
+                )
                 prefix = single.get(dirs[0].index)
                 names = []
                 for level in range(1, len(dirs)):
@@ -368,15 +381,23 @@ class _Writer:
                         names.append("_")
                 names.append(f"a{i}")
                 done.add(i)
-                comment = " ".join(skeleton_text(calc, (int(n[1:]),)) for n in names if n != "_")
+                comment = " ".join(
+                    skeleton_text(calc, (int(n[1:]),)) for n in names if n != "_"
+                )
                 lines.append(f"{indent}# {comment}")
                 args = ", ".join(self.direction(d) for d in dirs)
-                lines += assignment(indent, ", ".join(names), f"derivative_chain(g_fn, y, [{args}])")
+                lines += assignment(
+                    indent, ", ".join(names), f"derivative_chain(g_fn, y, [{args}])"
+                )
             singles = [i for i in ready if calc.atoms[i].order == 1 and i not in done]
             if len(singles) == 1:
                 (i,) = singles
                 lines.append(f"{indent}# {skeleton_text(calc, (i,))}")
-                lines += assignment(indent, f"a{i}", f"dg({self.direction(calc.atoms[i].directions[0])})")
+                lines += assignment(
+                    indent,
+                    f"a{i}",
+                    f"dg({self.direction(calc.atoms[i].directions[0])})",
+                )
             elif singles:
                 for i in singles:
                     lines.append(f"{indent}# a{i} = {skeleton_text(calc, (i,))}")
@@ -427,7 +448,12 @@ def _constants(flow: ComponentwiseFlow, extra: list[str]) -> list[str]:
         if len(item) <= 88:
             lines.append(item)
         else:
-            lines += ["    (", f"        {t.power},", f"        {quote(t.vector_text)},", "    ),"]
+            lines += [
+                "    (",
+                f"        {t.power},",
+                f"        {quote(t.vector_text)},",
+                "    ),",
+            ]
     lines.append(")")
     return lines
 
@@ -454,7 +480,9 @@ def componentwise_body(flow: ComponentwiseFlow) -> str:
     writer = _Writer(flow, flow.terms, "_elementwise")
     states = list(flow.recurrence.states[1:])
     manifold_order = len(flow.solution.manifold[1]) - 1 if states else 0
-    manifold = _Writer(flow, _manifold_terms(flow, manifold_order), "_manifold_elementwise")
+    manifold = _Writer(
+        flow, _manifold_terms(flow, manifold_order), "_manifold_elementwise"
+    )
     lines = [runtime_text().rstrip("\n"), ""]
     lines += _constants(flow, [f"MANIFOLD_ORDER = {manifold_order}"])
     lines += _CHECK_ORDER
@@ -466,7 +494,7 @@ def componentwise_body(flow: ComponentwiseFlow) -> str:
     if states:
         lines += _coefficients(
             flow,
-            manifold.terms,  # type: ignore[arg-type]
+            manifold.terms,
             "_manifold_coefficients",
             "The exact coefficients of the terms of the states on the manifold.",
         )
@@ -524,7 +552,11 @@ def regenerate_words(
     rec = flow.recurrence
     if rec.source:
         words = ["derive codegen --spec SPEC_FILE"]
-    elif rec.name in ADAPTIVE and rec.function is not None and rec.function.__module__ == __name__.rsplit(".", 1)[0] + ".optimizers":
+    elif (
+        rec.name in ADAPTIVE
+        and rec.function is not None
+        and rec.function.__module__ == __name__.rsplit(".", 1)[0] + ".optimizers"
+    ):
         words = [f"derive codegen {rec.name}"]
         if "eps inside" in rec.description:
             words.append("--param eps_inside_sqrt=1")

@@ -93,7 +93,9 @@ class Calculus:
         self._atoms: dict[tuple[object, ...], Atom] = {}
         self.directions: list[Direction] = []
         self._directions: dict[tuple[object, ...], Direction] = {}
-        self._expand: dict[int, tuple[Expression, list[tuple[RationalFunction, Direction]]]] = {}
+        self._expand: dict[
+            int, tuple[Expression, list[tuple[RationalFunction, Direction]]]
+        ] = {}
         self._d_atom: dict[tuple[int, int], tuple[Expression, Expression]] = {}
         self._dg: dict[tuple[object, ...], Function] = {}
         self.zero = Expression({})
@@ -101,7 +103,13 @@ class Calculus:
         self.x = self.atom_expression(self._atom(("x",), "x"))
 
     # ------------------------------------------------------------------ interning
-    def _atom(self, key: tuple[object, ...], kind: str, directions: tuple[Direction, ...] = (), unknown: int = -1) -> Atom:
+    def _atom(
+        self,
+        key: tuple[object, ...],
+        kind: str,
+        directions: tuple[Direction, ...] = (),
+        unknown: int = -1,
+    ) -> Atom:
         atom = self._atoms.get(key)
         if atom is None:
             atom = Atom(len(self.atoms), kind, directions, unknown)
@@ -209,7 +217,9 @@ class Calculus:
     def x_index(self) -> int:
         return next(iter(self.x.terms))[0]
 
-    def linear_in_unknowns(self, e: Expression) -> tuple[Expression, dict[int, Function]] | None:
+    def linear_in_unknowns(
+        self, e: Expression
+    ) -> tuple[Expression, dict[int, Function]] | None:
         """`(rest, {j: c_j})` with $e = \\text{rest} + \\sum_j c_j \\odot U_j$, or None
         if `e` is not of this form (an unknown in a product or a derivative)."""
         rest: dict[Skeleton, Function] = {}
@@ -238,7 +248,9 @@ class Calculus:
         self._expand[id(w)] = (w, out)
         return out
 
-    def derivative_of_g(self, atoms_dirs: list[list[tuple[RationalFunction, Direction]]]) -> Expression:
+    def derivative_of_g(
+        self, atoms_dirs: list[list[tuple[RationalFunction, Direction]]]
+    ) -> Expression:
         """$g^{(k)}[w_1, \\dots, w_k]$ for expanded directions (multilinear)."""
         out: dict[Skeleton, Function] = {}
         alg = self.algebra
@@ -276,7 +288,11 @@ class Calculus:
             if dc.terms:
                 if gw is None:
                     gw = self.g_derivative(w)
-                parts.append(self.times_function(self.hadamard(gw, Expression({k: self.algebra.one})), dc))
+                parts.append(
+                    self.times_function(
+                        self.hadamard(gw, Expression({k: self.algebra.one})), dc
+                    )
+                )
             for pos, i in enumerate(k):
                 if pos and k[pos - 1] == i:  # repeated atom: count it by multiplicity
                     continue
@@ -308,7 +324,9 @@ class Calculus:
                 dd = self.derivative(self.direction_expression(d), w)
                 if dd.terms:
                     parts.append(
-                        self.derivative_of_g(dirs[:i] + [self.expand(dd)] + dirs[i + 1 :])
+                        self.derivative_of_g(
+                            dirs[:i] + [self.expand(dd)] + dirs[i + 1 :]
+                        )
                     )
             out = self.add(*parts)
         self._d_atom[key] = (w, out)

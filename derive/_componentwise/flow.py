@@ -26,7 +26,7 @@ from .._render.printers import (
 from .._render.record import describe_loss, toolkit
 from .render import CONVENTIONS, LEGEND, LEGEND_LATEX, function_text, scaled_latex
 from .solve import Solution, solve
-from .terms import ComponentwiseTerm, split_terms, to_scalar
+from .terms import ComponentwiseTerm, split_terms
 
 if TYPE_CHECKING:
     import sympy
@@ -153,7 +153,7 @@ class ComponentwiseFlow:
                 f"conventions: {CONVENTIONS}",
                 f"notation: {LEGEND}",
             ]
-        lines += power_lines(self.by_power(), self.order, lambda t: t.vector_text)  # type: ignore[arg-type]
+        lines += power_lines(self.by_power(), self.order, lambda t: t.vector_text)  # type: ignore[arg-type, attr-defined]
         if header:
             if self.conditions:
                 lines.append("valid for: " + ", ".join(self.conditions))
@@ -304,4 +304,3 @@ class ComponentwiseFlow:
                 for i in range(len(cl.variables))
             ]
         return out
-

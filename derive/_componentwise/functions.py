@@ -85,7 +85,9 @@ class FunctionAlgebra:
         self._registry: dict[tuple[str, tuple[object, ...]], int] = {}
         self.conditions: list[Function] = []
         self._condition_keys: set[tuple[object, ...]] = set()
-        self._monomials: dict[tuple[object, ...], list[tuple[RationalFunction, Function]]] = {}
+        self._monomials: dict[
+            tuple[object, ...], list[tuple[RationalFunction, Function]]
+        ] = {}
         self.zero = Function(self, {})
         self.one = self.constant(1)
 
@@ -404,10 +406,14 @@ class Function:
             return False
         alg = self.algebra
         for k, r in self.terms.items():
-            if _free_term(r.num, alg._ai) and _free_term(r.den, alg._ai) and all(
-                alg.generators[i].kind == "exp"
-                or _strict_radical(alg, alg.generators[i])
-                for i, _ in k
+            if (
+                _free_term(r.num, alg._ai)
+                and _free_term(r.den, alg._ai)
+                and all(
+                    alg.generators[i].kind == "exp"
+                    or _strict_radical(alg, alg.generators[i])
+                    for i, _ in k
+                )
             ):
                 return True
         return False
@@ -479,14 +485,30 @@ class Function:
             "(numerics.modified_field) for other powers.",
         )
 
+    def _single_generator(self, kind: str) -> Function | None:
+        """The argument of `self` if it is exactly one generator of `kind`."""
+        if len(self.terms) != 1:
+            return None
+        ((key, r),) = self.terms.items()
+        if len(key) != 1 or key[0][1] != 1 or r != self.algebra.field.one:
+            return None
+        gen = self.algebra.generators[key[0][0]]
+        return gen.argument if gen.kind == kind else None
+
     def exp(self) -> Function:
         if not self.terms:
             return self.algebra.one
+        inner = self._single_generator("log")
+        if inner is not None:  # exp(log(c)) = c
+            return inner
         return self.algebra._generator("exp", self)
 
     def log(self) -> Function:
         if self == self.algebra.one:
             return self.algebra.zero
+        inner = self._single_generator("exp")
+        if inner is not None:  # log(exp(c)) = c
+            return inner
         self.algebra.require_nonzero(self)
         return self.algebra._generator("log", self)
 
@@ -503,7 +525,11 @@ class Function:
                 dg = _generator_d_da(alg, i)
                 if dg.is_zero():
                     continue
-                rest = k[:pos] + ((i, e - 1),) + k[pos + 1 :] if e != 1 else k[:pos] + k[pos + 1 :]
+                rest = (
+                    k[:pos] + ((i, e - 1),) + k[pos + 1 :]
+                    if e != 1
+                    else k[:pos] + k[pos + 1 :]
+                )
                 term = Function(alg, {rest: r.field.convert(e) * r})
                 out = out + term * dg
         return out
@@ -515,9 +541,10 @@ class Function:
 
     # ------------------------------------------------------------------ monomials
     def monomials(self) -> list[tuple[RationalFunction, Function]]:
-        """`[(lambda, phi), ...]` with $c = \sum \lambda \phi$: $\lambda$ a rational
-        function of the parameters, $\phi = a^i t^{\text{key}} / \hat D$ one
-        monomial of a numerator in $a$ over its denominator $\hat D$ (monic in $a$).
+        """`[(lambda, phi), ...]` with $c = \\sum \\lambda \\phi$: $\\lambda$ a
+        rational function of the parameters, $\\phi = a^i t^{\\text{key}} / \\hat D$
+        one monomial of a numerator in $a$ over its denominator $\\hat D$ (monic in
+        $a$).
 
         The canonical split of a direction of a derivative (by linearity) and of a
         coefficient into displayed terms."""
@@ -684,7 +711,9 @@ def _sqrt_rational(alg: FunctionAlgebra, r: RationalFunction) -> Function:
     return value
 
 
-def _exact_root(r: RationalFunction, field: RationalFunctionField) -> RationalFunction | None:
+def _exact_root(
+    r: RationalFunction, field: RationalFunctionField
+) -> RationalFunction | None:
     try:
         n = r.num.sqrt()
         d = r.den.sqrt()

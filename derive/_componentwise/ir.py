@@ -41,7 +41,18 @@ __all__ = [
 FUNCTIONS = ("abs", "exp", "log")
 """The elementwise functions of `Apply` (square roots are `Power(a, 1/2)`)."""
 
-NONSMOOTH = ("sign", "maximum", "minimum", "max", "min", "where", "clip", "floor", "ceil", "round")
+NONSMOOTH = (
+    "sign",
+    "maximum",
+    "minimum",
+    "max",
+    "min",
+    "where",
+    "clip",
+    "floor",
+    "ceil",
+    "round",
+)
 """Names refused with a message: a modified flow needs a smooth update."""
 
 

@@ -121,7 +121,16 @@ def rmsprop_inside_step(
 
 
 def adam_step(
-    x: Any, m: Any, v: Any, *, grad: Grad, h: Any, beta1: Any, beta2: Any, eps: Any, xp: Any
+    x: Any,
+    m: Any,
+    v: Any,
+    *,
+    grad: Grad,
+    h: Any,
+    beta1: Any,
+    beta2: Any,
+    eps: Any,
+    xp: Any,
 ) -> tuple[Any, Any, Any]:
     """Adam (no bias correction): $x^+ = x - h m^+/(\\sqrt{v^+} + \\varepsilon)$."""
     d = grad(x)
@@ -131,7 +140,16 @@ def adam_step(
 
 
 def adam_inside_step(
-    x: Any, m: Any, v: Any, *, grad: Grad, h: Any, beta1: Any, beta2: Any, eps: Any, xp: Any
+    x: Any,
+    m: Any,
+    v: Any,
+    *,
+    grad: Grad,
+    h: Any,
+    beta1: Any,
+    beta2: Any,
+    eps: Any,
+    xp: Any,
 ) -> tuple[Any, Any, Any]:
     """Adam with $\\varepsilon$ inside the root: $x^+ = x - h m^+/\\sqrt{v^+ +
     \\varepsilon}$."""
@@ -182,7 +200,16 @@ def adamw_inside_step(
 
 
 def nadam_step(
-    x: Any, m: Any, v: Any, *, grad: Grad, h: Any, beta1: Any, beta2: Any, eps: Any, xp: Any
+    x: Any,
+    m: Any,
+    v: Any,
+    *,
+    grad: Grad,
+    h: Any,
+    beta1: Any,
+    beta2: Any,
+    eps: Any,
+    xp: Any,
 ) -> tuple[Any, Any, Any]:
     """NAdam: $x^+ = x - h (\\beta_1 m^+ + (1-\\beta_1)\\nabla f)/(\\sqrt{v^+} +
     \\varepsilon)$."""
@@ -193,7 +220,16 @@ def nadam_step(
 
 
 def nadam_inside_step(
-    x: Any, m: Any, v: Any, *, grad: Grad, h: Any, beta1: Any, beta2: Any, eps: Any, xp: Any
+    x: Any,
+    m: Any,
+    v: Any,
+    *,
+    grad: Grad,
+    h: Any,
+    beta1: Any,
+    beta2: Any,
+    eps: Any,
+    xp: Any,
 ) -> tuple[Any, Any, Any]:
     """NAdam with $\\varepsilon$ inside the root."""
     d = grad(x)
@@ -241,11 +277,11 @@ def _build(
     from .._trace import trace_function
 
     eps_inside = _switch(inside)
-    checked = {
-        k: _check(k, v, k in ("beta1", "beta2")) for k, v in values.items()
-    }
+    checked = {k: _check(k, v, k in ("beta1", "beta2")) for k, v in values.items()}
     fn = inside_step if eps_inside else step
-    where = "eps inside the square root" if eps_inside else "eps outside the square root"
+    where = (
+        "eps inside the square root" if eps_inside else "eps outside the square root"
+    )
     return trace_function(fn, name, checked, description=f"{description} ({where})")
 
 

@@ -14,13 +14,12 @@ from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING
 
-import sympy
-
-from .expressions import Atom, Calculus, Direction
 from .._coefficients import RationalFunction
+from .expressions import Atom, Calculus, Direction
 from .functions import ABS_G, Function, FunctionAlgebra
 
 if TYPE_CHECKING:
+    import sympy
     from sympy.printing.printer import Printer
 
 __all__ = [
@@ -58,13 +57,21 @@ LEGEND_LATEX = (
     "g'[u] = Dg(x)[u] = -\\nabla^2 f(x)\\,u,\\ g''[u,v] = D^2 g(x)[u,v]"
 )
 
-_A = sympy.Symbol("_abs_g", positive=True)
-_G = sympy.Symbol("_g")
+
+@cache
+def symbols() -> tuple[sympy.Symbol, sympy.Symbol]:
+    """The SymPy symbols that print as `|g|` (positive) and `g`."""
+    import sympy
+
+    return sympy.Symbol("_abs_g", positive=True), sympy.Symbol("_g")
 
 
 def _printers() -> tuple[type[Printer], type[Printer]]:
+    import sympy
     from sympy.printing.latex import LatexPrinter
     from sympy.printing.str import StrPrinter
+
+    _A, _G = symbols()
 
     names = {"eps": "\\varepsilon", "epsilon": "\\varepsilon"}
 
@@ -145,6 +152,9 @@ def function_sympy(c: Function) -> sympy.Expr:
     the parameters, square roots, signs, exponentials and logarithms; numerators and
     denominators factored (FLINT), factors with numerical coefficients made monic
     (`|g| + 1/100000000`)."""
+    import sympy
+
+    _A, _G = symbols()
     alg = c.algebra
     total = sympy.Integer(0)
     for key, r in c.terms.items():
@@ -163,6 +173,9 @@ def function_sympy(c: Function) -> sympy.Expr:
 
 
 def _factored(alg: FunctionAlgebra, r: RationalFunction) -> sympy.Expr:
+    import sympy
+
+    _A, _ = symbols()
     field = alg.field
     a = sympy.Symbol(ABS_G)
     ai = alg._ai
@@ -176,17 +189,19 @@ def _factored(alg: FunctionAlgebra, r: RationalFunction) -> sympy.Expr:
             numeric = all(all(m[j] == 0 for j in range(ai)) for m in monos)
             if numeric and any(m[ai] for m in monos):
                 top = max(m[ai] for m in monos)
-                lead = next(
-                    f.coeffs()[k] for k, m in enumerate(monos) if m[ai] == top
-                )
+                lead = next(f.coeffs()[k] for k, m in enumerate(monos) if m[ai] == top)
                 f = f / lead
                 coeff *= sympy.Rational(int(lead.p), int(lead.q)) ** (sign * int(e))
-            base = field.to_sympy(RationalFunction(f, field.poly_one, field, reduce=False))
+            base = field.to_sympy(
+                RationalFunction(f, field.poly_one, field, reduce=False)
+            )
             parts.append(sympy.Pow(base.subs(a, _A), sign * int(e)))
     return sympy.Mul(coeff, *parts)
 
 
 def _generator_sympy(c: Function, index: int) -> sympy.Expr:
+    import sympy
+
     gen = c.algebra.generators[index]
     assert gen.argument is not None
     arg = function_sympy(gen.argument)
@@ -243,7 +258,9 @@ def _is_one(c: Function) -> bool:
 
 
 def _wrap_text(s: str) -> str:
-    simple = all(ch not in s for ch in " +-/*") or (s.startswith("(") and s.endswith(")") and s.count("(") == 1)
+    simple = all(ch not in s for ch in " +-/*") or (
+        s.startswith("(") and s.endswith(")") and s.count("(") == 1
+    )
     return s if simple else f"({s})"
 
 

@@ -201,13 +201,14 @@ class ProgramSeries:
             aux = self._aux.setdefault(pos, [[] for _ in range(int(r) - 1)])
             prev = ins.a
             for level in range(int(r) - 1):
-                parts = []
+                parts: list[Expression] | None = []
                 for j in range(k + 1):
                     p = self._get(prev, j) if level == 0 else aux[level - 1][j]
                     q = self._get(ins.a, k - j)
                     if p is None or q is None:
                         parts = None
                         break
+                    assert parts is not None
                     parts.append(calc.hadamard(p, q))
                 val = None if parts is None else calc.add(calc.zero, *parts)
                 col = aux[level]
@@ -299,7 +300,9 @@ class ProgramSeries:
             if lj is None or aj is None:
                 return None
             parts.append(calc.scale(calc.hadamard(lj, aj), _q(Fraction(-j, k))))
-        return calc.times_function(calc.add(calc.zero, *parts), self._inverse(ins.a, a0))
+        return calc.times_function(
+            calc.add(calc.zero, *parts), self._inverse(ins.a, a0)
+        )
 
 
 def _q(value: Fraction | int) -> Coefficient:

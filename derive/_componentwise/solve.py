@@ -88,13 +88,17 @@ class _Solver:
         self.m = len(rec.states)
         self.series = ProgramSeries(rec, calc, order + 1)
         self.fields: list[Expression] = []
-        self.manifold: list[list[Expression]] = [[calc.x]] + [[] for _ in range(self.m - 1)]
+        self.manifold: list[list[Expression]] = [[calc.x]] + [
+            [] for _ in range(self.m - 1)
+        ]
         self.pivots: list[Function] = []
         self._lie: dict[tuple[int, int, int], Expression] = {}
         self.alpha: list[Function | None] = []
 
     # ------------------------------------------------------------------ linear algebra
-    def linear_solve(self, matrix: list[list[Function]], rhs: list[Expression]) -> list[Expression]:
+    def linear_solve(
+        self, matrix: list[list[Function]], rhs: list[Expression]
+    ) -> list[Expression]:
         """Gaussian elimination over the elementwise functions (a field)."""
         calc = self.calc
         n = len(rhs)
@@ -134,7 +138,10 @@ class _Solver:
         if got is None:
             got = self.calc.add(
                 self.calc.zero,
-                *(self.calc.derivative(self.lie(j, n - 1, m - i), self.fields[i]) for i in range(m + 1)),
+                *(
+                    self.calc.derivative(self.lie(j, n - 1, m - i), self.fields[i])
+                    for i in range(m + 1)
+                ),
             )
             self._lie[key] = got
         return got
@@ -158,7 +165,9 @@ class _Solver:
         rec = self.rec
         solved: dict[int, Expression] = {}
         while True:
-            states = [calc.x] + [solved.get(j, calc.unknown(j)) for j in range(1, self.m)]
+            states = [calc.x] + [
+                solved.get(j, calc.unknown(j)) for j in range(1, self.m)
+            ]
             self.series.evaluate(0, states)
             pending = [j for j in range(1, self.m) if j not in solved]
             if not pending:
@@ -190,7 +199,10 @@ class _Solver:
             order = sorted(closed)
             alg = calc.algebra
             matrix = [
-                [(alg.one if i == j else alg.zero) - eqs[j][1].get(i, alg.zero) for i in order]
+                [
+                    (alg.one if i == j else alg.zero) - eqs[j][1].get(i, alg.zero)
+                    for i in order
+                ]
                 for j in order
             ]
             sol = self.linear_solve(matrix, [eqs[j][0] for j in order])
@@ -269,7 +281,9 @@ class _Solver:
                     entry = (alg.one if i == j else alg.zero) + aj * A.get(i, alg.zero)
                     row.append(entry - eqs[j][1].get(i, alg.zero))
                 matrix.append(row)
-                known = calc.add(self.composition_known(j, k), calc.times_function(base, aj))
+                known = calc.add(
+                    self.composition_known(j, k), calc.times_function(base, aj)
+                )
                 rhs.append(calc.sub(eqs[j][0], known))
             solved.update(zip(order, self.linear_solve(matrix, rhs), strict=True))
         F = calc.add(base, *(calc.times_function(solved[i], c) for i, c in A.items()))
@@ -309,7 +323,9 @@ class _Solver:
                 self.series.evaluate(k, states)
                 return
             rest, coefs = lin
-            col[v][k] = calc.add(rest, *(calc.times_function(solved[j], c) for j, c in coefs.items()))
+            col[v][k] = calc.add(
+                rest, *(calc.times_function(solved[j], c) for j, c in coefs.items())
+            )
 
     def _nonlinear_error(self) -> DeriveError:
         return DeriveError(
@@ -334,4 +350,3 @@ class _Solver:
             pivots=self.pivots,
             position_like=[True] + [a is not None for a in self.alpha],
         )
-

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 import derive
 
 from .._certificate import Certificate
+from .._componentwise_start import ComponentwiseStart
 from .._iterates import as_recurrence, initial_point
 from .._losses import Loss, resolve_loss
 from .._precision import uses_float64
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     import sympy
 from .fit import fit_orders
 from .plan import coefficient_scales, kappa_of, plan_test
+from .plan_adaptive import plan_componentwise
 from .record import step_records, verification_record
 from .run import flow_errors, run_iterates
 
@@ -156,35 +158,51 @@ def verify(
     # and its slow manifold for the start
     say(f"deriving the modified flow of {rec.name} through order {P + 1}")
     flow_hi = modified_flow(rec, P + 1)
-    c0, sums = coefficient_scales(flow_hi, num)
-    if c0 == 0:
-        raise DeriveError(
-            f"the leading-order flow of {rec.name} is zero: it does not move.", ""
-        )
     say(f"generating the JAX module for order {P}")
     code = codegen(flow_hi.truncate(P))
     module = code.load()
     clock["derive"] = time.perf_counter()
-
-    say("measuring the curvature along the leading-order flow")
-    plan = plan_test(
-        rec,
-        loss_fn,
-        loss_obj,
-        x0,
-        num,
-        c0=c0,
-        kappa=kappa_of(sums),
-        order=P,
-        T=T,
-        hs=hs,
-        quick=quick,
-    )
+    if isinstance(flow_hi, derive.ComponentwiseFlow):
+        say("measuring the correction ratios along the leading-order flow")
+        plan = plan_componentwise(
+            loss_fn,
+            loss_obj,
+            x0,
+            num,
+            codegen(flow_hi).load(),
+            order=P,
+            T=T,
+            hs=hs,
+            quick=quick,
+        )
+        start = ComponentwiseStart(rec, P + 1, num, module=module)
+        manifold = None
+    else:
+        c0, sums = coefficient_scales(flow_hi, num)
+        if c0 == 0:
+            raise DeriveError(
+                f"the leading-order flow of {rec.name} is zero: it does not move.", ""
+            )
+        say("measuring the curvature along the leading-order flow")
+        plan = plan_test(
+            rec,
+            loss_fn,
+            loss_obj,
+            x0,
+            num,
+            c0=c0,
+            kappa=kappa_of(sums),
+            order=P,
+            T=T,
+            hs=hs,
+            quick=quick,
+        )
+        start, manifold = None, flow_hi.manifold
     clock["pilot"] = time.perf_counter()
 
     say(f"running the iterates ({plan.n_max} steps x {len(plan.h)} step sizes)")
     positions, diverged_at, status = run_iterates(
-        rec, loss_fn, x0, num, plan, flow_hi.manifold, P
+        rec, loss_fn, x0, num, plan, manifold, P, start
     )
     clock["iterates"] = time.perf_counter()
 

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 import derive
 
 from .._integrate import integrate
-from .._iterates import make_runner
+from .._iterates import Start, make_runner
 from .._pytree import norm
 from .._typing import Array, LossFunction, PyTree, VectorField
 from .plan import Plan
@@ -28,18 +28,19 @@ def run_iterates(
     x0: PyTree,
     num: Mapping[str, float],
     plan: Plan,
-    manifold: derive.SlowManifold,
+    manifold: derive.SlowManifold | None,
     order: int,
+    start: Start | None = None,
 ) -> tuple[PyTree, NDArray[np.int_], list[str]]:
     """The iterates for every step size, started on the slow manifold (the flow's,
-    solved once); returns `(positions, diverged_at, status)` with `status[k]` one of
-    `"ok"`, `"unstable"` and `"diverged"`."""
+    solved once, or `start`); returns `(positions, diverged_at, status)` with
+    `status[k]` one of `"ok"`, `"unstable"` and `"diverged"`."""
     runner = make_runner(
         rec,
         loss_fn,
         plan.n_max,
         params=num,
-        init="manifold",
+        init=start if start is not None else "manifold",
         manifold_nodes=order + 2,
         manifold=manifold,  # solved on trees with order + 2 nodes already
     )
