@@ -140,7 +140,7 @@ class _Route:
         $(I - J)^{-1}$ is one fixed linear map, found once, and
         $\\psi_0(x) = (I - J)^{-1} S^+(x, 0, 0)$."""
         zero = jnp.zeros((), dtype=jnp.float64)
-        S = [jnp.zeros_like(v) for v in self.step.state0(x0)]
+        S = jax.tree_util.tree_map(jnp.zeros_like, self.step.state0(x0))
         if not S:
             return False
         key = jax.random.PRNGKey(0)
@@ -228,7 +228,7 @@ class _Route:
     def _psi(self, k: int, x: PyTree) -> list[Any]:
         zero = jnp.zeros((), dtype=jnp.float64)
         if k == 0:  # the fixed point of S -> S+(x, S, 0): Newton steps from 0
-            S = [jnp.zeros_like(v) for v in self.step.state0(x)]
+            S = jax.tree_util.tree_map(jnp.zeros_like, self.step.state0(x))
             if self.constant is not None and S:  # affine: one step is exact
                 return self.constant(self._state_update(x, S, zero))
             for _ in range(2):
@@ -319,7 +319,7 @@ def _lie(E: Fn, field_fn: Fn) -> Fn:
 
 def _check_update_form(step: UpdateStep, x: PyTree) -> None:
     zero = jnp.zeros((), dtype=jnp.float64)
-    S = [jnp.zeros_like(v) for v in step.state0(x)]
+    S = jax.tree_util.tree_map(jnp.zeros_like, step.state0(x))
     x0 = step.apply(x, S, zero)[0]
     moved = max(
         (
@@ -338,7 +338,7 @@ def _check_update_form(step: UpdateStep, x: PyTree) -> None:
             "learning rate 1 (x+ = x + h*updates).",
         )
     if S:
-        ones = [jnp.ones_like(v) for v in S]
+        ones = jax.tree_util.tree_map(jnp.ones_like, S)
         dx = jax.jvp(lambda T: step.apply(x, T, zero)[0], (S,), (ones,))[1]
         if any(float(jnp.max(jnp.abs(v))) > 0 for v in jax.tree_util.tree_leaves(dx)):
             raise derive.DeriveError(
