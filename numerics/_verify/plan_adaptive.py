@@ -76,11 +76,23 @@ def plan_componentwise(
     g0 = float(norm(jax.grad(loss_fn)(x0)))
     kappa0, n0 = (float(v) for v in ratios(x0))
     if not (g0 > 0 and n0 > 0) or not math.isfinite(kappa0):
+        zero = sum(
+            int(np.sum(np.asarray(v) == 0))
+            for v in jax.tree_util.tree_leaves(jax.grad(loss_fn)(x0))
+        )
         raise DeriveError(
-            "the gradient or the modified field vanishes or is singular at x0 (a "
-            "gradient component is zero where eps = 0): there is nothing to measure.",
+            "the gradient or the modified field vanishes or is not finite at x0"
+            + (
+                f" ({zero} gradient components are exactly zero there, where |g| in "
+                "the flow is not smooth: with eps = 0 the quotient g/|g| is singular, "
+                "and with eps outside the square root the flow contains sign(g))"
+                if zero
+                else ""
+            )
+            + ": there is nothing to measure.",
             "Start away from critical points and from points with a zero gradient "
-            "component, or use eps > 0.",
+            "component (a network input that is always zero gives one), or put eps "
+            "inside the square root (eps_inside_sqrt=True), whose flow is smooth.",
         )
     c0 = n0 / g0
     horizon: float | None
