@@ -7,11 +7,13 @@ point $x$ the $k$-th correction is about $(h \\kappa(x))^k$ times the leading te
 $$\\kappa(x) = \\max_{1 \\le k \\le P+1} \\left(\\frac{|F_k(x)|}{|F_0(x)|}\\right)^{1/k}$$
 
 (for gradient descent $\\kappa \\approx L/2$; for Adam in the sign regime
-$\\kappa \\sim |\\nabla^2 f| / ((1 - \\beta_2) |\\nabla f|)$). The leading-order flow is
+$\\kappa \\sim |\\nabla^2 f| / ((1 - \\beta_2) |\\nabla f|)$), and the scale $L$ is never
+taken below the spectral radius of $F_0'$ along the flow (the stiffest direction,
+which norms of whole vectors miss on networks). The leading-order flow is
 followed with RK4 over $[0, T]$, $T$ the loss's gradient-flow horizon over $c_0 =
 |F_0(x_0)|/|g(x_0)|$; the horizon is cut where $\\kappa$ grows beyond four times its
 start (a gradient component approaching zero, where the flow is singular for small
-$\\varepsilon$). The step sizes are $h = \\varepsilon / \\max_t \\kappa$ for
+$\\varepsilon$). The step sizes are $h = \\varepsilon / L$, $L = \\max_t \\kappa$ or that radius, for
 $\\varepsilon$ in the usual range, whole numbers of steps. There is no linear stability
 screening (the update is not linear); divergent iterates are still detected.
 """
@@ -26,6 +28,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from derive import DeriveError
 
@@ -40,6 +43,8 @@ __all__ = ["plan_componentwise"]
 
 PILOT_STEPS = 40
 GROWTH = 4.0
+POWER_ITERATIONS = 30
+SPECTRAL_EVERY = 10
 
 
 def plan_componentwise(
@@ -72,6 +77,24 @@ def plan_componentwise(
     @jax.jit
     def field0(x: PyTree) -> PyTree:
         return module.terms_by_order(loss_fn, x, args, 0)[0]
+
+    @jax.jit
+    def spectral(x: PyTree) -> Any:
+        """The spectral radius of $F_0'(x)$ by power iteration (its eigenvalues are
+        real: $F_0' = D g'$ with $D$ a positive diagonal, plus multiples of $I$)."""
+        flat, unravel = ravel_pytree(x)
+
+        def apply(u: Any) -> Any:
+            tangent = jax.jvp(field0, (x,), (unravel(u),))[1]
+            return ravel_pytree(tangent)[0]
+
+        def body(_: int, u: Any) -> Any:
+            w = apply(u)
+            return w / (jnp.linalg.norm(w) + 1e-300)
+
+        u0 = jnp.cos(jnp.arange(flat.size, dtype=flat.dtype)) + 1.0
+        u = jax.lax.fori_loop(0, POWER_ITERATIONS, body, u0 / jnp.linalg.norm(u0))
+        return jnp.linalg.norm(apply(u))
 
     g0 = float(norm(jax.grad(loss_fn)(x0)))
     kappa0, n0 = (float(v) for v in ratios(x0))
@@ -119,8 +142,9 @@ def plan_componentwise(
     dt = T / PILOT_STEPS
     x = x0
     kappas = [kappa0]
+    radii = [float(spectral(x0))]
     t = 0.0
-    for _ in range(PILOT_STEPS):
+    for step in range(PILOT_STEPS):
         k1 = field0(x)
         k2 = field0(jax.tree_util.tree_map(lambda a, b: a + 0.5 * dt * b, x, k1))
         k3 = field0(jax.tree_util.tree_map(lambda a, b: a + 0.5 * dt * b, x, k2))
@@ -138,11 +162,16 @@ def plan_componentwise(
             break
         x, t = x_new, t + dt
         kappas.append(kappa)
+        if (step + 1) % SPECTRAL_EVERY == 0:
+            radii.append(float(spectral(x)))
+    radii.append(float(spectral(x)))
     if cut and t < T:
         T = max(t, dt)
         horizon = T * c0
     travel = float(norm(jax.tree_util.tree_map(jnp.subtract, x, x0)))
-    L = max(kappas)
+    # the correction ratios see the whole vector; the linearisation of F_0 sees the
+    # stiffest direction (on networks it is the larger of the two)
+    L = max(max(kappas), max(radii))
     pilot = {
         "top": L,
         "bottom": min(kappas),
