@@ -41,7 +41,7 @@ class ComponentwiseStart:
     - `optimal_truncation`: the series in $h$ is asymptotic (its coefficients grow
       like $(1 - \\beta_2)^{-k}$); with `True` (default) it stops before the first
       power whose term is larger than the previous one, as
-      [`ManifoldStart`][numerics.ManifoldStart] does.
+      `numerics.ManifoldStart` does.
 
     Calling `start(loss, x, h)` returns the tuple of states, position first.
 
