@@ -1,5 +1,7 @@
 """A componentwise modified flow as a standalone JAX module (`derive.codegen`).
 
+(Over 500 lines: the writer of one module, whose sections share its atom numbering.)
+
 Matrix-free mode: the module embeds the one copy of the matrix-free derivatives
 (`derive.matrix_free`, with `leafwise` and `tree_multiply` for componentwise
 operations on pytrees) and adds

@@ -1,5 +1,8 @@
 """Elementwise functions of the gradient, with exact coefficients and canonical forms.
 
+(Over 500 lines: one algebra, whose canonical form, arithmetic and derivative rules
+must change together.)
+
 On the slow manifold every componentwise nonlinearity of an adaptive optimizer acts,
 at $h = 0$, on a function of $g = -\\nabla f$ alone (the second moment is $g \\odot g$,
 the first $\\mp g$), so its Taylor coefficients in $h$ are functions of $g$ applied
