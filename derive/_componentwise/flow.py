@@ -64,8 +64,8 @@ class ComponentwiseFlow:
         >>> import derive
         >>> flow = derive.modified_flow(derive.rmsprop(eps=0), order=1)
         >>> print(flow.text(header=False))
-        dx/dt = g/|g|
-              + h * (0)
+        dx/dt = sign(g)
+              + h * (beta2/(1 - beta2) (1/|g|) ⊙ g'[sign(g)])
         >>> flow.conditions
         ['beta2 != 1', '|g| != 0 (every gradient component nonzero)']
 
@@ -256,7 +256,7 @@ class ComponentwiseFlow:
             >>> import derive
             >>> flow = derive.modified_flow(derive.rmsprop(eps=1), order=0)
             >>> flow.on("x**2/2", "x").components
-            [-x/(Abs(x) + 1)]
+            [-Abs(x)*sign(x)/(Abs(x) + 1)]
 
             ```
         """
