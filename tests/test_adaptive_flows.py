@@ -1,4 +1,4 @@
-"""Exact modified flows of RMSProp, Adam and AdamW (the componentwise engine), each
+"""Exact modified flows of RMSProp, Adam, AdamW and NAdam (the componentwise engine), each
 checked by a route that does not use it:
 
 - a direct Taylor expansion in h of one step of the recurrence, written out here in
@@ -80,9 +80,12 @@ def _time_h_map(by_power: list[list[sympy.Expr]]) -> list[sympy.Expr]:
 B1, B2, EPS, WD = Fr(1, 2), Fr(3, 4), Fr(1, 10), Fr(1, 5)
 
 
-def _pytorch_step(name: str, states: dict[str, list[sympy.Expr]]) -> list[sympy.Expr]:
-    """One step of torch.optim.RMSprop / Adam / AdamW without bias correction
-    (PyTorch documentation, Algorithm boxes), at P, from the given moments."""
+def _pytorch_step(
+    name: str, states: dict[str, list[sympy.Expr]], inside: bool = False
+) -> list[sympy.Expr]:
+    """One step of torch.optim.RMSprop / Adam / AdamW / NAdam without bias correction
+    (PyTorch documentation, Algorithm boxes; NAdam with its momentum schedule settled
+    at beta1, Dozat 2016), at P, from the given moments; `inside`: sqrt(v + eps)."""
     b1, b2, eps, wd = (
         sympy.Rational(q.numerator, q.denominator) for q in (B1, B2, EPS, WD)
     )
@@ -91,15 +94,24 @@ def _pytorch_step(name: str, states: dict[str, list[sympy.Expr]]) -> list[sympy.
         m1 = GRAD
     else:
         m1 = [b1 * a + (1 - b1) * gi for a, gi in zip(states["m"], GRAD, strict=True)]
+    if name == "nadam":
+        m1 = [b1 * a + (1 - b1) * gi for a, gi in zip(m1, GRAD, strict=True)]
     decay = wd if name == "adamw" else 0
-    return [
-        P[V[i]] - h * (m1[i] / (sympy.sqrt(v1[i]) + eps) + decay * P[V[i]])
-        for i in range(2)
-    ]
+    root = [sympy.sqrt(v + eps) if inside else sympy.sqrt(v) + eps for v in v1]
+    return [P[V[i]] - h * (m1[i] / root[i] + decay * P[V[i]]) for i in range(2)]
 
 
-@pytest.mark.parametrize("name", ["rmsprop", "adam", "adamw"])
-def test_one_step_is_the_time_h_map_through_order_2(name: str) -> None:
+@pytest.mark.parametrize(
+    "name, inside",
+    [
+        ("rmsprop", False),
+        ("adam", False),
+        ("adamw", False),
+        ("nadam", False),
+        ("adam", True),
+    ],
+)
+def test_one_step_is_the_time_h_map_through_order_2(name: str, inside: bool) -> None:
     """Direct Taylor expansion of the recurrence (backward error analysis, Hairer,
     Lubich & Wanner, Geometric Numerical Integration, IX.1): from the derived slow
     manifold, x_1 - Phi_h(x_0) = O(h^4) exactly, with Phi_h the derived flow's
@@ -109,11 +121,12 @@ def test_one_step_is_the_time_h_map_through_order_2(name: str) -> None:
         values["beta1"] = B1
     if name == "adamw":
         values["weight_decay"] = WD
-    flow = derive.modified_flow(getattr(derive, name)(**values), 2)
+    rec = getattr(derive, name)(**values, eps_inside_sqrt=inside)
+    flow = derive.modified_flow(rec, 2)
     phi = _time_h_map(flow.on(LOSS, "x,y").by_power)
     manifold = flow.manifold_on(LOSS, "x,y")
     states = {k: [_fix(c).xreplace(P) for c in v] for k, v in manifold.items()}
-    step = _pytorch_step(name, states)
+    step = _pytorch_step(name, states, inside)
     for a, b in zip(step, phi, strict=True):
         residual = sympy.series(a - b, h, 0, 4).removeO()
         assert sympy.simplify(residual) == 0
