@@ -68,7 +68,7 @@ examples:
   derive verify --spec qhm.txt --param beta=0.9 --param nu=0.7 --order 2
   derive verify "state x; y = x - h*grad(x); x = x - h*grad(y)" --order 2
   derive verify adam --order 2 --param beta2=0.99 --loss rosenbrock --quick
-  derive verify rmsprop --param eps=1 --model digits-mlp --model-option n=64 --order 1
+  derive verify rmsprop --param eps=100 --param beta2=0.9 --loss himmelblau --order 2
 
 built-in losses: rosenbrock, himmelblau, beale, six-hump-camel, styblinski-tang,
 rastrigin, double-well, quartic-saddle, quadratic (diag(1, 10))
