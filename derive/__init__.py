@@ -6,7 +6,10 @@ state, traced into a [`Recurrence`][derive.Recurrence]; [`optimizer`][derive.opt
 turns any definition (a built-in name, a text spec, a function) into one, and the
 factories [`gd`][derive.gd], [`heavy_ball`][derive.heavy_ball],
 [`nesterov`][derive.nesterov] and [`runge_kutta`][derive.runge_kutta] build the
-built-ins. Mini-batch optimizers ([`sgd`][derive.sgd], [`sgdm`][derive.sgdm], or any
+built-ins. Adaptive optimizers ([`rmsprop`][derive.rmsprop], [`adam`][derive.adam],
+[`adamw`][derive.adamw], [`nadam`][derive.nadam], or any update with componentwise
+operations) get a [`ComponentwiseFlow`][derive.ComponentwiseFlow] from the
+componentwise engine. Mini-batch optimizers ([`sgd`][derive.sgd], [`sgdm`][derive.sgdm], or any
 of the above with one batch per step) have the modified flow of their epochs, for a
 fixed batch order or in expectation over orders, from
 [`minibatch_flow`][derive.minibatch_flow], over colored trees
@@ -41,6 +44,13 @@ from ._colored_trees import ColoredTreeTable as ColoredTreeTable
 from ._colored_trees import colored_tree_counts as colored_tree_counts
 from ._colored_trees import colored_tree_table as colored_tree_table
 from ._colored_trees import parse_colored_tree as parse_colored_tree
+from ._componentwise.flow import ComponentwiseFlow as ComponentwiseFlow
+from ._componentwise.optimizers import adam as adam
+from ._componentwise.optimizers import adamw as adamw
+from ._componentwise.optimizers import nadam as nadam
+from ._componentwise.optimizers import optimizer_defaults as optimizer_defaults
+from ._componentwise.optimizers import rmsprop as rmsprop
+from ._componentwise.terms import ComponentwiseTerm as ComponentwiseTerm
 from ._conventions import CONVENTIONS as CONVENTIONS
 from ._errors import DeriveError as DeriveError
 from ._exact import exact_number as exact_number
@@ -48,6 +58,7 @@ from ._flow import ExplicitField as ExplicitField
 from ._flow import ModifiedFlow as ModifiedFlow
 from ._flow import ModifiedLoss as ModifiedLoss
 from ._flow import Term as Term
+from ._flow import bseries_flow as bseries_flow
 from ._flow import modified_flow as modified_flow
 from ._high_resolution import EquationTerm as EquationTerm
 from ._high_resolution import ExplicitODE as ExplicitODE

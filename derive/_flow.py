@@ -26,10 +26,12 @@ from ._trees import TreeTable
 if TYPE_CHECKING:
     import sympy
 
+    from ._componentwise.flow import ComponentwiseFlow
     from ._concrete import ConcreteLoss, LossExpression, Variables
 
 __all__ = [
     "modified_flow",
+    "bseries_flow",
     "ModifiedFlow",
     "Term",
     "CONVENTIONS",
@@ -68,7 +70,7 @@ def terms_by_power(terms: Iterable[Term], order: int) -> dict[int, list[Term]]:
 
 def modified_flow(
     optimizer: OptimizerDefinition, order: int, **params: ExactValue | None
-) -> ModifiedFlow:
+) -> ModifiedFlow | ComponentwiseFlow:
     """The modified flow $\\dot x = F_0(x) + h F_1(x) + \\dots + h^p F_p(x)$ of an optimizer.
 
     The flow's solution at $t = n h$ matches the iterates $x_n$ up to $O(h^{p+1})$
@@ -83,7 +85,10 @@ def modified_flow(
     - `order`: the highest power $p$ of $h$ (0 gives the leading-order flow).
     - `**params`: hyper-parameter values when `optimizer` is a function.
 
-    **Returns:** a [`ModifiedFlow`][derive.ModifiedFlow].
+    **Returns:** a [`ModifiedFlow`][derive.ModifiedFlow] (B-series: every
+    optimizer whose gradients enter through affine combinations), or a
+    [`ComponentwiseFlow`][derive.ComponentwiseFlow] when the update has componentwise
+    operations (RMSProp, Adam, ...: see [`adam`][derive.adam]).
 
     !!! example
         ```python
@@ -119,6 +124,40 @@ def modified_flow(
             "supported (there are 12486 trees with 13 nodes).",
             "Use an order of at most 12.",
         )
+    if rec.componentwise:
+        from ._componentwise.flow import componentwise_flow
+
+        return componentwise_flow(rec, order)
+    return affine_flow(rec, order, "the B-series flow")
+
+
+def bseries_flow(
+    optimizer: OptimizerDefinition, order: int, **params: ExactValue | None
+) -> ModifiedFlow:
+    """The B-series modified flow of an optimizer whose gradients enter through
+    affine combinations: [`modified_flow`][derive.modified_flow] for callers that need
+    its trees, manifold and modified loss (it refuses componentwise optimizers).
+
+    !!! example
+        ```python
+        >>> import derive
+        >>> derive.bseries_flow(derive.gd(), 1).terms[1].tree
+        '[[]]'
+
+        ```
+    """
+    rec = optimizer_from(optimizer, params)
+    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
+        raise DeriveError(
+            f"order must be a non-negative integer, got {order!r}.", "Use e.g. order=2."
+        )
+    return affine_flow(rec, order, "the B-series flow")
+
+
+def affine_flow(rec: Recurrence, order: int, what: str) -> ModifiedFlow:
+    """`bseries_flow` of a recurrence; `what` names the computation that needs it,
+    for the error raised when `rec` has componentwise operations."""
+    rec.require_affine(what)
     manifold = solve_manifold(rec, order + 1)
     return ModifiedFlow(rec, order, manifold)
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ._attraction import Attraction, attraction_of
 from ._coefficients import Coefficient, Field
 from ._exact import ExactValue
-from ._flow import ExplicitField, ModifiedFlow, Term, modified_flow
+from ._flow import ExplicitField, ModifiedFlow, Term, affine_flow
 from ._optimizers import OptimizerDefinition, optimizer_from
 from ._render import manifold as _render_manifold
 from ._trees import TreeTable
@@ -95,7 +95,7 @@ def invariant_manifold(
         (2006), section XV.2 (the underlying one-step method of a multistep method).
     """
     rec = optimizer_from(optimizer, params)
-    flow = modified_flow(rec, order)
+    flow = affine_flow(rec, order, "the invariant manifold")
     return InvariantManifold(flow)
 
 

@@ -111,6 +111,7 @@ def minibatch_flow(
         34 (1997) (colored trees).
     """
     rec = minibatch_optimizer(optimizer, **params)
+    rec.require_affine("the mini-batch flow")
     if isinstance(order, bool) or not isinstance(order, int) or order < 0:
         raise DeriveError(
             f"order must be a non-negative integer, got {order!r}.", "Use e.g. order=2."

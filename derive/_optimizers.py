@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any, TypeAlias
 
+from ._componentwise.optimizers import ADAPTIVE
 from ._errors import DeriveError
 from ._exact import ExactValue, exact_number
 from ._recurrence import Recurrence
@@ -206,6 +207,7 @@ _BUILTINS: dict[str, Callable[..., Recurrence]] = {
     "nesterov": nesterov,
     "sgd": sgd,
     "sgdm": sgdm,
+    **ADAPTIVE,
 }
 
 
@@ -248,7 +250,7 @@ def optimizer_names() -> tuple[str, ...]:
         ```python
         >>> import derive
         >>> derive.optimizer_names()
-        ('gd', 'heavy-ball', 'nesterov', 'sgd', 'sgdm')
+        ('gd', 'heavy-ball', 'nesterov', 'sgd', 'sgdm', 'rmsprop', 'adam', 'adamw', 'nadam')
 
         ```
     """

@@ -1,8 +1,9 @@
 """The symbolic tracer: an optimizer written as a Python function, read into a `Recurrence`.
 
 An optimizer is a straight-line program on its state: affine combinations of values
-and gradient calls `grad(y)` at such combinations (nested calls allowed). A Python
-function such as
+and gradient calls `grad(y)` at such combinations (nested calls allowed), and, for
+adaptive optimizers, componentwise operations on vectors (products, quotients, powers,
+`abs`, `exp`, `log`; see `derive._componentwise.ir`). A Python function such as
 
 ```python
 def heavy_ball(x, x_prev, *, grad, h, beta):
@@ -14,7 +15,9 @@ state (the first one is the position $x$), `grad` records a gradient call, `h` a
 other keyword-only arguments (the hyper-parameters) are exact field elements. A function
 that returns one value defines a multi-step recurrence (the states are the previous
 iterates and shift by one); a function that returns a tuple, one entry per state,
-defines the full state update.
+defines the full state update. A function that declares a keyword-only argument `xp`
+receives an array namespace (`xp.sqrt`, `xp.abs`, `xp.exp`, `xp.log`): a symbolic one
+when traced, NumPy or `jax.numpy` when run on arrays.
 """
 
 from __future__ import annotations
@@ -22,16 +25,17 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from fractions import Fraction
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from ._coefficients import (
     RationalFunction,
     RationalFunctionField,
     rational_function_field,
 )
+from ._componentwise import tracing as _cw
 from ._errors import DeriveError
 from ._exact import ExactValue, exact_number, to_field
-from ._recurrence import Combine, Grad, Recurrence
+from ._recurrence import Combine, Grad, Instruction, Recurrence
 
 __all__ = ["trace", "trace_function", "Affine"]
 
@@ -41,7 +45,14 @@ class _Builder:
         self.states = states
         self.field = field
         self.n_values = len(states)
-        self.instructions: list[Combine | Grad] = []
+        self.instructions: list[Instruction] = []
+        self.ones: int | None = None
+
+    def emit(self, instruction: Instruction) -> Affine:
+        """Append an instruction; the new value as a traced combination."""
+        self.instructions.append(instruction)
+        self.n_values += 1
+        return Affine({self.n_values - 1: self.field.one}, self)
 
     def scalar(self, value: object, what: str) -> RationalFunction:
         return to_field(value, self.field, what)
@@ -111,6 +122,10 @@ class Affine:
             return Affine(out, self.builder)
         if other == 0:
             return self
+        if not self.terms.get(0):  # a vector plus a constant (sqrt(v) + eps)
+            c = self.builder.scalar(other, "a constant")
+            ones = _cw.ones(self.builder)
+            return self._combine(ones * (c if sign > 0 else -c), +1)
         raise DeriveError(
             f"a constant ({_show(other)}) was added to a state; updates must be affine "
             "combinations of states and gradients with no constant offset.",
@@ -137,7 +152,7 @@ class Affine:
 
     def __mul__(self, other: object) -> Affine:
         if isinstance(other, Affine):
-            _nonlinear("product of two states")
+            return _cw.multiply(self, other)
         c = self.builder.scalar(other, "a coefficient")
         return Affine({i: v * c for i, v in self.terms.items()}, self.builder)
 
@@ -145,7 +160,7 @@ class Affine:
 
     def __truediv__(self, other: object) -> Affine:
         if isinstance(other, Affine):
-            _nonlinear("division by a state")
+            return _cw.divide(self, other)
         c = self.builder.scalar(other, "a divisor")
         if not c:
             raise DeriveError(
@@ -154,11 +169,14 @@ class Affine:
             )
         return self * (self.builder.field.one / c)
 
-    def __rtruediv__(self, other: object) -> NoReturn:
-        _nonlinear("division by a state")
+    def __rtruediv__(self, other: object) -> Affine:
+        return _cw.power(self, -1, "division by a state") * other
 
-    def __pow__(self, other: object) -> NoReturn:
-        _nonlinear("power of a state")
+    def __pow__(self, other: object) -> Affine:
+        return _cw.power(self, other, "power of a state")
+
+    def __abs__(self) -> Affine:
+        return _cw.apply("abs", self)
 
     def __rpow__(self, other: object) -> NoReturn:
         _nonlinear("a state in an exponent")
@@ -221,7 +239,7 @@ def _signature(fn: Callable[..., Any]) -> tuple[tuple[str, ...], tuple[str, ...]
             f"the optimizer function lacks the keyword-only argument(s) {sorted(missing)}.",
             "Write def step(x, *, grad, h, ...): grad and h are keyword-only.",
         )
-    params = tuple(k for k in kw if k not in ("grad", "h"))
+    params = tuple(k for k in kw if k not in ("grad", "h", "xp"))
     return tuple(states), params
 
 
@@ -275,7 +293,7 @@ def trace_function(
     hyper-parameter may be called `description` or `source`."""
     states, declared = _signature(fn)
     for s in (*states, *declared):
-        if s in ("h", "grad") or s.startswith("_"):
+        if s in ("h", "grad", "xp") or s.startswith("_"):
             raise DeriveError(f"the name {s!r} is reserved.", "Rename the argument.")
     unknown = set(params) - set(declared)
     if unknown:
@@ -289,12 +307,12 @@ def trace_function(
     field_ = rational_function_field((*symbolic, "h"))
     builder = _Builder(states, field_)
     args = [Affine({i: field_.one}, builder) for i in range(len(states))]
-    kwargs: dict[str, RationalFunction | Callable[[object], Affine]] = {
-        p: field_.convert(v) for p, v in values.items()
-    }
+    kwargs: dict[str, object] = {p: field_.convert(v) for p, v in values.items()}
     kwargs.update({p: field_.gen(p) for p in symbolic})
     kwargs["h"] = field_.gen("h")
     kwargs["grad"] = builder.grad
+    if _cw.declares_namespace(fn):
+        kwargs["xp"] = _cw.namespace(builder)
     try:
         result = fn(*args, **kwargs)
     except DeriveError:
@@ -310,7 +328,7 @@ def trace_function(
         parameters=symbolic,
         values=values,
         field=field_,
-        instructions=tuple(builder.instructions),
+        instructions=cast(tuple[Combine | Grad, ...], tuple(builder.instructions)),
         outputs=outputs,
         function=fn,
         source=source,

@@ -32,6 +32,30 @@ def tree_zeros_like(tree):
     return jax.tree_util.tree_map(jnp.zeros_like, tree)
 
 
+def tree_multiply(*trees):
+    """Leafwise (componentwise, Hadamard) product of pytrees of one structure."""
+    return jax.tree_util.tree_map(
+        lambda *leaves: _product(leaves[1:], leaves[0]), *trees
+    )
+
+
+def _product(leaves, first):
+    for leaf in leaves:
+        first = first * leaf
+    return first
+
+
+def leafwise(fn, tree):
+    """`[f_1(tree), ..., f_n(tree)]` for `fn(leaf) = [f_1(leaf), ..., f_n(leaf)]`:
+    elementwise functions of a pytree, computed leaf by leaf."""
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    columns = [fn(leaf) for leaf in leaves]
+    return [
+        jax.tree_util.tree_unflatten(treedef, [column[i] for column in columns])
+        for i in range(len(columns[0]))
+    ]
+
+
 def negative_gradient(loss):
     """`g = -grad(loss)` as a function of a pytree."""
     grad = jax.grad(loss)

@@ -39,6 +39,11 @@ no global setting. Importing it is also cheap: names load on first use.
   learning rates ([`momentum_sweep`][numerics.momentum_sweep],
   [`abrupt_sharpening`][numerics.abrupt_sharpening],
   [`reproduce_fu_momentum`][numerics.reproduce_fu_momentum]).
+- Adaptive optimizers: the modified field of any smooth update step (a `derive`
+  definition, an optax transformation, a JAX step function) by automatic
+  differentiation ([`modified_field`][numerics.modified_field]), and the moments of a
+  componentwise recurrence on their slow manifold
+  ([`ComponentwiseStart`][numerics.ComponentwiseStart]).
 - Verification ([`verify`][numerics.verify] -> [`Certificate`][numerics.Certificate]):
   the error of every truncation order against $h$, fitted slopes, pass/fail, a JSON
   certificate and a log-log plot; on the command line, `derive verify`.
@@ -111,6 +116,13 @@ _EXPORTS = {
     "loss_from_expression": "._losses",
     "quadratic": "._losses",
     "ManifoldStart": "._manifold_start",
+    "ComponentwiseStart": "._componentwise_start",
+    "FieldFunctions": "._modified_field",
+    "ModifiedField": "._modified_field",
+    "field_functions": "._modified_field",
+    "modified_field": "._modified_field",
+    "UpdateStep": "._update_step",
+    "update_step": "._update_step",
     "observed_order": "._order",
     "enable_x64": "._precision",
     "float64": "._precision",
@@ -162,6 +174,7 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from ._compare import Comparison as Comparison
     from ._compare import StepSizeComparison as StepSizeComparison
     from ._compare import compare as compare
+    from ._componentwise_start import ComponentwiseStart as ComponentwiseStart
     from ._differentials import elementary_differentials as elementary_differentials
     from ._hessian import directional_sharpness as directional_sharpness
     from ._hessian import hessian_vector_product as hessian_vector_product
@@ -184,6 +197,10 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from ._minibatch import batch_sequence as batch_sequence
     from ._minibatch import epoch_flow_order as epoch_flow_order
     from ._minibatch import minibatch_iterates as minibatch_iterates
+    from ._modified_field import FieldFunctions as FieldFunctions
+    from ._modified_field import ModifiedField as ModifiedField
+    from ._modified_field import field_functions as field_functions
+    from ._modified_field import modified_field as modified_field
     from ._momentum_sweep import MomentumSweep as MomentumSweep
     from ._momentum_sweep import momentum_sweep as momentum_sweep
     from ._order import observed_order as observed_order
@@ -214,6 +231,8 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from ._stability import transition_matrix as transition_matrix
     from ._time_average import gaussian_average as gaussian_average
     from ._time_average import midpoint_average as midpoint_average
+    from ._update_step import UpdateStep as UpdateStep
+    from ._update_step import update_step as update_step
     from ._verify import DEFAULT_LOSS as DEFAULT_LOSS
     from ._verify import verify as verify
     from .reproductions._central_flows import (

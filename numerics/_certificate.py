@@ -207,7 +207,8 @@ class Certificate:
             f"({len(s['h'])} values; eps = h L kappa from {min(s['epsilon']):.3g} to "
             f"{max(s['epsilon']):.3g}, L = {s['curvature']['max_abs']:.4g}, "
             f"kappa = {s['kappa']:.4g})",
-            f"curvature along the flow: {s['curvature']['bottom']:.4g} to "
+            f"{s['curvature'].get('kind', 'curvature')} along the flow: "
+            f"{s['curvature']['bottom']:.4g} to "
             f"{s['curvature']['top']:.4g}; stability limit "
             + (f"h < {s['stability_limit']:.4g}" if s["stability_limit"] else "none"),
             f"{s['solver']}, rtol = {s['rtol']:g}, atol = {s['atol']:g}; pass: "

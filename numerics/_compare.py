@@ -346,7 +346,7 @@ def compare(
     hs = [float(v) for v in np.atleast_1d(np.asarray(h, dtype=float))]
     if not all(v > 0 and math.isfinite(v) for v in hs):
         raise DeriveError(f"step sizes must be positive, got {hs}.", "")
-    top = derive.modified_flow(rec, order)  # derived once, truncated for each order
+    top = derive.bseries_flow(rec, order)  # derived once, truncated for each order
     flows = [top.truncate(p) for p in range(order + 1)]
     c0 = abs(float(derive.evaluate(flows[0].terms[0].coefficient, num)))
     if T is None:

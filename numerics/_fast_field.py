@@ -298,9 +298,16 @@ def fast_field(
     coefficients: Coefficients
     source: derive.ModifiedFlow | derive.MinibatchFlow | GeneratedModule
     if isinstance(flow, derive.Recurrence):
-        source = derive.modified_flow(flow, 1 if order is None else int(order))
+        source = derive.bseries_flow(flow, 1 if order is None else int(order))
     elif isinstance(flow, derive.GeneratedCode):
-        source = flow.flow  # the flow it was generated from: trees stay indices
+        inner = flow.flow  # the flow it was generated from: trees stay indices
+        if isinstance(inner, derive.ComponentwiseFlow):
+            raise DeriveError(
+                f"fast_field takes B-series flows; {inner.recurrence.name} is "
+                "componentwise.",
+                "Use the generated module's make_vector_field(loss) instead.",
+            )
+        source = inner
     else:
         source = flow
     if isinstance(source, derive.ModifiedFlow):

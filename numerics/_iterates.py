@@ -22,10 +22,12 @@ import jax.numpy as jnp
 
 import derive
 
+from ._componentwise_start import ComponentwiseStart
 from ._manifold_start import ManifoldStart
 from ._precision import uses_float64
-from ._pytree import TreeVector, combine, norm
+from ._pytree import TreeVector, norm
 from ._typing import Array, GradientFunction, LossFunction, Parameters, PyTree
+from ._update_step import evaluate
 
 __all__ = [
     "iterates",
@@ -174,28 +176,26 @@ def initial_point(loss: LossFunction, x0: PyTree | None) -> PyTree:
 
 def run_program(
     rec: derive.Recurrence,
-    program: Sequence[tuple[str, Any]],
+    program: Sequence[Sequence[Any]],
     grad: GradientFunction,
     state: State,
 ) -> State:
-    """One step of `rec` on pytrees: `program` is `rec.coefficient_values(h, ...)`;
-    gradient calls go through `grad` (e.g. the gradient of this step's batch), affine
-    combinations are leafwise sums. Returns every new state."""
+    """One step of `rec` on pytrees: `program` is `rec.numeric_program(h, ...)` (or
+    `rec.coefficient_values(h, ...)`); gradient calls go through `grad` (e.g. the
+    gradient of this step's batch), affine combinations are leafwise sums and
+    componentwise instructions act leafwise. Returns every new state."""
     values = list(state)
     for ins in program:
-        if ins[0] == "grad":
-            values.append(grad(values[ins[1]]))
-        else:
-            data = ins[1]
-            values.append(combine([c for _, c in data], [values[v] for v, _ in data]))
+        values.append(evaluate(ins, values, grad))
     return tuple(values[o] for o in rec.outputs)
 
 
 def _program_step(
     rec: derive.Recurrence, grad: GradientFunction, h: Any, params: Mapping[str, Any]
 ) -> Step:
-    """One step of the recurrence's program on pytrees (all states returned)."""
-    program = rec.coefficient_values(h, **params)
+    """One step of the recurrence's program on pytrees (all states returned),
+    componentwise instructions included."""
+    program = rec.numeric_program(h, **params)
 
     def step(state: State) -> State:
         return run_program(rec, program, grad, state)
@@ -212,6 +212,12 @@ def _function_step(
     if fn is None:
         raise DeriveError(
             f"{rec.name} has no Python function to run (it was built from a spec).",
+            "Use via='program' (the default), which runs the traced program.",
+        )
+    if rec.componentwise:
+        raise DeriveError(
+            f"{rec.name} is componentwise; its function runs on arrays, not on the "
+            "pytree wrappers of via='function'.",
             "Use via='program' (the default), which runs the traced program.",
         )
     kwargs: dict[str, Any] = {k: float(v) for k, v in rec.values.items()}
@@ -239,7 +245,7 @@ def make_stepper(
     loss: LossFunction,
     *,
     params: Parameters | None = None,
-    init: str | Sequence[PyTree] = "manifold",
+    init: str | Sequence[PyTree] | Start = "manifold",
     manifold_nodes: int = 5,
     manifold: derive.SlowManifold | None = None,
     via: str = "program",
@@ -256,7 +262,17 @@ def make_stepper(
         raise DeriveError(f"via={via!r}: use 'program' or 'function'.", "")
     make_step = _program_step if via == "program" else _function_step
     start: Start
-    if isinstance(init, str):
+    if callable(init):
+        start = init
+    elif isinstance(init, str) and rec.componentwise:
+        if init not in ("manifold", "rest"):
+            raise DeriveError(
+                f"init={init!r}: use 'manifold', 'rest' or a tuple of initial states.",
+                "",
+            )
+        order = max(manifold_nodes - 1, 0) if init == "manifold" else None
+        start = ComponentwiseStart(rec, order, numbers)
+    elif isinstance(init, str):
         if init == "manifold":
             start = ManifoldStart(rec, manifold_nodes, numbers, manifold=manifold)
         elif init == "rest":
@@ -293,7 +309,7 @@ def make_runner(
     n_steps: int,
     *,
     params: Parameters | None = None,
-    init: str | Sequence[PyTree] = "manifold",
+    init: str | Sequence[PyTree] | Start = "manifold",
     manifold_nodes: int = 5,
     manifold: derive.SlowManifold | None = None,
     via: str = "program",
@@ -346,7 +362,7 @@ def iterates(
     n_steps: int,
     *,
     params: Parameters | None = None,
-    init: str | Sequence[PyTree] = "manifold",
+    init: str | Sequence[PyTree] | Start = "manifold",
     manifold_nodes: int = 5,
     via: str = "program",
     blowup: float = DEFAULT_BLOWUP,
@@ -364,10 +380,12 @@ def iterates(
     - `params`: numbers for symbolic hyper-parameters (for a name or a function: the
       hyper-parameters).
     - `init`: `"manifold"` (default) starts the other states on the slow manifold, with
-      trees up to `manifold_nodes` nodes (off by $O(h^{\\text{nodes}+1})$); `"rest"`
-      puts them at $\\alpha_j x_0$ ($x_{-1} = x_0$, zero velocity), which leaves an
-      $O(h)$ offset that hides every correction beyond the leading order; or a tuple of
-      initial states.
+      trees up to `manifold_nodes` nodes (off by $O(h^{\\text{nodes}+1})$; for a
+      componentwise optimizer, the moments through $h^{\\text{nodes}-1}$); `"rest"`
+      puts them at $\\alpha_j x_0$ ($x_{-1} = x_0$, zero velocity; zero moments for a
+      componentwise optimizer), which leaves an offset that hides every correction
+      beyond the leading order; a tuple of initial states; or a function
+      `(loss, x0, h) -> states`.
     - `via`: `"program"` runs the traced program (works for specs); `"function"` runs
       the Python update function on pytrees.
     - `blowup`: the divergence bound factor.
@@ -403,7 +421,9 @@ def iterates(
     )
     positions, first_bad, state0 = jax.jit(runner)(x0, jnp.float64(h))
     first = int(first_bad)
-    label = init if isinstance(init, str) else "given"
+    label = (
+        init if isinstance(init, str) else ("function" if callable(init) else "given")
+    )
     return Iterates(
         positions=positions,
         initial_state=state0,

@@ -414,7 +414,7 @@ def side_by_side(
             say(f"{method.label()}: modified flow of order {order}")
             m_steps = max(1, int(round(modified_fraction * n_steps)))
             if gd_flow is None:
-                gd_flow = derive.modified_flow(derive.gd(), max(orders))
+                gd_flow = derive.bseries_flow(derive.gd(), max(orders))
             ys, ok = _modified_flow(gd_flow.truncate(order), f, w0, h, m_steps)
             note = "" if ok else "the integration failed before T"
             if m_steps < n_steps:

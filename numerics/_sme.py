@@ -144,7 +144,7 @@ def stochastic_modified_equation(
             total = total + f(x)
         return total / n
 
-    flow = derive.modified_flow(rec, order)
+    flow = derive.bseries_flow(rec, order)
     drift = flow_field(flow, loss, values)
     lead = [t for t in flow.terms if t.power == 0 and t.tree == "[]"]
     scale = float(derive.evaluate(lead[0].coefficient, values)) if lead else 1.0

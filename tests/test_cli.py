@@ -328,7 +328,7 @@ ERRORS = [
         ],
         "beta = 1",
     ),
-    (["flow", "adam"], "unknown optimizer 'adam'"),
+    (["flow", "lion"], "unknown optimizer 'lion'"),
     (["flow", "heavy_ball"], "Did you mean 'heavy-ball'?"),
     (["flow", "heavy-ball", "--param", "gamma=0.5"], "its parameters are: beta"),
     (["flow", "gd", "--param", "beta=0.5"], "it has no parameters"),

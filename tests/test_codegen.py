@@ -431,7 +431,7 @@ def test_cli_spec_file(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["codegen", "adam", "--order", "1"], "unknown optimizer"),
+        (["codegen", "lion", "--order", "1"], "unknown optimizer"),
         (["codegen", "gd", "--order", "1", "--param", "beta=0.5"], "unknown parameter"),
         (["codegen", "heavy-ball", "--order", "1", "--param", "beta=1"], "singular"),
         (["codegen", "gd", "--order", "1", "--loss", "x**2"], "go together"),

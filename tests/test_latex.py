@@ -26,6 +26,8 @@ CASES = [
     ["manifold", "heavy-ball", "--order", "2"],
     ["ode", "nesterov", "--order", "2"],
     ["ode", "heavy-ball", "--order", "2", "--time-order", "1"],
+    ["flow", "adam", "--order", "2"],
+    ["flow", "rmsprop", "--order", "2", "--param", "eps=0"],
 ]  # fmt: skip
 
 PREAMBLE = (

@@ -38,6 +38,7 @@ from .matrix_free import matrix_free_body
 from .python import identifier
 
 if TYPE_CHECKING:
+    from .._componentwise.flow import ComponentwiseFlow
     from .._concrete import LossExpression, Variables
     from .._exact import ExactValue
     from .._flow import ModifiedFlow
@@ -64,7 +65,7 @@ class GeneratedCode:
     """
 
     source: str
-    flow: ModifiedFlow | MinibatchFlow = field(repr=False)
+    flow: ModifiedFlow | MinibatchFlow | ComponentwiseFlow = field(repr=False)
     name: str
     mode: str
 
@@ -105,7 +106,7 @@ class GeneratedCode:
 
 
 def codegen(
-    optimizer: OptimizerDefinition | ModifiedFlow | MinibatchFlow,
+    optimizer: OptimizerDefinition | ModifiedFlow | MinibatchFlow | ComponentwiseFlow,
     order: int | None = None,
     *,
     loss: LossExpression | Sequence[LossExpression] | None = None,
@@ -161,6 +162,7 @@ def codegen(
     With JAX installed, `code.load().make_vector_field(loss)` is a field for
     `diffrax.ODETerm`.
     """
+    from .._componentwise.flow import ComponentwiseFlow
     from .._flow import ModifiedFlow, modified_flow
     from .._minibatch import MinibatchFlow
 
@@ -174,7 +176,8 @@ def codegen(
 
         return minibatch_codegen(optimizer, losses=loss, variables=variables, name=name)
 
-    if isinstance(optimizer, ModifiedFlow):
+    flow: ModifiedFlow | ComponentwiseFlow
+    if isinstance(optimizer, ModifiedFlow | ComponentwiseFlow):
         if order is not None and order != optimizer.order:
             raise DeriveError(
                 f"order={order} was given with a flow of order {optimizer.order}.",
@@ -201,6 +204,8 @@ def codegen(
         raise DeriveError(
             f"{name!r} is not a valid module name.", "Use e.g. name='hb3'."
         )
+    if isinstance(flow, ComponentwiseFlow):
+        return _componentwise(flow, loss, variables, name)
     if loss is None or variables is None:  # both None, as checked above
         mode = MODE_MATRIX_FREE
         body = matrix_free_body(flow)
@@ -210,4 +215,31 @@ def codegen(
         mode = MODE_EXPLICIT
         body, extra, explicit = explicit_body(flow, loss, variables)
     text = header(flow, mode, extra, regenerate_command(flow, explicit)) + body
+    return GeneratedCode(seal(text), flow, name, mode)
+
+
+def _componentwise(
+    flow: ComponentwiseFlow,
+    loss: LossExpression | None,
+    variables: Variables | None,
+    name: str,
+) -> GeneratedCode:
+    """`codegen` of a componentwise flow (see `derive._componentwise.codegen`)."""
+    from .._componentwise.codegen import (
+        componentwise_body,
+        componentwise_header,
+        explicit_componentwise_body,
+        regenerate_words,
+    )
+
+    if loss is None or variables is None:
+        mode = MODE_MATRIX_FREE
+        body = componentwise_body(flow)
+        extra: list[str] = []
+        explicit = None
+    else:
+        mode = MODE_EXPLICIT
+        body, extra, explicit = explicit_componentwise_body(flow, loss, variables)
+    command = regenerate_words(flow, explicit)
+    text = componentwise_header(flow, mode, extra, command) + body
     return GeneratedCode(seal(text), flow, name, mode)

@@ -120,6 +120,7 @@ def high_resolution_ode(
         high-resolution differential equations*, Math. Program. 195 (2022).
     """
     rec = optimizer_from(optimizer, params)
+    rec.require_affine("the high-resolution ODE")
     if isinstance(order, bool) or not isinstance(order, int) or order < 0:
         raise DeriveError(
             f"order must be a non-negative integer, got {order!r}.", "Use e.g. order=1."
@@ -253,9 +254,9 @@ class HighResolutionODE:
     def agrees_with_modified_flow(self) -> bool:
         """Whether the first-order reduction equals `modified_flow(optimizer, order)`,
         term by term and exactly."""
-        from .._flow import modified_flow
+        from .._flow import affine_flow
 
-        flow = modified_flow(self.recurrence, self.order)
+        flow = affine_flow(self.recurrence, self.order, "the high-resolution ODE")
         mine = {(t.power, t.tree): t.coefficient for t in self.reduction}
         theirs = {(t.power, t.tree): t.coefficient for t in flow.terms}
         if set(mine) != set(theirs):

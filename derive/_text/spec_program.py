@@ -100,7 +100,7 @@ class _Program:
     params: dict[str, Fraction | None] = field(default_factory=dict)
     assignments: list[_Assignment] = field(default_factory=list)
     numbers: dict[ast.Constant, Fraction] = field(default_factory=dict)
-    exponents: dict[ast.BinOp, int] = field(default_factory=dict)
+    exponents: dict[ast.BinOp, Fraction] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ locations
     def position(self, offset: int) -> tuple[int, int]:
@@ -236,6 +236,31 @@ class _Program:
                 seg,
             )
         return int(value)
+
+    def power_exponent(self, node: ast.expr, seg: _Segment) -> Fraction:
+        """The exponent of `**` in an assignment: a rational number (a whole number
+        from 0 to 1000 for a scalar base, checked when the base is known; any
+        rational of absolute value at most 1000 for a vector)."""
+        try:
+            value = self.constant(node, seg)
+        except _NotANumber:
+            raise self.error(
+                node,
+                "the exponent of '**' must be a whole number (a rational number for "
+                "a vector)",
+                "Write powers with a number exponent such as beta**2 or v**0.5; for "
+                "a symbolic power introduce a parameter.",
+                seg,
+            ) from None
+        if abs(value) > MAX_EXPONENT:
+            raise self.error(
+                node,
+                f"the exponent {value} is not a number from -{MAX_EXPONENT} to "
+                f"{MAX_EXPONENT}",
+                "Use a smaller exponent.",
+                seg,
+            )
+        return value
 
 
 def _bits(value: Fraction) -> int:

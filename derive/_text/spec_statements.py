@@ -20,6 +20,24 @@ from .spec_program import (
 )
 from .syntax import CONSTRUCTS as _CONSTRUCTS
 
+ELEMENTWISE = ("sqrt", "abs", "exp", "log")
+"""The componentwise functions a spec may call (besides grad)."""
+
+NONSMOOTH = (
+    "sign",
+    "max",
+    "min",
+    "maximum",
+    "minimum",
+    "where",
+    "clip",
+    "floor",
+    "ceil",
+    "round",
+    "relu",
+)
+"""Functions refused with the non-smooth message."""
+
 _OperatorTypes: TypeAlias = tuple[type[ast.operator], ...]
 
 # ---------------------------------------------------------------------- statements
@@ -213,7 +231,7 @@ def _check(
         _check(program, node.operand, seg, known, depth + 1)
     elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
         _check(program, node.left, seg, known, depth + 1)
-        program.exponents[node] = program.exponent(node.right, seg)
+        program.exponents[node] = program.power_exponent(node.right, seg)
     elif isinstance(node, ast.BinOp) and isinstance(node.op, _SUMS + _PRODUCTS):
         group = _SUMS if isinstance(node.op, _SUMS) else _PRODUCTS
         first, chain = _spine(node, group)
@@ -225,15 +243,35 @@ def _check(
         fix = "Write powers with '**'." if symbol == "^" else _ONLY
         raise program.error(node, f"the operator '{symbol}' is not allowed", fix, seg)
     elif isinstance(node, ast.Call):
-        if not (isinstance(node.func, ast.Name) and node.func.id == "grad"):
-            called = node.func.id if isinstance(node.func, ast.Name) else None
+        called = node.func.id if isinstance(node.func, ast.Name) else None
+        if called in NONSMOOTH:
+            raise program.error(
+                node,
+                f"'{called}' is not smooth: a modified flow is a series of derivatives "
+                "of the update, and it has none where the update jumps",
+                "Replace it by a smooth form (sign(v) ~ v/sqrt(v*v + eps)), or study "
+                "the optimizer numerically.",
+                seg,
+            )
+        if called not in ("grad", *ELEMENTWISE):
             raise program.error(
                 node,
                 f"calling '{called}' is not allowed"
                 if called
                 else "only grad(...) can be called",
-                "The only function in a spec is grad(...); put other functions into "
-                "the loss.",
+                "The functions of a spec are grad(...) and the componentwise "
+                f"{', '.join(ELEMENTWISE)}; put other functions into the loss.",
+                seg,
+            )
+        if called in ELEMENTWISE and (
+            node.keywords
+            or len(node.args) != 1
+            or isinstance(node.args[0], ast.Starred)
+        ):
+            raise program.error(
+                node,
+                f"{called} takes exactly one argument and no keywords",
+                f"Write {called}(v).",
                 seg,
             )
         if (

@@ -13,7 +13,7 @@ from .._coefficients import RationalFunction
 from .._errors import DeriveError
 from .._exact import exact_number
 from .._trace import Affine as _Affine
-from .limits import MAX_BITS, MAX_DEGREE
+from .limits import MAX_BITS, MAX_DEGREE, MAX_EXPONENT
 from .spec_program import (
     _ARITHMETIC,
     SpecError,
@@ -112,8 +112,13 @@ class _Step:
     def check_offset(
         self, left: object, right: object, node: _Located, seg: _Segment
     ) -> None:
-        """Refuse `state + constant`: updates must commute with translations."""
+        """Refuse `position + constant`: updates must commute with translations (a
+        constant added to another vector, as in sqrt(v) + eps, is componentwise)."""
         if isinstance(left, _Affine) == isinstance(right, _Affine):
+            return
+        vector = left if isinstance(left, _Affine) else right
+        assert isinstance(vector, _Affine)
+        if not vector.terms.get(0):
             return
         scalar = right if isinstance(left, _Affine) else left
         if scalar != 0:
@@ -141,7 +146,19 @@ class _Step:
             return self.apply(operator.neg, node, seg, value)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
             base = self.evaluate(node.left, seg, context)
-            n = self.program.exponents[node]
+            p = self.program.exponents[node]
+            if isinstance(base, _Affine) or not exact:  # componentwise power
+                exponent = p if exact else float(p)
+                return self.apply(operator.pow, node, seg, base, exponent)
+            if p.denominator != 1 or not 0 <= p <= MAX_EXPONENT:
+                raise self.program.error(
+                    node.right,
+                    f"the exponent {p} is not a whole number from 0 to {MAX_EXPONENT}",
+                    "Use a non-negative integer exponent, e.g. beta**2; write 1/beta "
+                    "instead of beta**-1 (rational powers apply to vectors only).",
+                    seg,
+                )
+            n = int(p)
             if isinstance(base, RationalFunction):
                 degree = max(base.num.total_degree(), base.den.total_degree())
                 if degree * n > MAX_DEGREE:
@@ -177,9 +194,22 @@ class _Step:
                     )
                 value = self.apply(_ARITHMETIC[type(link.op)], link, seg, value, right)
             return value
-        # A call of grad (the only one `_check` lets through).
+        # A call of grad or of a componentwise function (`_check` lets no other).
         if not isinstance(node, ast.Call):  # pragma: no cover - refused by _check
             raise AssertionError(node)
+        name = node.func.id if isinstance(node.func, ast.Name) else "grad"
+        if name != "grad":
+            value = self.evaluate(node.args[0], seg, context)
+            if exact and not isinstance(value, _Affine):
+                raise self.program.error(
+                    node,
+                    f"{name} is applied to a scalar (a number, h or a parameter); "
+                    "coefficients must be rational in h and the parameters",
+                    f"Apply {name} to vectors (states, gradients); for a coefficient "
+                    "such as sqrt(beta), introduce a parameter.",
+                    seg,
+                )
+            return self.apply(_elementwise(name, exact), node, seg, value)
         point = self.evaluate(node.args[0], seg, context)
         if exact and not isinstance(point, _Affine):
             raise self.program.error(
@@ -191,6 +221,21 @@ class _Step:
                 seg,
             )
         return self.apply(grad, node, seg, point)
+
+
+def _elementwise(name: str, exact: bool) -> Callable[[Any], Any]:
+    """The componentwise function `name` on traced values (exact) or numbers."""
+    if exact:
+        from .._componentwise import tracing
+
+        if name == "sqrt":
+            return lambda v: tracing.power(v, Fraction(1, 2), "square root of a state")
+        return lambda v: tracing.apply(name, v)
+    import numpy
+
+    return {"sqrt": numpy.sqrt, "abs": numpy.abs, "exp": numpy.exp, "log": numpy.log}[
+        name
+    ]
 
 
 def _is_zero(value: object) -> bool:

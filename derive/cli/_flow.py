@@ -11,8 +11,10 @@ from .._text.spec import GRAMMAR
 if TYPE_CHECKING:
     import sympy
 
-    from .._flow import ExplicitField, ModifiedFlow
+    from .._componentwise.flow import ComponentwiseFlow
+    from .._flow import ExplicitField, ModifiedFlow, ModifiedLoss
     from .._minibatch import MinibatchFlow
+    from .._minibatch_loss import MinibatchModifiedLoss
 from ._arguments import (
     HelpFormatter,
     Subparsers,
@@ -76,19 +78,30 @@ def run(args: argparse.Namespace) -> int:
         print_flow(flow, args.format, standalone=args.standalone)
         return 0
     explicit = flow.on(loss, variables)
+    ml = modified_loss_of(flow)
     print_flow(
         flow,
         args.format,
         explicit,
-        lambda: flow.modified_loss.on(loss, variables),
+        None if ml is None else lambda: ml.on(loss, variables),
         f"\non the loss f = {explicit.loss} (variables {', '.join(variables)}):",
         standalone=args.standalone,
     )
     return 0
 
 
+def modified_loss_of(
+    flow: ModifiedFlow | MinibatchFlow | ComponentwiseFlow,
+) -> ModifiedLoss | MinibatchModifiedLoss | None:
+    """The flow's modified loss; `None` for componentwise (adaptive) flows, whose
+    gradient structure is not decided."""
+    from .._componentwise.flow import ComponentwiseFlow
+
+    return None if isinstance(flow, ComponentwiseFlow) else flow.modified_loss
+
+
 def print_flow(
-    flow: ModifiedFlow | MinibatchFlow,
+    flow: ModifiedFlow | MinibatchFlow | ComponentwiseFlow,
     fmt: str,
     explicit: ExplicitField[Any] | None = None,
     explicit_loss: Callable[[], sympy.Expr] | None = None,
@@ -99,12 +112,12 @@ def print_flow(
     concrete loss when there is one (`explicit`; in text after the line `intro`) and
     the modified loss on it (`explicit_loss()`, asked for only when the flow has a
     modified loss); `standalone` makes LaTeX a complete document."""
-    ml = flow.modified_loss
+    ml = modified_loss_of(flow)
     if fmt == "latex":
         from .._render.latex import display
 
         blocks = [display([flow.latex()])]
-        if ml.through_order >= 0:
+        if ml is not None and ml.through_order >= 0:
             blocks.append(display(ml.latex_lines()))
         if explicit is not None:
             blocks += [display([b]) for b in explicit_latex(explicit)]
@@ -115,7 +128,7 @@ def print_flow(
         print(intro)
         for v, c in zip(explicit.variables, explicit.components, strict=True):
             print(f"  d{v}/dt = {by_power(c)}")
-        if ml.through_order >= 0 and explicit_loss is not None:
+        if ml is not None and ml.through_order >= 0 and explicit_loss is not None:
             print(
                 f"  modified loss through order {ml.through_order}: "
                 f"{by_power(explicit_loss())}"

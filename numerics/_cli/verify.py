@@ -84,6 +84,8 @@ examples:
   derive verify heavy-ball --loss "x**4/4 - x**2/2 + y**2 + x*y" --vars x,y --x0 .3,.4
   derive verify --spec qhm.txt --param beta=0.9 --param nu=0.7 --order 2
   derive verify "state x; y = x - h*grad(x); x = x - h*grad(y)" --order 2
+  derive verify adam --order 2 --param beta2=0.99 --loss rosenbrock --quick
+  derive verify rmsprop --param eps=100 --param beta2=0.9 --loss himmelblau --order 2
 
 built-in losses: rosenbrock, himmelblau, beale, six-hump-camel, styblinski-tang,
 rastrigin, double-well, quartic-saddle, quadratic (diag(1, 10))
@@ -250,6 +252,15 @@ def _recurrence(args: argparse.Namespace) -> tuple[derive.Recurrence, list[str]]
             notes.append(
                 f"beta = {DEFAULT_BETA} (default; set it with --param beta=...)"
             )
+    if args.optimizer in ("rmsprop", "adam", "adamw", "nadam"):  # PyTorch defaults
+        given = {name for name, _ in args.param}
+        for name, value in derive.optimizer_defaults(args.optimizer).items():
+            if name not in given:
+                args.param = [*args.param, (name, value)]
+                notes.append(
+                    f"{name} = {value} (PyTorch's default; set it with --param "
+                    f"{name}=...)"
+                )
     return optimizer_from_args(args), notes
 
 

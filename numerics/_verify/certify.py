@@ -70,6 +70,7 @@ import numpy as np
 import derive
 
 from .._certificate import Certificate, check_output
+from .._componentwise_start import ComponentwiseStart
 from .._iterates import as_recurrence, initial_point
 from .._losses import Loss, resolve_loss
 from .._precision import uses_float64
@@ -81,8 +82,9 @@ from .budget import DEFAULT_MAX_ITERATIONS
 from .checks import check_momentum, check_start
 from .fit import fit_orders
 from .plan import Plan, coefficient_scales, kappa_of, narrow_band, plan_test
+from .plan_adaptive import plan_componentwise
 from .record import step_records, verification_record
-from .run import Comparer, StepResult, recurrence_comparison
+from .run import Comparer, Comparison, StepResult, recurrence_comparison
 
 __all__ = ["verify", "DEFAULT_LOSS", "DEFAULT_TOLERANCE"]
 
@@ -200,37 +202,60 @@ def verify(
     # and its slow manifold for the start
     say(f"deriving the modified flow of {rec.name} through order {P + 1}")
     flow_hi = modified_flow(rec, P + 1)
-    c0, sums = coefficient_scales(flow_hi, num)
-    if c0 == 0:
-        raise DeriveError(
-            f"the leading-order flow of {rec.name} is zero: it does not move.", ""
-        )
     say(f"generating the JAX module for order {P}")
     code = codegen(flow_hi.truncate(P))
     module = code.load()
     clock["derive"] = time.perf_counter()
-
-    say("measuring the curvature along the leading-order flow")
-    plan = plan_test(
-        rec,
-        loss_fn,
-        loss_obj,
-        x0,
-        num,
-        c0=c0,
-        kappa=kappa_of(sums),
-        sums=sums,
-        order=P,
-        T=T,
-        hs=hs,
-        quick=quick,
-        max_iterations=max_iterations,
-        memory=memory,
-    )
+    comparison: Comparison
+    if isinstance(flow_hi, derive.ComponentwiseFlow):
+        say("measuring the correction ratios along the leading-order flow")
+        plan = plan_componentwise(
+            loss_fn,
+            loss_obj,
+            x0,
+            num,
+            codegen(flow_hi).load(),
+            order=P,
+            T=T,
+            hs=hs,
+            quick=quick,
+            max_iterations=max_iterations,
+            memory=memory,
+        )
+        start = ComponentwiseStart(rec, P + 1, num, module=module)
+        comparison = recurrence_comparison(
+            rec, loss_fn, x0, num, None, module, P, start=start
+        )
+    else:
+        c0, sums = coefficient_scales(flow_hi, num)
+        if c0 == 0:
+            raise DeriveError(
+                f"the leading-order flow of {rec.name} is zero: it does not move.", ""
+            )
+        say("measuring the curvature along the leading-order flow")
+        plan = plan_test(
+            rec,
+            loss_fn,
+            loss_obj,
+            x0,
+            num,
+            c0=c0,
+            kappa=kappa_of(sums),
+            sums=sums,
+            order=P,
+            T=T,
+            hs=hs,
+            quick=quick,
+            max_iterations=max_iterations,
+            memory=memory,
+        )
+        comparison = recurrence_comparison(
+            rec, loss_fn, x0, num, flow_hi.manifold, module, P
+        )
     clock["pilot"] = time.perf_counter()
 
     comparer = Comparer(
-        recurrence_comparison(rec, loss_fn, x0, num, flow_hi.manifold, module, P),
+        comparison,
         x0,
         plan.T,
         plan.chunk,

@@ -104,7 +104,7 @@ def verification_record(
                 {
                     "power": t.power,
                     "tree": t.tree,
-                    "coefficient": code.flow.coefficient_text(t),
+                    "coefficient": code.flow.coefficient_text(t),  # type: ignore[arg-type]
                 }
                 for t in code.flow.terms
             ],
@@ -123,6 +123,15 @@ def verification_record(
                 "top": plan.pilot["top"],
                 "bottom": plan.pilot["bottom"],
                 "along": "leading-order flow from x0 on [0, T]",
+                **(
+                    {
+                        "kind": "correction ratio",
+                        "definition": "kappa(x) = max_k (|F_k(x)|/|F_0(x)|)^(1/k); L is "
+                        "its largest value along the flow (componentwise optimizer)",
+                    }
+                    if rec.componentwise
+                    else {}
+                ),
             },
             "stability_limit": None if not math.isfinite(plan.limit) else plan.limit,
             "method_order": plan.method_order,
@@ -134,7 +143,9 @@ def verification_record(
             "memory_budget_bytes": plan.memory,
             "notes": list(plan.notes),
             "initialisation": (
-                f"slow manifold, trees up to {P + 2} nodes (off by O(h^{P + 3}))"
+                f"slow manifold, moments through h^{P + 1} (off by O(h^{P + 2}))"
+                if rec.componentwise
+                else f"slow manifold, trees up to {P + 2} nodes (off by O(h^{P + 3}))"
                 if len(rec.states) > 1
                 else "x0 (one-step method)"
             ),

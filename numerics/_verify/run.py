@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 import derive
 
 from .._integrate import integrate
-from .._iterates import DEFAULT_BLOWUP, make_stepper
+from .._iterates import DEFAULT_BLOWUP, Start, make_stepper
 from .._pytree import norm
 from .._typing import Array, LossFunction, PyTree, VectorField
 
@@ -86,18 +86,20 @@ def recurrence_comparison(
     loss_fn: LossFunction,
     x0: PyTree,
     num: Mapping[str, float],
-    manifold: derive.SlowManifold,
+    manifold: derive.SlowManifold | None,
     module: ModuleType,
     order: int,
+    start: Start | None = None,
 ) -> Comparison:
     """The comparison for a recurrence and its generated flow module: iterates started
-    on the slow manifold (trees up to `order + 2` nodes, solved once), flows of every
+    on the slow manifold (`manifold`, the flow's, solved once on trees with up to
+    `order + 2` nodes; or `start`, e.g. a componentwise optimizer's), flows of every
     truncation $p \\le$ `order` from `all_orders_field`."""
     begin, step = make_stepper(
         rec,
         loss_fn,
         params=num,
-        init="manifold",
+        init=start if start is not None else "manifold",
         manifold_nodes=order + 2,
         manifold=manifold,
     )

@@ -127,8 +127,8 @@ def _network_part(
         res = equation_errors(
             rec,
             [
-                derive.modified_flow(rec, 0),
-                derive.modified_flow(rec, 1),
+                derive.bseries_flow(rec, 0),
+                derive.bseries_flow(rec, 1),
                 derive.high_resolution_ode(rec, 1),
             ],
             loss,
@@ -233,8 +233,8 @@ def reproduce_kovachki_stuart(
     models: dict[str, list[Equation]] = {}
     texts: dict[str, dict[str, str]] = {}
     for name, rec in methods.items():
-        flow0 = derive.modified_flow(rec, 0)
-        flow1 = derive.modified_flow(rec, 1)
+        flow0 = derive.bseries_flow(rec, 0)
+        flow1 = derive.bseries_flow(rec, 1)
         ode1 = derive.high_resolution_ode(rec, 1)
         ode2 = derive.high_resolution_ode(rec, 2)
         models[name] = [flow0, flow1, ode1, ode2]
@@ -259,7 +259,7 @@ def reproduce_kovachki_stuart(
     t_derive = time.perf_counter()
 
     say("measuring the curvature along the path")
-    kappa = max(_kappa(derive.modified_flow(r, 3), {}) for r in methods.values())
+    kappa = max(_kappa(derive.bseries_flow(r, 3), {}) for r in methods.values())
     L = _curvature(methods["heavy ball"], loss_obj, x0, T / 200, 200)
     scale = 1.0 / (L * kappa)
     eps = np.geomspace(*EPSILON_RANGE, 8 if quick else 12)

@@ -18,7 +18,7 @@ Terms (power of h, tree, elementary differential, exact coefficient):
     h^2  [[[]]]   g'g'g     1/3
     h^2  [[],[]]  g''(g,g)  1/12
 
-Content hash: sha256:b1859609879fa99ece422d9572511049c6b7c338ceb82ee54134e86570f7fc75
+Content hash: sha256:b4f220112edea646136c438cdfc76f0cb42b23c68c1cc6c70a05d1fb93f0cb86
 (SHA-256 of the UTF-8 text below this docstring, derive.verify_content_hash)
 """
 
@@ -40,6 +40,30 @@ def tree_scale(c, tree):
 def tree_zeros_like(tree):
     """Zeros shaped like `tree`."""
     return jax.tree_util.tree_map(jnp.zeros_like, tree)
+
+
+def tree_multiply(*trees):
+    """Leafwise (componentwise, Hadamard) product of pytrees of one structure."""
+    return jax.tree_util.tree_map(
+        lambda *leaves: _product(leaves[1:], leaves[0]), *trees
+    )
+
+
+def _product(leaves, first):
+    for leaf in leaves:
+        first = first * leaf
+    return first
+
+
+def leafwise(fn, tree):
+    """`[f_1(tree), ..., f_n(tree)]` for `fn(leaf) = [f_1(leaf), ..., f_n(leaf)]`:
+    elementwise functions of a pytree, computed leaf by leaf."""
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    columns = [fn(leaf) for leaf in leaves]
+    return [
+        jax.tree_util.tree_unflatten(treedef, [column[i] for column in columns])
+        for i in range(len(columns[0]))
+    ]
 
 
 def negative_gradient(loss):

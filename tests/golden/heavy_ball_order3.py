@@ -23,7 +23,7 @@ Terms (power of h, tree, elementary differential, exact coefficient):
     h^3  [[],[[]]]   g''(g,g'g)   -(beta + 1)*(beta**2 + 28*beta + 1)/(12*(1 - beta)**7)
     h^3  [[],[],[]]  g'''(g,g,g)  -beta*(beta + 1)/(2*(1 - beta)**7)
 
-Content hash: sha256:7c746375356ad2ecefaf50c451b7233ac31dcfc50a1787a7678ed30357f0f9cd
+Content hash: sha256:f467a0266aca77352d8db1bf1dc675533799aaf1383f220e2b64ecf742275062
 (SHA-256 of the UTF-8 text below this docstring, derive.verify_content_hash)
 """
 
@@ -45,6 +45,30 @@ def tree_scale(c, tree):
 def tree_zeros_like(tree):
     """Zeros shaped like `tree`."""
     return jax.tree_util.tree_map(jnp.zeros_like, tree)
+
+
+def tree_multiply(*trees):
+    """Leafwise (componentwise, Hadamard) product of pytrees of one structure."""
+    return jax.tree_util.tree_map(
+        lambda *leaves: _product(leaves[1:], leaves[0]), *trees
+    )
+
+
+def _product(leaves, first):
+    for leaf in leaves:
+        first = first * leaf
+    return first
+
+
+def leafwise(fn, tree):
+    """`[f_1(tree), ..., f_n(tree)]` for `fn(leaf) = [f_1(leaf), ..., f_n(leaf)]`:
+    elementwise functions of a pytree, computed leaf by leaf."""
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    columns = [fn(leaf) for leaf in leaves]
+    return [
+        jax.tree_util.tree_unflatten(treedef, [column[i] for column in columns])
+        for i in range(len(columns[0]))
+    ]
 
 
 def negative_gradient(loss):
