@@ -136,6 +136,36 @@ ENTRIES: tuple[Entry, ...] = (
         verify=None,
     ),
     Entry(
+        "rmsprop",
+        "RMSProp",
+        "RMSProp in PyTorch's convention (eps outside the square root), beta2 and eps "
+        "symbols; the moment starts on its slow manifold. Verified at beta2 = 0.99, "
+        "eps = 1e-8 on the Rosenbrock function (the sign-like regime).",
+        ("rmsprop",),
+        flow_order=2,
+        numeric=("--param", "beta2=0.99", "--param", "eps=1e-8"),
+        verify=("--order", "2", "--quick", "--loss", "rosenbrock"),
+    ),
+    Entry(
+        "adam",
+        "Adam",
+        "Adam in PyTorch's and optax's convention, beta1, beta2 and eps symbols "
+        "(bias correction is a transient: constant hyper-parameters, moments on their "
+        "slow manifold). Verified at the defaults 0.9, 0.999, 1e-8 on the Rosenbrock "
+        "function.",
+        ("adam",),
+        flow_order=2,
+        numeric=(
+            "--param",
+            "beta1=0.9",
+            "--param",
+            "beta2=0.999",
+            "--param",
+            "eps=1e-8",
+        ),
+        verify=("--order", "2", "--quick", "--loss", "rosenbrock"),
+    ),
+    Entry(
         "sgd",
         "Mini-batch SGD",
         "SGD with m batches per epoch under random reshuffling: the flow of the expected "
