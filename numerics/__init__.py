@@ -117,6 +117,8 @@ _EXPORTS = {
     "reproduce_central_flows": ".reproductions._central_flows",
     "ElkabetzCohenReport": ".reproductions._elkabetz_cohen",
     "reproduce_elkabetz_cohen": ".reproductions._elkabetz_cohen",
+    "LargeStepReport": ".reproductions._large_step",
+    "reproduce_large_step": ".reproductions._large_step",
     "KovachkiStuartReport": ".reproductions._kovachki_stuart",
     "reproduce_kovachki_stuart": ".reproductions._kovachki_stuart",
     "LOSSES": "._losses",
@@ -267,4 +269,8 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     )
     from .reproductions._kovachki_stuart import (
         reproduce_kovachki_stuart as reproduce_kovachki_stuart,
+    )
+    from .reproductions._large_step import LargeStepReport as LargeStepReport
+    from .reproductions._large_step import (
+        reproduce_large_step as reproduce_large_step,
     )
