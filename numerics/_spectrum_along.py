@@ -4,9 +4,9 @@ Elkabetz & Cohen (NeurIPS 2021) bound the distance between gradient descent and
 gradient flow through the smallest Hessian eigenvalue along the flow; the step-size
 limit $2/\\lambda_{\\max}$ needs the largest. Both come here from the same solver as
 [`hessian_eigenpairs`][numerics.hessian_eigenpairs] (LOBPCG on Hessian-vector
-products, `top_eigenpairs_flat`): the top of $H$ for $\\lambda_{\\max}$, the top of
-$-H$ for $\\lambda_{\\min}$, each warm-started from the eigenvectors of the previous
-point in one `jax.lax.scan`. Problems too small for LOBPCG ($n \\le 5k$) use a dense
+products), called through its public interface: the top of $H$ for
+$\\lambda_{\\max}$, the top of $-H$ for $\\lambda_{\\min}$, each warm-started from
+the eigenvectors of the previous point. Problems too small for LOBPCG ($n \\le 5k$) use a dense
 `eigh` at every point.
 
 Each eigenvalue comes with its absolute residual $r = |Hu - \\lambda u|$ ($|u| = 1$):
@@ -16,7 +16,7 @@ error bar of the value reported.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +24,6 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._precision import uses_float64
-from ._spectrum import top_eigenpairs_flat
 from ._typing import Array, LossFunction, PyTree
 
 __all__ = ["ExtremeEigenvalues", "extreme_eigenvalues_along"]
@@ -46,6 +45,11 @@ class ExtremeEigenvalues(NamedTuple):
     residual_min: np.ndarray
     residual_max: np.ndarray
     iterations: np.ndarray
+
+
+def _vectors(pairs: Any) -> Array | None:
+    """The warm start for the next point: the previous eigenvectors, `(n, k)`."""
+    return None if pairs is None else jnp.asarray(pairs.vectors).T
 
 
 def _flat_points(trajectory: PyTree) -> tuple[Array, object]:
@@ -123,65 +127,44 @@ def extreme_eigenvalues_along(
             "Use method='dense' (or 'auto').",
         )
 
+    from ._spectrum import hessian_eigenpairs
+
     def f(z: Array) -> Array:
         return loss(unravel(z))  # type: ignore[operator]
 
+    def neg(z: Array) -> Array:
+        return -f(z)
+
     grad = jax.grad(f)
 
-    def residual(hvp: object, lam: Array, u: Array) -> Array:
+    @jax.jit
+    def residual(w: Array, lam: Array, u: Array) -> Array:
         u = u / jnp.linalg.norm(u)
-        return jnp.linalg.norm(hvp(u) - lam * u)  # type: ignore[operator]
+        return jnp.linalg.norm(jax.jvp(grad, (w,), (u,))[1] - lam * u)
 
+    # one compiled solver per function (hessian_eigenpairs caches it), each point
+    # warm-started from the previous point's eigenvectors
+    options: dict[str, Any] = {
+        "iterations": iterations,
+        "tol": tol,
+        "method": "dense" if dense else "lobpcg",
+        "require": "none",
+    }
     if dense:
-
-        @jax.jit
-        def solve_dense(w: Array) -> tuple[Array, ...]:
-            H = jax.hessian(f)(w)
-            vals, vecs = jnp.linalg.eigh(0.5 * (H + H.T))
-            r_min = jnp.linalg.norm(H @ vecs[:, 0] - vals[0] * vecs[:, 0])
-            r_max = jnp.linalg.norm(H @ vecs[:, -1] - vals[-1] * vecs[:, -1])
-            return vals[0], vals[-1], r_min, r_max
-
-        out = jax.lax.map(solve_dense, points)
-        lo, hi, r_lo, r_hi = (np.asarray(a) for a in out)
-        its = np.zeros((m, 2), int)
-    else:
-
-        def body(
-            carry: tuple[Array, Array], w: Array
-        ) -> tuple[tuple[Array, Array], tuple[Array, ...]]:
-            W_max, W_min = carry
-
-            def hvp(v: Array) -> Array:
-                return jax.jvp(grad, (w,), (v,))[1]
-
-            def neg(v: Array) -> Array:
-                return -hvp(v)
-
-            th, U, W_max, _, it_max = top_eigenpairs_flat(
-                hvp, W_max, iterations=iterations, tol=tol
-            )
-            tl, V, W_min, _, it_min = top_eigenpairs_flat(
-                neg, W_min, iterations=iterations, tol=tol
-            )
-            hi = th[0]
-            lo = -tl[0]
-            out = (
-                lo,
-                hi,
-                residual(hvp, lo, V[:, 0]),
-                residual(hvp, hi, U[:, 0]),
-                jnp.stack([it_max, it_min]),
-            )
-            return (W_max, W_min), out
-
-        key_max, key_min = jax.random.split(jax.random.PRNGKey(0))
-        W0 = jax.random.normal(key_max, (n, k), jnp.float64)
-        V0 = jax.random.normal(key_min, (n, k), jnp.float64)
-        _, out = jax.jit(lambda W0, V0, ws: jax.lax.scan(body, (W0, V0), ws))(
-            W0, V0, points
-        )
-        lo, hi, r_lo, r_hi, its = (np.asarray(a) for a in out)
+        k = min(k, n)
+    lo, hi = np.zeros(m), np.zeros(m)
+    r_lo, r_hi = np.zeros(m), np.zeros(m)
+    its = np.zeros((m, 2), int)
+    top: Any = None
+    bottom: Any = None
+    for i in range(m):
+        w = points[i]
+        top = hessian_eigenpairs(f, w, k, vectors=_vectors(top), **options)
+        bottom = hessian_eigenpairs(neg, w, k, vectors=_vectors(bottom), **options)
+        hi[i], lo[i] = float(top.values[0]), -float(bottom.values[0])
+        r_hi[i] = float(residual(w, top.values[0], top.vectors[0]))
+        r_lo[i] = float(residual(w, -bottom.values[0], bottom.vectors[0]))
+        its[i] = (top.iterations, bottom.iterations)
     if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
         raise DeriveError(
             "the Hessian eigenvalues are not finite somewhere on the trajectory "
