@@ -9,6 +9,11 @@ one-dimensional flow basins against the fact that a 1-D gradient flow ends at th
 first minimum downhill, the basin boundaries being the local maxima of $f$.
 """
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import jax
 
 jax.config.update("jax_enable_x64", True)
@@ -88,6 +93,36 @@ def test_sweep_equals_a_loop_over_the_same_points(one_well):
     plain = numerics.basin_map(wells.loss, minima, h, starts, n, shard=False)
     np.testing.assert_array_equal(plain.category, res.category)
     assert {DIVERGED, UNSETTLED} & set(res.category.ravel().tolist())
+
+
+SHARDED = textwrap.dedent(
+    """
+    import jax, numpy as np, numerics
+    assert len(jax.devices()) == 4
+    wells = numerics.NarrowWells()
+    mins = wells.minima()
+    h, x0 = np.geomspace(1e-3, 2.5, 7), np.linspace(-3.0, 3.0, 9)
+    a = numerics.basin_map(wells.loss, mins, h, x0, 300)           # 4 devices
+    b = numerics.basin_map(wells.loss, mins, h, x0, 300, shard=False)
+    c = numerics.basin_map(wells.loss, mins, h, x0, 300, chunk=10)  # padded calls
+    assert len(a.devices) == 4 and len(b.devices) == 1
+    for r in (a, c):
+        np.testing.assert_array_equal(r.category, b.category)
+        np.testing.assert_allclose(r.final, b.final, rtol=1e-12, atol=1e-300)
+    print("OK")
+    """
+)
+
+
+@pytest.mark.slow
+def test_sharded_basin_map_equals_unsharded_on_4_devices():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    env["JAX_PLATFORMS"] = "cpu"
+    done = subprocess.run(
+        [sys.executable, "-c", SHARDED], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("OK")
 
 
 def test_flow_basins_of_the_gradient_flow(one_well):
