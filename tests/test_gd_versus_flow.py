@@ -115,3 +115,13 @@ def test_bad_input_is_named():
         numerics.gd_versus_flow(loss, jnp.ones(2), [-0.1], 1.0)
     with pytest.raises(DeriveError, match="at least one point"):
         numerics.extreme_eigenvalues_along(loss, jnp.zeros((0, 2)))
+
+
+def test_reproduction_names_bad_input_with_exit_status_2(tmp_path, capsys):
+    from derive.cli import main
+
+    argv = ["reproduce", "elkabetz-cohen", "--quick", "--out", str(tmp_path)]
+    assert main([*argv, "--horizon", "1.03"]) == 2
+    assert "not a whole number of steps" in capsys.readouterr().err
+    assert main([*argv, "--step-sizes", "-0.1"]) == 2
+    assert not any(tmp_path.iterdir())  # nothing written

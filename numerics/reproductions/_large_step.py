@@ -499,7 +499,7 @@ def reproduce_large_step(
 
     **Arguments:**
 
-    - `quick`: 36 step sizes, 161 starts, 20-point refinements, one network seed
+    - `quick`: 36 step sizes, 160 starts, 20-point refinements, one network seed
       and one large step, half the training time.
     - `progress`: called with a short message at each stage.
 

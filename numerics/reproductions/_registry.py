@@ -263,13 +263,13 @@ T = 5.""",
             description="""\
 On a convex bowl carrying narrow wells (the toolkit's NarrowWells: the paper's
 mechanism, not its function class, whose exact definition was not available): GD's
-basin map over 60 step sizes x 401 starts as one sharded jit(vmap) sweep, diverged
+basin map over 60 step sizes x 400 starts as one sharded jit(vmap) sweep, diverged
 runs a category of their own; the largest step converging to each minimum and the
 largest staying in each well (refined grids) against linear stability 2/lambda;
 the same question asked of the gradient flow, GD's modified flows of order 1-3, the
 principal flow and the central flow (exact 1-D basins); a 64-unit tanh MLP on
 digits with a learning-rate warm start (large, then small) against small
-throughout, at equal training time. --quick: 36 x 161, one network seed.""",
+throughout, at equal training time. --quick: 36 x 160, one network seed.""",
             module="numerics.reproductions._large_step",
             function="reproduce_large_step",
         ),
