@@ -29,6 +29,9 @@ a hundredth of them, to show the reference is accurate), the extreme Hessian
 eigenvalues along the flow ([`extreme_eigenvalues_along`][numerics.extreme_eigenvalues_along]),
 the bound, and the distance from GD to GD's modified flows of order 1 and 2 (the
 backward-error series: $O(h^{p+1})$ while it holds).
+
+(Just over 500 lines: the bound, the per-step-size record and the one function that
+fills it share their definitions.)
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ $2/h$ at large $h$), and says so wherever it reports.
    up to which $h$;
 4. runs a small digits network with a learning-rate warm start (large, then small)
    against small throughout, for the same training time.
+
+(Over 500 lines: the report's tables, JSON and checks read the same fields as the
+run that fills them, and are kept beside it.)
 """
 
 from __future__ import annotations
