@@ -103,12 +103,13 @@ def write_figures(report: LargeStepReport, out: Path) -> list[Path]:
     xs = np.linspace(x0[0], x0[-1], 4001)
     fs = np.array([float(report.wells.loss(np.array([v]))) for v in xs])
     axes[0].plot(fs, xs, color="black", lw=1.0)
-    for m in report.minima:
+    for i, m in enumerate(report.minima):
         axes[0].plot(
             m.value,
             m.position[0],
             "o",
             ms=4,
+            color=cmap(codes.index(i)),  # the colour of its basin in the map
             label=f"{m.label}: λ = {m.curvature:.3g}, 2/λ = {m.threshold:.3g}",
         )
     axes[0].set_xlabel("f(x)")
