@@ -308,7 +308,7 @@ def gd_versus_flow(
         >>> import jax.numpy as jnp, numerics
         >>> loss = lambda x: 0.5 * jnp.sum(jnp.array([1.0, -0.2]) * x ** 2)
         >>> res = numerics.gd_versus_flow(loss, jnp.array([1.0, 0.1]), [0.1, 0.05],
-        ...                               T=2.0, eig_points=5)
+        ...                               T=2.0, orders=(1,), eig_points=5)
         >>> [r.bound_holds for r in res.runs]
         [True, True]
         >>> round(res.slopes()["gradient-flow"], 1), round(res.slopes()["modified-1"], 1)
