@@ -97,16 +97,33 @@ _EXPORTS = {
     "min_hessian_eigenvalue": "._spectrum",
     "preconditioned_sharpness": "._spectrum",
     "sharpness": "._spectrum",
+    "ExtremeEigenvalues": "._spectrum_along",
+    "extreme_eigenvalues_along": "._spectrum_along",
     "EquationErrors": "._high_resolution",
     "equation_errors": "._high_resolution",
     "flow_field": "._high_resolution",
     "second_order_field": "._high_resolution",
     "slow_velocity": "._high_resolution",
     "integrate": "._integrate",
+    "BasinMap": "._basins",
+    "basin_map": "._basins",
+    "LocalMinimum": "._narrow_wells",
+    "FlowBasins": "._flow_basins",
+    "flow_basins": "._flow_basins",
+    "flow_velocity": "._flow_basins",
+    "NarrowWells": "._narrow_wells",
+    "GDVersusFlow": "._gd_versus_flow",
+    "StepSizeRun": "._gd_versus_flow",
+    "elkabetz_cohen_bound": "._gd_versus_flow",
+    "gd_versus_flow": "._gd_versus_flow",
     "Iterates": "._iterates",
     "iterates": "._iterates",
     "CentralFlowsReport": ".reproductions._central_flows",
     "reproduce_central_flows": ".reproductions._central_flows",
+    "ElkabetzCohenReport": ".reproductions._elkabetz_cohen",
+    "reproduce_elkabetz_cohen": ".reproductions._elkabetz_cohen",
+    "LargeStepReport": ".reproductions._large_step",
+    "reproduce_large_step": ".reproductions._large_step",
     "KovachkiStuartReport": ".reproductions._kovachki_stuart",
     "reproduce_kovachki_stuart": ".reproductions._kovachki_stuart",
     "LOSSES": "._losses",
@@ -167,6 +184,8 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from . import reproductions as reproductions
     from ._attraction import MeasuredAttraction as MeasuredAttraction
     from ._attraction import attraction as attraction
+    from ._basins import BasinMap as BasinMap
+    from ._basins import basin_map as basin_map
     from ._central_flow import CentralFlowSolution as CentralFlowSolution
     from ._central_flow import central_flow as central_flow
     from ._certificate import CERTIFICATE_KEYS as CERTIFICATE_KEYS
@@ -176,6 +195,13 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from ._compare import compare as compare
     from ._componentwise_start import ComponentwiseStart as ComponentwiseStart
     from ._differentials import elementary_differentials as elementary_differentials
+    from ._flow_basins import FlowBasins as FlowBasins
+    from ._flow_basins import flow_basins as flow_basins
+    from ._flow_basins import flow_velocity as flow_velocity
+    from ._gd_versus_flow import GDVersusFlow as GDVersusFlow
+    from ._gd_versus_flow import StepSizeRun as StepSizeRun
+    from ._gd_versus_flow import elkabetz_cohen_bound as elkabetz_cohen_bound
+    from ._gd_versus_flow import gd_versus_flow as gd_versus_flow
     from ._hessian import directional_sharpness as directional_sharpness
     from ._hessian import hessian_vector_product as hessian_vector_product
     from ._high_resolution import EquationErrors as EquationErrors
@@ -203,6 +229,8 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from ._modified_field import modified_field as modified_field
     from ._momentum_sweep import MomentumSweep as MomentumSweep
     from ._momentum_sweep import momentum_sweep as momentum_sweep
+    from ._narrow_wells import LocalMinimum as LocalMinimum
+    from ._narrow_wells import NarrowWells as NarrowWells
     from ._order import observed_order as observed_order
     from ._precision import enable_x64 as enable_x64
     from ._precision import float64 as float64
@@ -225,6 +253,10 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from ._spectrum import min_hessian_eigenvalue as min_hessian_eigenvalue
     from ._spectrum import preconditioned_sharpness as preconditioned_sharpness
     from ._spectrum import sharpness as sharpness
+    from ._spectrum_along import ExtremeEigenvalues as ExtremeEigenvalues
+    from ._spectrum_along import (
+        extreme_eigenvalues_along as extreme_eigenvalues_along,
+    )
     from ._stability import hessian_eigenvalues as hessian_eigenvalues
     from ._stability import spectral_radius as spectral_radius
     from ._stability import stability_limit as stability_limit
@@ -241,6 +273,12 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     from .reproductions._central_flows import (
         reproduce_central_flows as reproduce_central_flows,
     )
+    from .reproductions._elkabetz_cohen import (
+        ElkabetzCohenReport as ElkabetzCohenReport,
+    )
+    from .reproductions._elkabetz_cohen import (
+        reproduce_elkabetz_cohen as reproduce_elkabetz_cohen,
+    )
     from .reproductions._fu_momentum import FuMomentumReport as FuMomentumReport
     from .reproductions._fu_momentum import (
         reproduce_fu_momentum as reproduce_fu_momentum,
@@ -250,4 +288,8 @@ if TYPE_CHECKING:  # static names for type checkers and editors
     )
     from .reproductions._kovachki_stuart import (
         reproduce_kovachki_stuart as reproduce_kovachki_stuart,
+    )
+    from .reproductions._large_step import LargeStepReport as LargeStepReport
+    from .reproductions._large_step import (
+        reproduce_large_step as reproduce_large_step,
     )

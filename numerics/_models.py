@@ -5,13 +5,15 @@ full-batch `loss(params)` and an `init(key)` that draws parameters (float64):
 
 | name | model | data |
 |------|-------|------|
-| `digits-mlp` | MLP with tanh or GELU | scikit-learn digits (1797 images 8x8, 10 classes) |
+| `digits-mlp` | MLP with tanh or GELU (or relu, linear) | scikit-learn digits (1797 images 8x8, 10 classes) |
 | `deep-linear` | product of square matrices | Gaussian inputs, targets from a random linear map |
 | `digits-cnn` | two 3x3 convolutions (tanh), dense head | scikit-learn digits as 8x8 images |
 | `teacher-student` | tanh MLP student | targets from a random tanh teacher of the same shape |
 
 Activations are smooth (tanh, GELU), so every derivative that a modified flow needs
-exists (DESIGN, Data and models). The digits ship with scikit-learn: no download. Any
+exists (DESIGN, Data and models); `relu` (piecewise linear: the Hessian exists almost
+everywhere, higher derivatives of the activation vanish) and `linear` (a deep linear
+network with biases) are there for the comparison of GD with gradient flow. The digits ship with scikit-learn: no download. Any
 user function `loss(params)` on a pytree (plain JAX, equinox, flax) is accepted
 wherever a built-in one is; the models here are plain dictionaries of arrays.
 """
@@ -105,6 +107,8 @@ def digits(n: int | None = None, *, flat: bool = True) -> tuple[Array, Array]:
 _ACTIVATIONS: dict[str, _Activation] = {
     "tanh": jnp.tanh,
     "gelu": lambda z: jax.nn.gelu(z, approximate=True),
+    "relu": jax.nn.relu,
+    "linear": lambda z: z,
 }
 
 
@@ -116,8 +120,8 @@ def _activation(name: str) -> _Activation:
     except KeyError:
         raise DeriveError(
             f"unknown activation {name!r}.",
-            f"Use one of {', '.join(_ACTIVATIONS)} (smooth, so that the higher "
-            "derivatives a modified flow needs exist).",
+            f"Use one of {', '.join(_ACTIVATIONS)} (tanh and gelu are smooth, so "
+            "that the higher derivatives a modified flow needs exist).",
         ) from None
 
 
@@ -318,7 +322,7 @@ def get_model(name: str, **options: Any) -> Model:
     **Arguments:**
 
     - `name`: one of `numerics.networks.MODELS`: `digits-mlp` (options `hidden`,
-      `activation` = `tanh`|`gelu`, `data_loss` = `cross-entropy`|`mse`, `n` samples),
+      `activation` = `tanh`|`gelu`|`relu`|`linear`, `data_loss` = `cross-entropy`|`mse`, `n` samples),
       `deep-linear` (`width`, `depth`, `n`, `seed`), `digits-cnn` (`channels`,
       `activation`, `data_loss`, `n`), `teacher-student` (`d`, `hidden`, `n`,
       `teacher_hidden`, `seed`).

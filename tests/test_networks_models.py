@@ -65,7 +65,7 @@ def test_errors():
     with pytest.raises(DeriveError, match="unknown model"):
         get_model("resnet")
     with pytest.raises(DeriveError, match="activation"):
-        get_model("digits-mlp", activation="relu")
+        get_model("digits-mlp", activation="sigmoid")  # relu and linear exist now
     with pytest.raises(DeriveError, match="bad options"):
         get_model("deep-linear", colour=3)
     with pytest.raises(DeriveError, match="data loss"):

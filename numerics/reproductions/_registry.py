@@ -214,6 +214,65 @@ predicted loss within 10%. --quick: one GD run of 300 steps at h = 0.35.""",
             module="numerics.reproductions._central_flows",
             function="reproduce_central_flows",
         ),
+        Reproduction(
+            name="elkabetz-cohen",
+            title="gradient descent against gradient flow, and the curvature bound",
+            reference="Elkabetz & Cohen, Continuous vs. discrete optimization of "
+            "deep neural networks, NeurIPS 2021",
+            description="""\
+A deep linear network, a relu MLP and a tanh MLP (64 -> 16 -> 16 -> 10) on 128
+digits, squared loss, full batch: GD at h = 0.025, 0.05, 0.1, 0.2 against the
+gradient flow (diffrax, state tolerances, checked at a hundredth of them) to T = 10;
+the distance |theta_k - theta(k h)| over time; the smallest and largest Hessian
+eigenvalues along the flow (warm-started LOBPCG); the Elkabetz-Cohen bound
+sum_j exp(-int lambda_-) delta_j evaluated on the run; the distance from GD to
+GD's modified flows of order 1 and 2. --quick: relu and tanh, three step sizes,
+T = 5.""",
+            module="numerics.reproductions._elkabetz_cohen",
+            function="reproduce_elkabetz_cohen",
+            options=(
+                Option(
+                    ("--step-sizes",),
+                    "step_sizes",
+                    {
+                        "type": _numbers,
+                        "default": None,
+                        "metavar": "H,H,...",
+                        "help": "step sizes (default 0.025,0.05,0.1,0.2; --quick "
+                        "0.05,0.1,0.2)",
+                    },
+                ),
+                Option(
+                    ("--horizon",),
+                    "horizon",
+                    {
+                        "type": float,
+                        "default": None,
+                        "metavar": "T",
+                        "help": "the horizon, a multiple of every step size "
+                        "(default 10; --quick 5)",
+                    },
+                ),
+            ),
+        ),
+        Reproduction(
+            name="large-step",
+            title="large steps escape narrow minima; which continuous model sees it",
+            reference="Mohtashami, Jaggi & Stich, Special properties of gradient "
+            "descent with large learning rates, ICML 2023",
+            description="""\
+On a convex bowl carrying narrow wells (the toolkit's NarrowWells: the paper's
+mechanism, not its function class, whose exact definition was not available): GD's
+basin map over 60 step sizes x 400 starts as one sharded jit(vmap) sweep, diverged
+runs a category of their own; the largest step converging to each minimum and the
+largest staying in each well (refined grids) against linear stability 2/lambda;
+the same question asked of the gradient flow, GD's modified flows of order 1-3, the
+principal flow and the central flow (exact 1-D basins); a 64-unit tanh MLP on
+digits with a learning-rate warm start (large, then small) against small
+throughout, at equal training time. --quick: 36 x 160, one network seed.""",
+            module="numerics.reproductions._large_step",
+            function="reproduce_large_step",
+        ),
     )
 }
 """Every reproduction, by its command-line name."""
