@@ -90,7 +90,7 @@ def flow_velocity(
         if order is None or order < 1:
             raise DeriveError("a modified flow needs order >= 1.", "")
         fld = fast_field(
-            derive.modified_flow(derive.gd(), int(order)), f, int(order), method="jvp"
+            derive.bseries_flow(derive.gd(), int(order)), f, int(order), method="jvp"
         )
 
         def one(x: Array, h: Array) -> tuple[Array, Array]:

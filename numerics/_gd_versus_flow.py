@@ -428,7 +428,7 @@ def gd_versus_flow(
     for p in orders:
         say(f"modified flow of order {p} at every step size")
         fld = fast_field(
-            derive.modified_flow(derive.gd(), int(p)), f, int(p), method="jvp"
+            derive.bseries_flow(derive.gd(), int(p)), f, int(p), method="jvp"
         )
 
         def solve_mf(hv: Array, ts: Array, fld: Any = fld) -> tuple[Array, Array]:
