@@ -20,6 +20,15 @@ from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 import flint
 
+from ._denominators import (
+    Denominators,
+    Exponents,
+    add_exponents,
+    difference,
+    max_exponents,
+    strip,
+)
+
 if TYPE_CHECKING:
     import sympy
 
@@ -105,10 +114,21 @@ class RationalField(Field):
 
 
 class RationalFunction:
-    """A rational function `num/den` over $\\mathbb{Q}$, kept reduced with a monic-like
-    denominator (leading coefficient 1 in lexicographic order)."""
+    """A rational function `num/den` over $\\mathbb{Q}$.
 
-    __slots__ = ("num", "den", "field")
+    `num` and `den` are the reduced form: no common factor, the denominator with leading
+    coefficient 1 in lexicographic order. Arithmetic does not compute it: the
+    denominator is kept as powers of the field's known irreducible factors and the
+    quotient is reduced only when `num`, `den`, a hash or a printout asks for it (see
+    `derive._denominators`); results are the same.
+    """
+
+    __slots__ = ("_num", "_exps", "_reduced", "field")
+
+    _num: flint.fmpq_mpoly
+    _exps: Exponents
+    _reduced: bool
+    field: RationalFunctionField
 
     def __init__(
         self,
@@ -118,26 +138,36 @@ class RationalFunction:
         *,
         reduce: bool = True,
     ):
-        if reduce:
-            if den.is_zero():
-                raise ZeroDivisionError("division by zero in a rational function")
-            if not den.is_one():
-                if den.is_constant():
-                    c = den.leading_coefficient()
-                    num = num / c
-                    den = field.poly_one
-                else:
-                    g = num.gcd(den)
-                    if not g.is_one():
-                        num = num / g
-                        den = den / g
-                    c = den.leading_coefficient()
-                    if c != 1:
-                        num = num / c
-                        den = den / c
-        self.num = num
-        self.den = den
+        if den.is_zero():
+            raise ZeroDivisionError("division by zero in a rational function")
+        exps: Exponents = ()
+        if not den.is_one():
+            c, exps = field.denominators.factor(den)
+            if c != 1:
+                num = num / c
+        self._num = num
+        self._exps = exps if not num.is_zero() else ()
+        self._reduced = not reduce or not self._exps
         self.field = field
+
+    # --- the reduced form
+    def _reduce(self) -> None:
+        self._num, self._exps = self.field.denominators.reduce(self._num, self._exps)
+        self._reduced = True
+
+    @property
+    def num(self) -> flint.fmpq_mpoly:
+        """The numerator of the reduced form."""
+        if not self._reduced:
+            self._reduce()
+        return self._num
+
+    @property
+    def den(self) -> flint.fmpq_mpoly:
+        """The denominator of the reduced form (leading coefficient 1)."""
+        if not self._reduced:
+            self._reduce()
+        return self.field.denominators.product(self._exps)
 
     # --- helpers
     def _coerce(self, other: object) -> RationalFunction | None:
@@ -150,39 +180,69 @@ class RationalFunction:
         return self.field.convert(other)
 
     def is_constant(self) -> bool:
-        return self.num.is_constant() and self.den.is_constant()
+        if not self._reduced:
+            self._reduce()
+        return not self._exps and self._num.is_constant()
 
     def constant_value(self) -> flint.fmpq:
-        if self.num.is_zero():
+        if self._num.is_zero():
             return flint.fmpq(0)
-        return flint.fmpq(self.num.leading_coefficient()) / flint.fmpq(
+        if not self._reduced:
+            self._reduce()
+        return flint.fmpq(self._num.leading_coefficient()) / flint.fmpq(
             self.den.leading_coefficient()
         )
 
     def is_zero(self) -> bool:
-        return self.num.is_zero()
+        return self._num.is_zero()
 
     # --- arithmetic
     def __add__(self, other: Operand) -> RationalFunction:
-        o = self._coerce(other)
-        if o is None:
-            return NotImplemented
-        if self.den == o.den:
-            if self.den.is_one():
-                return RationalFunction(
-                    self.num + o.num, self.den, self.field, reduce=False
-                )
-            return RationalFunction(self.num + o.num, self.den, self.field)
-        return RationalFunction(
-            self.num * o.den + o.num * self.den, self.den * o.den, self.field
+        F = self.field
+        if isinstance(other, RationalFunction) and other.field is F:
+            o = other
+        elif isinstance(other, int | flint.fmpq):
+            if not other:
+                return self
+            e = self._exps
+            if not e:
+                return _make(self._num + other, (), F, True)
+            # gcd(n + c D, D) = gcd(n, D): a reduced quotient stays reduced
+            return _make(
+                self._num + F.denominators.product(e) * other, e, F, self._reduced
+            )
+        else:
+            c = self._coerce(other)
+            if c is None:
+                return NotImplemented
+            o = c
+        b = o._num
+        if b.is_zero():
+            return self
+        a = self._num
+        if a.is_zero():
+            return o
+        ea, eb = self._exps, o._exps
+        if ea == eb:
+            return _make(a + b, ea, F, not ea)
+        product = F.denominators.product
+        if not eb:
+            return _make(a + b * product(ea), ea, F, self._reduced)
+        if not ea:
+            return _make(a * product(eb) + b, eb, F, o._reduced)
+        e = max_exponents(ea, eb)
+        return _make(
+            a * product(difference(e, ea)) + b * product(difference(e, eb)), e, F
         )
 
     __radd__ = __add__
 
     def __neg__(self) -> RationalFunction:
-        return RationalFunction(-self.num, self.den, self.field, reduce=False)
+        return _make(-self._num, self._exps, self.field, self._reduced)
 
     def __sub__(self, other: Operand) -> RationalFunction:
+        if isinstance(other, RationalFunction | int | flint.fmpq):
+            return self + (-other)
         o = self._coerce(other)
         if o is None:
             return NotImplemented
@@ -195,24 +255,56 @@ class RationalFunction:
         return o + (-self)
 
     def __mul__(self, other: Operand) -> RationalFunction:
-        o = self._coerce(other)
-        if o is None:
-            return NotImplemented
-        if self.den.is_one() and o.den.is_one():
-            return RationalFunction(
-                self.num * o.num, self.den, self.field, reduce=False
-            )
-        return RationalFunction(self.num * o.num, self.den * o.den, self.field)
+        F = self.field
+        if isinstance(other, RationalFunction) and other.field is F:
+            o = other
+        elif isinstance(other, int | flint.fmpq):
+            if not other:
+                return F.zero
+            return _make(self._num * other, self._exps, F, self._reduced)
+        else:
+            c = self._coerce(other)
+            if c is None:
+                return NotImplemented
+            o = c
+        a, b = self._num, o._num
+        if a.is_zero() or b.is_zero():
+            return F.zero
+        ea, eb = self._exps, o._exps
+        if not eb:
+            if b.is_constant():
+                return _make(a * b, ea, F, self._reduced)
+            return _make(a * b, ea, F, not ea)
+        if not ea:
+            if a.is_constant():
+                return _make(a * b, eb, F, o._reduced)
+            return _make(a * b, eb, F)
+        return _make(a * b, add_exponents(ea, eb), F)
 
     __rmul__ = __mul__
 
     def __truediv__(self, other: Operand) -> RationalFunction:
+        F = self.field
+        if isinstance(other, int | flint.fmpq):
+            if not other:
+                raise ZeroDivisionError(f"division by zero: ({self}) / 0")
+            return _make(self._num / other, self._exps, F, self._reduced)
         o = self._coerce(other)
         if o is None:
             return NotImplemented
-        if o.num.is_zero():
+        if o._num.is_zero():
             raise ZeroDivisionError(f"division by zero: ({self}) / ({o})")
-        return RationalFunction(self.num * o.den, self.den * o.num, self.field)
+        # self / o = (a / D(ea)) * (D(eb) / (c D(fb))) with o's numerator c D(fb)
+        c, fb = F.denominators.factor(o._num)
+        up, down = o._exps, add_exponents(self._exps, fb)
+        if up and down:
+            common = [min(x, y) for x, y in zip(up, down, strict=False)]
+            up, down = difference(up, tuple(common)), difference(down, tuple(common))
+            down = strip(list(down))
+        num = self._num * F.denominators.product(up)
+        if c != 1:
+            num = num / c
+        return _make(num, down, F)
 
     def __rtruediv__(self, other: Operand) -> RationalFunction:
         o = self._coerce(other)
@@ -225,24 +317,66 @@ class RationalFunction:
             return NotImplemented
         if n < 0:
             return self.field.one / (self**-n)
-        return RationalFunction(self.num**n, self.den**n, self.field, reduce=False)
+        if self._num.is_zero():
+            return self.field.one if n == 0 else self
+        return _make(
+            self._num**n,
+            tuple([k * n for k in self._exps]) if n else (),
+            self.field,
+            self._reduced,
+        )
 
     def __eq__(self, other: object) -> bool:
-        o = self._coerce(other)
-        if o is None:
-            return NotImplemented
-        return self.num == o.num and self.den == o.den
+        if isinstance(other, RationalFunction) and other.field is self.field:
+            o = other
+        elif isinstance(other, int | flint.fmpq):
+            e = self._exps
+            if not e:
+                return bool(self._num == other)
+            return bool(self._num == self.field.denominators.product(e) * other)
+        else:
+            c = self._coerce(other)
+            if c is None:
+                return NotImplemented
+            o = c
+        ea, eb = self._exps, o._exps
+        if ea == eb:
+            return bool(self._num == o._num)
+        e = max_exponents(ea, eb)
+        product = self.field.denominators.product
+        return bool(
+            self._num * product(difference(e, ea))
+            == o._num * product(difference(e, eb))
+        )
 
     def __hash__(self) -> int:
         return hash((str(self.num), str(self.den)))
 
     def __bool__(self) -> bool:
-        return not self.num.is_zero()
+        return not self._num.is_zero()
 
     def __repr__(self) -> str:
-        if self.den.is_one():
-            return f"{self.num}"
-        return f"({self.num})/({self.den})"
+        num, den = self.num, self.den
+        if den.is_one():
+            return f"{num}"
+        return f"({num})/({den})"
+
+
+def _make(
+    num: flint.fmpq_mpoly,
+    exps: Exponents,
+    field: RationalFunctionField,
+    reduced: bool = False,
+) -> RationalFunction:
+    """A rational function from a numerator and its denominator's exponents."""
+    out = object.__new__(RationalFunction)
+    out._num = num
+    if num.is_zero():
+        out._exps, out._reduced = (), True
+    else:
+        out._exps, out._reduced = exps, reduced or not exps
+    out.field = field
+    return out
 
 
 class RationalFunctionField(Field):
@@ -256,6 +390,7 @@ class RationalFunctionField(Field):
         self.ctx = flint.fmpq_mpoly_ctx.get(self.names, "lex")
         self.poly_one = self.ctx.from_dict({(0,) * len(self.names): 1})
         self.poly_zero = self.ctx.from_dict({})
+        self.denominators = Denominators(self.poly_one)
         self.zero = RationalFunction(self.poly_zero, self.poly_one, self, reduce=False)
         self.one = RationalFunction(self.poly_one, self.poly_one, self, reduce=False)
 
@@ -278,9 +413,7 @@ class RationalFunctionField(Field):
                 self,
             )
         if isinstance(value, int | flint.fmpq):
-            return RationalFunction(
-                self.poly_one * flint.fmpq(value), self.poly_one, self, reduce=False
-            )
+            return _make(self.poly_one * flint.fmpq(value), (), self, True)
         if isinstance(value, Fraction):
             return self.convert(flint.fmpq(value.numerator, value.denominator))
         raise TypeError(f"cannot convert {value!r} to a rational function")
