@@ -14,9 +14,8 @@ $B(a, y) = a(\\emptyset) y + \\sum_t a(t)/\\sigma(t)\\, F(t)(y)$.
 
 from __future__ import annotations
 
-import math
-from collections import Counter
-from collections.abc import Iterable, Iterator
+import bisect
+from collections.abc import Iterable
 from functools import cache
 from typing import NoReturn, TypeAlias
 
@@ -56,6 +55,7 @@ class TreeTable:
         self.sigma: list[int] = []
         self._index: dict[tuple[int, ...], int] = {}
         self._by_size: list[list[int]] = [[]]
+        self._last_keys: list[list[int]] = [[]]
         self._edge_cuts: dict[int, list[tuple[int, int, int]]] = {}
         self._admissible: dict[int, list[tuple[int, int, int]]] = {}
         self._graft: dict[tuple[int, int], int] = {}
@@ -66,39 +66,51 @@ class TreeTable:
 
     # ------------------------------------------------------------------ building
     def extend(self, max_nodes: int) -> None:
-        """Add the trees with up to `max_nodes` nodes (no-op if already there)."""
+        """Add the trees with up to `max_nodes` nodes (no-op if already there).
+
+        A tree of $n$ nodes is $t \\circ u$ with $u$ its largest child and $t$ a tree
+        whose children are at most $u$; the trees of each size are listed by their
+        largest child, descending, so the admissible $t$ of a given size form a suffix
+        of their size's list. This is the order of the non-decreasing tuples of
+        children enumerated largest index first.
+        """
         for n in range(self.max_nodes + 1, max_nodes + 1):
             new = []
-            for kids in self._forests(n - 1, len(self.children)):
-                idx = self._add(kids, n)
-                new.append(idx)
+            size, children = self.size, self.children
+            if n == 1:
+                new.append(self._add((), 1, -1, -1))
+            for u in range(len(children) - 1, -1, -1):
+                rest = n - size[u]  # nodes of t
+                if rest == 1:
+                    new.append(self._add((u,), n, 0, u))
+                    continue
+                group = self._by_size[rest]
+                start = bisect.bisect_left(self._last_keys[rest], -u)
+                for t in group[start:]:
+                    new.append(self._add((*children[t], u), n, t, u))
             self._by_size.append(new)
+            self._last_keys.append(
+                [-children[i][-1] if children[i] else 1 for i in new]
+            )
             self.max_nodes = n
 
-    def _add(self, kids: tuple[int, ...], n: int) -> int:
+    def _add(self, kids: tuple[int, ...], n: int, t: int, u: int) -> int:
+        """Add the tree with children `kids` $= t \\circ u$ (`u = -1` for the leaf)."""
         idx = len(self.children)
         self.children.append(kids)
         self.size.append(n)
-        sigma = 1
-        for child, mult in Counter(kids).items():
-            sigma *= math.factorial(mult) * self.sigma[child] ** mult
+        if u < 0:
+            sigma = 1
+        else:
+            # sigma(t o u) = sigma(t) sigma(u) k, with k copies of u among the children
+            k = 1
+            while k < len(kids) and kids[-1 - k] == u:
+                k += 1
+            sigma = self.sigma[t] * self.sigma[u] * k
         self.sigma.append(sigma)
         self._index[kids] = idx
-        self._factors.append((self._index[kids[:-1]], kids[-1]) if kids else (-1, -1))
+        self._factors.append((t, u))
         return idx
-
-    def _forests(self, total: int, limit: int) -> Iterator[tuple[int, ...]]:
-        """Non-decreasing tuples of tree indices `< limit` whose sizes sum to `total`."""
-        if total == 0:
-            yield ()
-            return
-        # enumerate the largest index first so the tuple comes out sorted ascending
-        for i in range(limit - 1, -1, -1):
-            s = self.size[i]
-            if s > total:
-                continue
-            for rest in self._forests(total - s, i + 1):
-                yield (*rest, i)
 
     # ------------------------------------------------------------------ lookups
     def __len__(self) -> int:
@@ -214,16 +226,19 @@ class TreeTable:
         if not self.children[i]:
             out: list[tuple[int, int, int]] = []
         else:
-            t, u = self.butcher_factors(i)
+            t, u = self._factors[i]
             graft = self.graft
-            acc: dict[tuple[int, int], int] = {(t, u): 1}
-            for trunk, branch, m in self.edge_cuts(t):
-                key = (graft(trunk, u), branch)
-                acc[key] = acc.get(key, 0) + m
-            for trunk, branch, m in self.edge_cuts(u):
-                key = (graft(t, trunk), branch)
-                acc[key] = acc.get(key, 0) + m
-            out = [(a, b, m) for (a, b), m in acc.items()]
+            out = [(graft(a, u), b, m) for a, b, m in self.edge_cuts(t)]
+            out.append((t, u, 1))
+            out += [(graft(t, a), b, m) for a, b, m in self.edge_cuts(u)]
+            if u in self.children[t]:
+                # with u repeated, cutting a copy of u, or the same edge inside two
+                # copies, gives the same pair (otherwise all pairs differ: grafting is
+                # injective)
+                acc: dict[tuple[int, int], int] = {}
+                for a, b, m in out:
+                    acc[a, b] = acc.get((a, b), 0) + m
+                out = [(a, b, m) for (a, b), m in acc.items()]
         self._edge_cuts[i] = out
         return out
 
