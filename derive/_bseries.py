@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import flint
 
-from ._coefficients import QQ, Coefficient, ExactNumber, Field
+from ._coefficients import QQ, Coefficient, ExactNumber, Field, linear_combination
 from ._trees import NestedTree, TreeTable, tree_table
 
 __all__ = [
@@ -344,7 +344,7 @@ def logarithm_coefficients(
     # D[i][j] = D_j(i) for j = 1..|i| (D[i][0] unused)
     D: list[list[Coefficient]] = []
     for i in range(n):
-        acc: list[Coefficient] = [zero] * (size[i] + 1)
+        parts: list[list[Coefficient]] = [[] for _ in range(size[i] + 1)]
         for trunk, branch, mult in table.edge_cuts(i):
             y = b[branch]
             if not y:
@@ -355,7 +355,8 @@ def logarithm_coefficients(
             for j in range(1, size[trunk] + 1):
                 x = d[j]
                 if x:
-                    acc[j + 1] = acc[j + 1] + x * y
+                    parts[j + 1].append(x * y)
+        acc = [linear_combination(p, zero) for p in parts]
         v = a[i]
         for j in range(2, size[i] + 1):
             if acc[j]:

@@ -35,6 +35,7 @@ from ._coefficients import (
     RationalFunctionField,
     as_rational_function,
     field_for,
+    linear_combination,
 )
 from ._errors import DeriveError
 from ._recurrence import Grad, Recurrence
@@ -425,11 +426,9 @@ def solve_manifold(rec: Recurrence, max_nodes: int) -> SlowManifold:
                     pruned.append((root, w * mult if mult != 1 else w))
             for j in active:
                 psi_j = full[j]
-                r = zero
-                for root, w in pruned:
-                    term = psi_j[root]
-                    if term:
-                        r = r + term * w
+                r = linear_combination(
+                    (psi_j[root] * w for root, w in pruned if psi_j[root]), zero
+                )
                 rhs[j] = rhs[j] - r
         z = [
             sum((Linv[a][b] * rhs[b] for b in range(m) if rhs[b] and Linv[a][b]), zero)
