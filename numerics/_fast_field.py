@@ -18,7 +18,16 @@ work is shared:
   $g^{(j)}(x)[g, \\dots, g]$ for $j \\le k$, from one `jax.experimental.jet` of $g$ along
   $x + s g$ ($j!$ times its $j$-th coefficient). `jet` has no rule for some primitives
   (e.g. those of relu's derivative); `method="auto"` tries it and falls back to nested
-  `jvp`s when it fails.
+  `jvp`s when it fails;
+- **linearity** (the field itself, `__call__`): a one-child term $w_t\\, g'F(s)$ whose
+  value nothing else needs is not computed on its own; all of them are one
+  $g'(\\sum_t w_t F(s_t))$, recursively (Horner-like, $g'(a + g'(b + \\dots))$), and
+  the chains are ordered so that their prefixes are such terms when possible.
+
+XLA's common-subexpression elimination already merges the repeated passes of a naive
+evaluation (each $F(t)$ by its own nested `jax.jvp`), so what is left to share is
+what it cannot see: linearity. `benchmarks/network_fields.py` prints both, with the
+floating-point operations of the compiled programs.
 
 No derivative tensor is formed; $x$ is any pytree. The coefficients come from a
 `derive.ModifiedFlow` or from a module written by `derive.codegen` (its `TERMS` and
