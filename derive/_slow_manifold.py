@@ -415,21 +415,24 @@ def solve_manifold(rec: Recurrence, max_nodes: int) -> SlowManifold:
                     if known[u]:
                         acc = acc + c * known[u]
                 known[v] = acc
+        if not active:  # x alone: L = (1), nothing to solve
+            for v in range(nvals):
+                full[v][i] = known[v]
+            continue
         rhs = [known[out] for out in rec.outputs]
-        if active:
-            pruned = []
-            for root, forest, mult in table.admissible_forest_cuts(i):
-                if root == i:
-                    continue
-                w = of_phi(forest)
-                if w:
-                    pruned.append((root, w * mult if mult != 1 else w))
-            for j in active:
-                psi_j = full[j]
-                r = linear_combination(
-                    (psi_j[root] * w for root, w in pruned if psi_j[root]), zero
-                )
-                rhs[j] = rhs[j] - r
+        pruned = []
+        for root, forest, mult in table.admissible_forest_cuts(i):
+            if root == i:
+                continue
+            w = of_phi(forest)
+            if w:
+                pruned.append((root, w * mult if mult != 1 else w))
+        for j in active:
+            psi_j = full[j]
+            r = linear_combination(
+                (psi_j[root] * w for root, w in pruned if psi_j[root]), zero
+            )
+            rhs[j] = rhs[j] - r
         z = [
             sum((Linv[a][b] * rhs[b] for b in range(m) if rhs[b] and Linv[a][b]), zero)
             for a in range(m)
