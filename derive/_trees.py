@@ -243,7 +243,7 @@ class TreeTable:
         return out
 
     def admissible_forest_cuts(self, i: int) -> list[tuple[int, int, int]]:
-        """[`admissible_cuts`][derive.TreeTable.admissible_cuts] with each pruned forest
+        """`admissible_cuts` with each pruned forest
         given as the index of the tree that has it as children (the leaf for the empty
         forest): `(root part, forest tree, multiplicity)`.
 
