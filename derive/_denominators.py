@@ -5,8 +5,7 @@ polynomials: the determinant of the slow-manifold solve ($1 - \\beta$ for heavy 
 the pivots of the small exact linear systems, the constant terms of $h$-expansions. A
 [`RationalFunction`][derive.RationalFunction] therefore stores its numerator as a FLINT
 polynomial and its denominator as a tuple of exponents over the irreducible factors its
-field has met so far (a `Denominators` registry, one
-per field). Then
+field has met so far (a `Denominators` registry, one per field). Then
 
 - a product adds exponents and multiplies numerators,
 - a sum lifts both numerators to the larger exponents and adds them,

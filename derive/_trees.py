@@ -243,9 +243,9 @@ class TreeTable:
         return out
 
     def admissible_forest_cuts(self, i: int) -> list[tuple[int, int, int]]:
-        """`admissible_cuts` with each pruned forest
-        given as the index of the tree that has it as children (the leaf for the empty
-        forest): `(root part, forest tree, multiplicity)`.
+        """`admissible_cuts` with each pruned forest given as the index of the tree
+        that has it as children (the leaf for the empty forest): `(root part, forest
+        tree, multiplicity)`.
 
         Products over a forest are then values of one tree, shared by every cut, every
         tree and every order that prunes the same forest.
