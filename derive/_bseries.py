@@ -123,9 +123,9 @@ class ForestProducts:
     A forest is given as the tree that has it as children (see
     `TreeTable.admissible_forest_cuts`); the product over the forest of $t \\circ u$
     is the product over that of $t$ times $a(u)$, one multiplication per forest
-    however many cuts prune it. Entries of `a`
-    may be filled in while this is in use, tree by tree in index order: a forest is
-    only asked for once the coefficients of its trees are final.
+    however many cuts prune it. Entries of `a` may be filled in while this is in use,
+    tree by tree in index order: a forest is only asked for once the coefficients of
+    its trees are final.
     """
 
     __slots__ = ("_table", "_a", "_memo")
