@@ -56,7 +56,9 @@ def machine() -> str:
     )
 
 
-def naive_field(flow: derive.ModifiedFlow, loss: Callable, order: int) -> Callable:
+def naive_field(
+    flow: derive.ModifiedFlow, loss: Callable[[Any], Any], order: int
+) -> Callable[..., Any]:
     """The baseline: $\\sum_t c_t h^p F(t)$ with every $F(t)$ computed on its own, as
     $g^{(k)}$ by $k$ nested `jax.jvp`s of $g = -\\nabla f$ along the values of its
     children (each value computed once), no linearisation, no chains, no batching."""
@@ -65,7 +67,7 @@ def naive_field(flow: derive.ModifiedFlow, loss: Callable, order: int) -> Callab
     terms = [(t.power, t.index, t.coefficient) for t in flow.terms if t.power <= order]
     g = negative_gradient(loss)
 
-    def field(t: Any, y: Any, args: dict) -> Any:
+    def field(t: Any, y: Any, args: dict[str, Any]) -> Any:
         memo: dict[int, Any] = {}
 
         def F(i: int) -> Any:
@@ -86,7 +88,9 @@ def naive_field(flow: derive.ModifiedFlow, loss: Callable, order: int) -> Callab
     return field
 
 
-def interleaved(fns: dict, x: Any, rounds: int) -> dict:
+def interleaved(
+    fns: dict[str, Callable[[Any], Any]], x: Any, rounds: int
+) -> dict[str, float]:
     compiled = {k: jax.jit(f) for k, f in fns.items()}
     for f in compiled.values():
         jax.block_until_ready(f(x))
@@ -99,36 +103,41 @@ def interleaved(fns: dict, x: Any, rounds: int) -> dict:
     return best
 
 
-def profile(fn: Callable, x: Any) -> tuple[float, int, int]:
+def profile(fn: Callable[[Any], Any], x: Any) -> tuple[float, int, int]:
     """(flops of the compiled program, dot_general before and after XLA's passes)."""
     lowered = jax.jit(fn).lower(x)
     before = lowered.as_text().count("dot_general")
     compiled = lowered.compile()
-    after = sum(1 for line in compiled.as_text().splitlines() if " dot(" in line)
+    text = compiled.as_text() or ""
+    after = len([line for line in text.splitlines() if " dot(" in line])
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
+    if cost is None:
+        return 0.0, before, after
     return float(cost.get("flops", 0.0)), before, after
 
 
 def fields_for(
-    loss: Callable,
+    loss: Callable[[Any], Any],
     orders: tuple[int, ...],
     flow: derive.ModifiedFlow,
-    modules: dict,
-    args: dict,
+    modules: dict[int, Any],
+    args: dict[str, Any],
     methods: tuple[str, ...] = ("jvp", "jet"),
     generated: bool = True,
-) -> dict:
-    fns: dict[str, Callable] = {"grad": jax.grad(loss)}
+) -> dict[str, Callable[[Any], Any]]:
+    fns: dict[str, Callable[[Any], Any]] = {"grad": jax.grad(loss)}
+
+    def at(field: Callable[..., Any]) -> Callable[[Any], Any]:
+        return lambda y: field(0.0, y, args)
+
     for p in orders:
-        nf = naive_field(flow, loss, p)
-        fns[f"naive {p}"] = lambda y, f=nf: f(0.0, y, args)
+        fns[f"naive {p}"] = at(naive_field(flow, loss, p))
         for method in methods:
             ff = numerics.networks.fast_field(modules[p], loss, p, method=method)
-            fns[f"fast-{method} {p}"] = lambda y, ff=ff: ff(0.0, y, args)
+            fns[f"fast-{method} {p}"] = at(ff)
         if generated:
-            f = modules[p].make_vector_field(loss, p)
-            fns[f"generated {p}"] = lambda y, f=f: f(0.0, y, args)
+            fns[f"generated {p}"] = at(modules[p].make_vector_field(loss, p))
     return fns
 
 
