@@ -4,9 +4,15 @@ Prints the machine and versions, then:
 
 1. on the digits MLP (64-48-10, tanh, cross-entropy, 1797 samples, 3,610 parameters,
    float64), the ratio (one field evaluation) / (one gradient evaluation), jitted, for
-   orders 1..3 of heavy ball, with the fast field (`numerics.fast_field`, nested jvp and
-   Taylor mode) and the generated module's own field (`derive.codegen`);
-2. how the ratio grows with the parameter count, on wide one-hidden-layer MLPs from
+   orders 1..3 of heavy ball: the naive field (every elementary differential on its
+   own, nested `jax.jvp` of the gradient along its children's values, summed), the
+   fast field (`numerics.networks.fast_field`, nested jvp and Taylor mode), the
+   generated module's own field (`derive.codegen`), and fast / naive;
+2. the profile of what XLA shares: floating-point operations of the compiled programs
+   (XLA's cost analysis) relative to a gradient, and the number of matrix products
+   (`dot_general`) before and after XLA's optimisation, whose common-subexpression
+   elimination merges the repeated forward and reverse passes of the naive field;
+3. how the ratios grow with the parameter count, on wide one-hidden-layer MLPs from
    about 1e3 to 1e6 parameters (fewer samples for the large ones, to keep each quick).
 
 All timings of one table come from one run, interleaved (round-robin) so that a change
@@ -22,6 +28,8 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import jax
 
@@ -29,6 +37,12 @@ jax.config.update("jax_enable_x64", True)
 
 import derive  # noqa: E402
 import numerics.networks  # noqa: E402
+from derive.matrix_free import (  # noqa: E402
+    directional_derivative,
+    negative_gradient,
+    tree_add,
+    tree_scale,
+)
 
 
 def machine() -> str:
@@ -42,7 +56,41 @@ def machine() -> str:
     )
 
 
-def interleaved(fns: dict, x, rounds: int) -> dict:
+def naive_field(
+    flow: derive.ModifiedFlow, loss: Callable[[Any], Any], order: int
+) -> Callable[..., Any]:
+    """The baseline: $\\sum_t c_t h^p F(t)$ with every $F(t)$ computed on its own, as
+    $g^{(k)}$ by $k$ nested `jax.jvp`s of $g = -\\nabla f$ along the values of its
+    children (each value computed once), no linearisation, no chains, no batching."""
+    table = flow.table
+    names = tuple(flow.recurrence.parameters)
+    terms = [(t.power, t.index, t.coefficient) for t in flow.terms if t.power <= order]
+    g = negative_gradient(loss)
+
+    def field(t: Any, y: Any, args: dict[str, Any]) -> Any:
+        memo: dict[int, Any] = {}
+
+        def F(i: int) -> Any:
+            if i not in memo:
+                kids = table.children[i]
+                memo[i] = (
+                    directional_derivative(g, y, [F(c) for c in kids]) if kids else g(y)
+                )
+            return memo[i]
+
+        env = {n: args[n] for n in names}
+        parts = [
+            tree_scale(derive.evaluate(c, env) * args["h"] ** p, F(i))
+            for p, i, c in terms
+        ]
+        return tree_add(*parts)
+
+    return field
+
+
+def interleaved(
+    fns: dict[str, Callable[[Any], Any]], x: Any, rounds: int
+) -> dict[str, float]:
     compiled = {k: jax.jit(f) for k, f in fns.items()}
     for f in compiled.values():
         jax.block_until_ready(f(x))
@@ -55,15 +103,41 @@ def interleaved(fns: dict, x, rounds: int) -> dict:
     return best
 
 
-def fields_for(loss, orders, modules, args, methods=("jvp", "jet"), naive=True):
-    fns = {"grad": jax.grad(loss)}
+def profile(fn: Callable[[Any], Any], x: Any) -> tuple[float, int, int]:
+    """(flops of the compiled program, dot_general before and after XLA's passes)."""
+    lowered = jax.jit(fn).lower(x)
+    before = lowered.as_text().count("dot_general")
+    compiled = lowered.compile()
+    text = compiled.as_text() or ""
+    after = len([line for line in text.splitlines() if " dot(" in line])
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    if cost is None:
+        return 0.0, before, after
+    return float(cost.get("flops", 0.0)), before, after
+
+
+def fields_for(
+    loss: Callable[[Any], Any],
+    orders: tuple[int, ...],
+    flow: derive.ModifiedFlow,
+    modules: dict[int, Any],
+    args: dict[str, Any],
+    methods: tuple[str, ...] = ("jvp", "jet"),
+    generated: bool = True,
+) -> dict[str, Callable[[Any], Any]]:
+    fns: dict[str, Callable[[Any], Any]] = {"grad": jax.grad(loss)}
+
+    def at(field: Callable[..., Any]) -> Callable[[Any], Any]:
+        return lambda y: field(0.0, y, args)
+
     for p in orders:
+        fns[f"naive {p}"] = at(naive_field(flow, loss, p))
         for method in methods:
             ff = numerics.networks.fast_field(modules[p], loss, p, method=method)
-            fns[f"fast-{method} {p}"] = lambda y, ff=ff: ff(0.0, y, args)
-        if naive:
-            f = modules[p].make_vector_field(loss, p)
-            fns[f"generated {p}"] = lambda y, f=f: f(0.0, y, args)
+            fns[f"fast-{method} {p}"] = at(ff)
+        if generated:
+            fns[f"generated {p}"] = at(modules[p].make_vector_field(loss, p))
     return fns
 
 
@@ -74,36 +148,57 @@ def main() -> None:
     rounds = 10 if opts.quick else 40
     print(machine())
     args = {"h": 0.01, "beta": 0.9}
+    flow = derive.modified_flow(derive.heavy_ball(), 3)
     modules = {p: derive.codegen(derive.heavy_ball(), p).load() for p in (1, 2, 3)}
 
     model = numerics.networks.get_model("digits-mlp")
     x = model.init(jax.random.PRNGKey(0))
     print(f"\n{model.description}: {model.n_params} parameters, heavy ball")
-    t = interleaved(fields_for(model.loss, (1, 2, 3), modules, args), x, rounds)
+    fns = fields_for(model.loss, (1, 2, 3), flow, modules, args)
+    t = interleaved(fns, x, rounds)
     print(f"  one gradient: {1e3 * t['grad']:.3f} ms")
-    print("  order | fast (jvp) | fast (jet) | generated module | target")
-    for p, target in zip((1, 2, 3), (2.5, 5, 12), strict=True):
+    print(
+        "  order | naive | fast (jvp) | fast (jet) | generated module "
+        "| fast (jvp) / naive | target"
+    )
+    for p, target in zip((1, 2, 3), ("-", 0.85, 0.75), strict=True):
         print(
-            f"  {p:5d} | {t[f'fast-jvp {p}'] / t['grad']:9.2f}x "
+            f"  {p:5d} | {t[f'naive {p}'] / t['grad']:5.2f}x "
+            f"| {t[f'fast-jvp {p}'] / t['grad']:9.2f}x "
             f"| {t[f'fast-jet {p}'] / t['grad']:9.2f}x "
-            f"| {t[f'generated {p}'] / t['grad']:15.2f}x | <= {target}x"
+            f"| {t[f'generated {p}'] / t['grad']:15.2f}x "
+            f"| {t[f'fast-jvp {p}'] / t[f'naive {p}']:18.2f} | <= {target}"
         )
 
-    print("\nRatio against parameter count (wide 64-H-10 MLPs, fast field, jvp):")
-    print("  params  | samples | grad ms | order 1 | order 2 | order 3")
+    print("\nProfile (XLA's compiled programs, digits MLP): flops relative to a")
+    print("gradient; matrix products before -> after XLA's optimisation")
+    grad_flops = profile(fns["grad"], x)[0]
+    print("  order | naive flops | fast flops | fast / naive | naive dots | fast dots")
+    for p in (1, 2, 3):
+        nf, nb, na = profile(fns[f"naive {p}"], x)
+        ff, fb, fa = profile(fns[f"fast-jvp {p}"], x)
+        print(
+            f"  {p:5d} | {nf / grad_flops:10.2f}x | {ff / grad_flops:9.2f}x "
+            f"| {ff / nf:12.2f} | {nb:4d} -> {na:3d} | {fb:4d} -> {fa:3d}"
+        )
+
+    print("\nRatio against parameter count (wide 64-H-10 MLPs, jvp): field / gradient")
+    print("  params  | samples | grad ms | fast 1 | fast 2 | fast 3 | naive 3 | f/n 3")
     widths = [16, 160, 1600, 15000] if not opts.quick else [16, 160, 1600]
     for H in widths:
         n = 1797 if H <= 1600 else 256
         m = numerics.networks.get_model("digits-mlp", hidden=(H,), n=n)
         y = m.init(jax.random.PRNGKey(0))
         r = max(3, rounds // (4 if H > 1600 else 1))
-        tt = interleaved(
-            fields_for(m.loss, (1, 2, 3), modules, args, ("jvp",), naive=False), y, r
-        )
+        fns = fields_for(m.loss, (1, 2, 3), flow, modules, args, ("jvp",), False)
+        del fns["naive 1"], fns["naive 2"]
+        tt = interleaved(fns, y, r)
         ratios = [tt[f"fast-jvp {p}"] / tt["grad"] for p in (1, 2, 3)]
         print(
             f"  {m.n_params:7d} | {n:7d} | {1e3 * tt['grad']:7.2f} | "
-            + " | ".join(f"{q:6.2f}x" for q in ratios)
+            + " | ".join(f"{q:5.2f}x" for q in ratios)
+            + f" | {tt['naive 3'] / tt['grad']:6.2f}x"
+            + f" | {tt['fast-jvp 3'] / tt['naive 3']:5.2f}"
         )
 
 

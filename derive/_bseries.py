@@ -20,7 +20,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 
-from ._coefficients import QQ, Coefficient, ExactNumber, Field
+import flint
+
+from ._coefficients import QQ, Coefficient, ExactNumber, Field, linear_combination
 from ._trees import NestedTree, TreeTable, tree_table
 
 __all__ = [
@@ -115,6 +117,35 @@ def _check(a: BSeries, b: BSeries) -> None:
         )
 
 
+class ForestProducts:
+    """$\\prod_{p \\in F} a(p)$ for the forests $F$ of admissible cuts, memoised.
+
+    A forest is given as the tree that has it as children (see
+    `TreeTable.admissible_forest_cuts`); the product over the forest of $t \\circ u$
+    is the product over that of $t$ times $a(u)$, one multiplication per forest
+    however many cuts prune it. Entries of `a` may be filled in while this is in use,
+    tree by tree in index order: a forest is only asked for once the coefficients of
+    its trees are final.
+    """
+
+    __slots__ = ("_table", "_a", "_memo")
+
+    def __init__(self, table: TreeTable, a: Sequence[Coefficient], one: Coefficient):
+        self._table = table
+        self._a = a
+        self._memo: dict[int, Coefficient] = {0: one}
+
+    def __call__(self, forest: int) -> Coefficient:
+        v = self._memo.get(forest)
+        if v is None:
+            t, u = self._table.butcher_factors(forest)
+            v = self(t)
+            if v:
+                v = v * self._a[u]
+            self._memo[forest] = v
+        return v
+
+
 def compose_coefficients(
     table: TreeTable,
     n: int,
@@ -122,23 +153,24 @@ def compose_coefficients(
     outer: Sequence[Coefficient],
     outer_empty: Coefficient,
     zero: Coefficient,
+    one: Coefficient | None = None,
 ) -> list[Coefficient]:
     """Coefficients of $B(b, B(a, y))$ for trees `0..n-1` (HLW Theorem III.1.10).
 
-    `inner` is $a$ (with $a(\\emptyset) = 1$), `outer` is $b$.
+    `inner` is $a$ (with $a(\\emptyset) = 1$), `outer` is $b$; `one` is the field's
+    one (by default `zero + 1`).
     """
+    products = ForestProducts(table, inner, zero + 1 if one is None else one)
     out = []
     for i in range(n):
         acc = inner[i] * outer_empty if outer_empty else zero
-        for root, forest, mult in table.admissible_cuts(i):
+        for root, forest, mult in table.admissible_forest_cuts(i):
             term = outer[root]
             if not term:
                 continue
-            for p in forest:
-                term = term * inner[p]
-                if not term:
-                    break
-            else:
+            p = products(forest)
+            if p:
+                term = term * p
                 acc = acc + (term * mult if mult != 1 else term)
         out.append(acc)
     return out
@@ -170,6 +202,7 @@ def compose(outer: BSeries, inner: BSeries) -> BSeries:
         outer.coefficients,
         outer.empty,
         outer.field.zero,
+        outer.field.one,
     )
     return _like(inner, coef, outer.empty)
 
@@ -191,16 +224,18 @@ def inverse(a: BSeries) -> BSeries:
     table, zero = a.table, a.field.zero
     n = len(a.coefficients)
     b = [zero] * n
+    products = ForestProducts(table, a.coefficients, a.field.one)
     # (b . a)(t) = a(t) + b(t) + sum over proper cuts b(R) prod a(P) = 0
     for i in range(n):
         acc = a.coefficients[i]
-        for root, forest, mult in table.admissible_cuts(i):
+        for root, forest, mult in table.admissible_forest_cuts(i):
             if root == i:
                 continue
             term = b[root]
-            for p in forest:
-                term = term * a.coefficients[p]
-            acc = acc + term * mult
+            if term:
+                p = products(forest)
+                if p:
+                    acc = acc + term * p * mult
         b[i] = -acc
     return _like(a, b, a.field.one)
 
@@ -297,29 +332,65 @@ def logarithm_coefficients(
     Solves $a = e + b + \\sum_{j \\ge 2} \\partial_b^{j-1} b / j!$ tree by tree
     (HLW section IX.9): with $D_1 = b$ and $D_j(t) = \\sum_{\\text{edges}}
     D_{j-1}(\\theta)\\, b(t \\setminus \\theta)$, $b(t) = a(t) - \\sum_{j=2}^{|t|} D_j(t)/j!$.
+    $D_j(\\theta)$ vanishes for $j > |\\theta|$, so each edge costs $|\\theta|$ products;
+    over $\\mathbb{Q}$ the $D_j(t)$ of a tree are one FLINT polynomial in an auxiliary
+    variable and each edge costs one vector operation.
     """
+    if isinstance(zero, flint.fmpq):
+        return _rational_logarithm(table, n, a)
     size = table.size
-    inv_fact = [convert(1) / math.factorial(j) for j in range(table.max_nodes + 2)]
+    inv_fact = [flint.fmpq(1, math.factorial(j)) for j in range(table.max_nodes + 2)]
     b: list[Coefficient] = [zero] * n
-    # D[j][i] for j >= 2; D[1] is b itself
-    D: list[list[Coefficient]] = [b, b] + [[zero] * n for _ in range(table.max_nodes)]
+    # D[i][j] = D_j(i) for j = 1..|i| (D[i][0] unused)
+    D: list[list[Coefficient]] = []
     for i in range(n):
-        cuts = table.edge_cuts(i)
-        acc = a[i]
-        for j in range(2, size[i] + 1):
-            prev = D[j - 1]
-            d = zero
-            for trunk, branch, mult in cuts:
-                x = prev[trunk]
+        parts: list[list[Coefficient]] = [[] for _ in range(size[i] + 1)]
+        for trunk, branch, mult in table.edge_cuts(i):
+            y = b[branch]
+            if not y:
+                continue
+            if mult != 1:
+                y = y * mult
+            d = D[trunk]
+            for j in range(1, size[trunk] + 1):
+                x = d[j]
                 if x:
-                    y = b[branch]
-                    if y:
-                        d = d + (x * y * mult if mult != 1 else x * y)
-            D[j][i] = d
-            if d:
-                acc = acc - d * inv_fact[j]
-        b[i] = acc
+                    parts[j + 1].append(x * y)
+        acc = [linear_combination(p, zero) for p in parts]
+        v = a[i]
+        for j in range(2, size[i] + 1):
+            if acc[j]:
+                v = v - acc[j] * inv_fact[j]
+        acc[1] = v
+        b[i] = v
+        D.append(acc)
     return b
+
+
+def _rational_logarithm(
+    table: TreeTable, n: int, a: Sequence[Coefficient]
+) -> list[Coefficient]:
+    """`logarithm_coefficients` over $\\mathbb{Q}$: for each tree the polynomial
+    $E_t(\\tau) = \\sum_j D_j(t) \\tau^j / j!$ (the flow of $b$ at time $\\tau$),
+    with $E_t' = b(t) + \\sum_{\\text{edges}} E_\\theta\\, b(t \\setminus \\theta)$
+    and $a(t) = E_t(1)$."""
+    poly = flint.fmpq_poly
+    tau = poly([0, 1])
+    q = [QQ.convert(c) for c in a[:n]]
+    b = [flint.fmpq(0)] * n
+    E: list[flint.fmpq_poly] = []
+    for i in range(n):
+        s = poly()
+        for trunk, branch, mult in table.edge_cuts(i):
+            y = b[branch]
+            if y:
+                s += E[trunk] * (y * mult if mult != 1 else y)
+        integral = s.integral()
+        v = q[i] - integral(1)
+        b[i] = v
+        E.append(integral + tau * v)
+    out: list[Coefficient] = list(b)
+    return out
 
 
 def logarithm(a: BSeries) -> BSeries:

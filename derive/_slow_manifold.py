@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import flint
 
+from ._bseries import ForestProducts
 from ._coefficients import (
     Coefficient,
     Field,
@@ -34,6 +35,7 @@ from ._coefficients import (
     RationalFunctionField,
     as_rational_function,
     field_for,
+    linear_combination,
 )
 from ._errors import DeriveError
 from ._recurrence import Grad, Recurrence
@@ -392,47 +394,45 @@ def solve_manifold(rec: Recurrence, max_nodes: int) -> SlowManifold:
     n = len(table.up_to(max_nodes))
     nvals = m + len(rec.instructions)
     full = [[zero] * n for _ in range(nvals)]
-    children = table.children
     active = [j for j in range(1, m)]
+    # a gradient at the value v contributes -prod_k v(t_k) over the children t_k of a
+    # tree, and the composition Psi_j o Phi products of phi over pruned forests: both
+    # are products over forests, memoised (see ForestProducts)
+    at_value = {
+        arg: ForestProducts(table, full[arg], one)
+        for arg in {ins_k for ins_k in instr if isinstance(ins_k, int)}
+    }
+    of_phi = ForestProducts(table, full[out0], one)
     for i in range(n):
-        kids = children[i]
         known = [zero] * nvals
         for pos, ins_k in enumerate(instr):
             v = m + pos
             if isinstance(ins_k, int):
-                c = -one
-                col = full[ins_k]
-                for k in kids:
-                    c = c * col[k]
-                    if not c:
-                        break
-                known[v] = c
+                known[v] = -at_value[ins_k](i)
             else:
                 acc = zero
                 for u, c in ins_k:
                     if known[u]:
                         acc = acc + c * known[u]
                 known[v] = acc
+        if not active:  # x alone: L = (1), nothing to solve
+            for v in range(nvals):
+                full[v][i] = known[v]
+            continue
         rhs = [known[out] for out in rec.outputs]
-        if active:
-            cuts = table.admissible_cuts(i)
-            phi = full[out0]
-            for j in active:
-                psi_j = full[j]
-                r = zero
-                for root, forest, mult in cuts:
-                    if root == i:
-                        continue
-                    term = psi_j[root]
-                    if not term:
-                        continue
-                    for p in forest:
-                        term = term * phi[p]
-                        if not term:
-                            break
-                    else:
-                        r = r + term * mult
-                rhs[j] = rhs[j] - r
+        pruned = []
+        for root, forest, mult in table.admissible_forest_cuts(i):
+            if root == i:
+                continue
+            w = of_phi(forest)
+            if w:
+                pruned.append((root, w * mult if mult != 1 else w))
+        for j in active:
+            psi_j = full[j]
+            r = linear_combination(
+                (psi_j[root] * w for root, w in pruned if psi_j[root]), zero
+            )
+            rhs[j] = rhs[j] - r
         z = [
             sum((Linv[a][b] * rhs[b] for b in range(m) if rhs[b] and Linv[a][b]), zero)
             for a in range(m)

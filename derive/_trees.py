@@ -14,10 +14,8 @@ $B(a, y) = a(\\emptyset) y + \\sum_t a(t)/\\sigma(t)\\, F(t)(y)$.
 
 from __future__ import annotations
 
-import itertools
-import math
-from collections import Counter
-from collections.abc import Iterable, Iterator
+import bisect
+from collections.abc import Iterable
 from functools import cache
 from typing import NoReturn, TypeAlias
 
@@ -57,45 +55,62 @@ class TreeTable:
         self.sigma: list[int] = []
         self._index: dict[tuple[int, ...], int] = {}
         self._by_size: list[list[int]] = [[]]
+        self._last_keys: list[list[int]] = [[]]
         self._edge_cuts: dict[int, list[tuple[int, int, int]]] = {}
-        self._admissible: dict[int, list[tuple[int, tuple[int, ...], int]]] = {}
+        self._admissible: dict[int, list[tuple[int, int, int]]] = {}
+        self._graft: dict[tuple[int, int], int] = {}
+        self._factors: list[tuple[int, int]] = []
+        self._merge: dict[tuple[int, int], int] = {}
         self._bracket: dict[int, str] = {}
         self.extend(max_nodes)
 
     # ------------------------------------------------------------------ building
     def extend(self, max_nodes: int) -> None:
-        """Add the trees with up to `max_nodes` nodes (no-op if already there)."""
+        """Add the trees with up to `max_nodes` nodes (no-op if already there).
+
+        A tree of $n$ nodes is $t \\circ u$ with $u$ its largest child and $t$ a tree
+        whose children are at most $u$; the trees of each size are listed by their
+        largest child, descending, so the admissible $t$ of a given size form a suffix
+        of their size's list. This is the order of the non-decreasing tuples of
+        children enumerated largest index first.
+        """
         for n in range(self.max_nodes + 1, max_nodes + 1):
             new = []
-            for kids in self._forests(n - 1, len(self.children)):
-                idx = self._add(kids, n)
-                new.append(idx)
+            size, children = self.size, self.children
+            if n == 1:
+                new.append(self._add((), 1, -1, -1))
+            for u in range(len(children) - 1, -1, -1):
+                rest = n - size[u]  # nodes of t
+                if rest == 1:
+                    new.append(self._add((u,), n, 0, u))
+                    continue
+                group = self._by_size[rest]
+                start = bisect.bisect_left(self._last_keys[rest], -u)
+                for t in group[start:]:
+                    new.append(self._add((*children[t], u), n, t, u))
             self._by_size.append(new)
+            self._last_keys.append(
+                [-children[i][-1] if children[i] else 1 for i in new]
+            )
             self.max_nodes = n
 
-    def _add(self, kids: tuple[int, ...], n: int) -> int:
+    def _add(self, kids: tuple[int, ...], n: int, t: int, u: int) -> int:
+        """Add the tree with children `kids` $= t \\circ u$ (`u = -1` for the leaf)."""
         idx = len(self.children)
         self.children.append(kids)
         self.size.append(n)
-        sigma = 1
-        for child, mult in Counter(kids).items():
-            sigma *= math.factorial(mult) * self.sigma[child] ** mult
+        if u < 0:
+            sigma = 1
+        else:
+            # sigma(t o u) = sigma(t) sigma(u) k, with k copies of u among the children
+            k = 1
+            while k < len(kids) and kids[-1 - k] == u:
+                k += 1
+            sigma = self.sigma[t] * self.sigma[u] * k
         self.sigma.append(sigma)
         self._index[kids] = idx
+        self._factors.append((t, u))
         return idx
-
-    def _forests(self, total: int, limit: int) -> Iterator[tuple[int, ...]]:
-        """Non-decreasing tuples of tree indices `< limit` whose sizes sum to `total`."""
-        if total == 0:
-            yield ()
-            return
-        # enumerate the largest index first so the tuple comes out sorted ascending
-        for i in range(limit - 1, -1, -1):
-            s = self.size[i]
-            if s > total:
-                continue
-            for rest in self._forests(total - s, i + 1):
-                yield (*rest, i)
 
     # ------------------------------------------------------------------ lookups
     def __len__(self) -> int:
@@ -161,6 +176,43 @@ class TreeTable:
         return True
 
     # ------------------------------------------------------------------ cut tables
+    # Every tree with children is a Butcher product t = t' o u: u is its last child
+    # (largest index) grafted onto the root of t', the tree of the other children. Its
+    # edges are those of t', the edge from the root to u and those of u, so both cut
+    # tables of t follow from the tables of t' and u (smaller trees) by grafting and
+    # merging: linear in the size of the result, with no multiset enumeration.
+    def graft(self, t: int, u: int) -> int:
+        """The Butcher product $t \\circ u$: tree `u` grafted onto the root of tree `t`.
+
+        Seen as forests (the children of a root), it adds the tree `u` to the forest `t`.
+        """
+        key = (t, u)
+        g = self._graft.get(key)
+        if g is None:
+            g = self.lookup((*self.children[t], u))
+            self._graft[key] = g
+        return g
+
+    def merge(self, f: int, p: int) -> int:
+        """The forest of the children of `f` and of `p` together, as the tree that has
+        them as children (forests are trees without their root)."""
+        if not self.children[p]:
+            return f
+        if not self.children[f]:
+            return p
+        key = (f, p)
+        g = self._merge.get(key)
+        if g is None:
+            g = self.lookup(self.children[f] + self.children[p])
+            self._merge[key] = g
+        return g
+
+    def butcher_factors(self, i: int) -> tuple[int, int]:
+        """`(t, u)` with tree `i` $= t \\circ u$ and `u` its last child (not for a leaf)."""
+        if not self.children[i]:
+            raise ValueError("a leaf is not a Butcher product")
+        return self._factors[i]
+
     def edge_cuts(self, i: int) -> list[tuple[int, int, int]]:
         """Cuts of exactly one edge of tree `i`: `(trunk, branch, multiplicity)`.
 
@@ -171,16 +223,54 @@ class TreeTable:
         cached = self._edge_cuts.get(i)
         if cached is not None:
             return cached
-        acc: Counter[tuple[int, int]] = Counter()
-        kids = self.children[i]
-        for child, mult in Counter(kids).items():
-            rest = list(kids)
-            rest.remove(child)
-            acc[(self.lookup(rest), child)] += mult
-            for trunk, branch, m in self.edge_cuts(child):
-                acc[(self.lookup([*rest, trunk]), branch)] += mult * m
-        out = [(t, b, m) for (t, b), m in acc.items()]
+        if not self.children[i]:
+            out: list[tuple[int, int, int]] = []
+        else:
+            t, u = self._factors[i]
+            graft = self.graft
+            out = [(graft(a, u), b, m) for a, b, m in self.edge_cuts(t)]
+            out.append((t, u, 1))
+            out += [(graft(t, a), b, m) for a, b, m in self.edge_cuts(u)]
+            if u in self.children[t]:
+                # with u repeated, cutting a copy of u, or the same edge inside two
+                # copies, gives the same pair (otherwise all pairs differ: grafting is
+                # injective)
+                acc: dict[tuple[int, int], int] = {}
+                for a, b, m in out:
+                    acc[a, b] = acc.get((a, b), 0) + m
+                out = [(a, b, m) for (a, b), m in acc.items()]
         self._edge_cuts[i] = out
+        return out
+
+    def admissible_forest_cuts(self, i: int) -> list[tuple[int, int, int]]:
+        """`admissible_cuts` with each pruned forest given as the index of the tree
+        that has it as children (the leaf for the empty forest): `(root part, forest
+        tree, multiplicity)`.
+
+        Products over a forest are then values of one tree, shared by every cut, every
+        tree and every order that prunes the same forest.
+        """
+        cached = self._admissible.get(i)
+        if cached is not None:
+            return cached
+        if not self.children[i]:
+            out = [(i, 0, 1)]
+        else:
+            t, u = self.butcher_factors(i)
+            graft, merge = self.graft, self.merge
+            inner = self.admissible_forest_cuts(u)
+            acc: dict[tuple[int, int], int] = {}
+            get = acc.get
+            for root, forest, m in self.admissible_forest_cuts(t):
+                # u cut off whole
+                key = (root, graft(forest, u))
+                acc[key] = get(key, 0) + m
+                # u kept, cut inside it (the empty cut included)
+                for r, f, k in inner:
+                    key = (graft(root, r), merge(forest, f))
+                    acc[key] = get(key, 0) + m * k
+            out = [(a, b, m) for (a, b), m in acc.items()]
+        self._admissible[i] = out
         return out
 
     def admissible_cuts(self, i: int) -> list[tuple[int, tuple[int, ...], int]]:
@@ -193,41 +283,8 @@ class TreeTable:
         B-series is $(a \\cdot b)(t) = b(\\emptyset) a(t) + \\sum_{cuts} b(R) \\prod_{p
         \\in P} a(p)$ (HLW Theorem III.1.10).
         """
-        cached = self._admissible.get(i)
-        if cached is not None:
-            return cached
-        # options for one child c: cut it off whole, or keep it and cut inside it
-        acc: Counter[tuple[int, tuple[int, ...]]] = Counter()
-        per_child: list[list[tuple[list[int], list[int], int]]] = []
-        for child, mult in Counter(self.children[i]).items():
-            opts: list[tuple[int | None, tuple[int, ...], int]] = [(None, (child,), 1)]
-            opts += self.admissible_cuts(child)
-            # multisets of size `mult` drawn from the options, with multinomial weights
-            choices = []
-            for picks in itertools.combinations_with_replacement(
-                range(len(opts)), mult
-            ):
-                weight = math.factorial(mult)
-                for _, k in Counter(picks).items():
-                    weight //= math.factorial(k)
-                for o in picks:
-                    weight *= opts[o][2]
-                kept = [k for k in (opts[o][0] for o in picks) if k is not None]
-                cut = [p for o in picks for p in opts[o][1]]
-                choices.append((kept, cut, weight))
-            per_child.append(choices)
-        for combo in itertools.product(*per_child):
-            roots: list[int] = []
-            forest: list[int] = []
-            weight = 1
-            for r, p, w in combo:
-                roots += r
-                forest += p
-                weight *= w
-            acc[(self.lookup(roots), tuple(sorted(forest)))] += weight
-        out = [(r, p, m) for (r, p), m in acc.items()]
-        self._admissible[i] = out
-        return out
+        children = self.children
+        return [(r, children[f], m) for r, f, m in self.admissible_forest_cuts(i)]
 
 
 @cache

@@ -18,7 +18,16 @@ work is shared:
   $g^{(j)}(x)[g, \\dots, g]$ for $j \\le k$, from one `jax.experimental.jet` of $g$ along
   $x + s g$ ($j!$ times its $j$-th coefficient). `jet` has no rule for some primitives
   (e.g. those of relu's derivative); `method="auto"` tries it and falls back to nested
-  `jvp`s when it fails.
+  `jvp`s when it fails;
+- **linearity** (the field itself, `__call__`): a one-child term $w_t\\, g'F(s)$ whose
+  value nothing else needs is not computed on its own; all of them are one
+  $g'(\\sum_t w_t F(s_t))$, recursively (Horner-like, $g'(a + g'(b + \\dots))$), and
+  the chains are ordered so that their prefixes are such terms when possible.
+
+XLA's common-subexpression elimination already merges the repeated passes of a naive
+evaluation (each $F(t)$ by its own nested `jax.jvp`), so what is left to share is
+what it cannot see: linearity. `benchmarks/network_fields.py` prints both, with the
+floating-point operations of the compiled programs.
 
 No derivative tensor is formed; $x$ is any pytree. The coefficients come from a
 `derive.ModifiedFlow` or from a module written by `derive.codegen` (its `TERMS` and
@@ -28,6 +37,7 @@ No derivative tensor is formed; $x$ is any pytree. The coefficients come from a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any, Protocol
 
 import jax
@@ -94,12 +104,33 @@ class FastField:
 
     # ------------------------------------------------------------------ plan
     def _make_plan(self) -> list[list[int]]:
-        """Order the computations: which nested-derivative chains, which linear maps.
+        """Plan both evaluations: every needed tree one by one (`differentials`,
+        `terms_by_order`), and the field itself with its one-child terms merged."""
+        children = self.table.children
+        self._needed, self._chains = self._chains_for(i for _, i in self.terms)
+        # the field: a term t = [s] whose value nothing else needs is not computed on
+        # its own; g'(s) terms are summed as g'(sum_t w_t F(s)) (one linear map)
+        multi = [i for _, i in self.terms if len(children[i]) != 1]
+        inner = {c for i in self._needed if len(children[i]) >= 2 for c in children[i]}
+        # a chain whose first direction makes a one-child term gives it for free
+        terms = {i for _, i in self.terms if len(children[i]) == 1}
+        individual, chains = self._chains_for([*multi, *inner], prefer=terms)
+        for chain in chains:  # the prefixes of a chain come with it
+            individual.update(
+                self.table.lookup(chain[:j]) for j in range(1, len(chain) + 1)
+            )
+        self._individual, self._individual_chains = individual, chains
+        return self._chains
+
+    def _chains_for(
+        self, targets: Iterable[int], prefer: AbstractSet[int] = frozenset()
+    ) -> tuple[set[int], list[list[int]]]:
+        """The trees that `targets` need, and the nested-derivative chains to compute.
 
         Each chain is a list of child trees $(c_1, \\dots, c_k)$; it computes the trees
         $[c_1, \\dots, c_j]$ for every $j$. Chains are chosen greedily, largest arity
         first, with the directions ordered so that as many prefixes as possible are
-        trees that are needed anyway.
+        trees that are needed anyway (or in `prefer`).
         """
         table = self.table
         children = table.children
@@ -111,7 +142,7 @@ class FastField:
                 for c in children[i]:
                     visit(c)
 
-        for _, i in self.terms:
+        for i in targets:
             visit(i)
         big = sorted(
             (i for i in needed if len(children[i]) >= 2),
@@ -127,7 +158,8 @@ class FastField:
                 children[i],
                 key=lambda c: (
                     0
-                    if table.lookup([c]) in needed and table.lookup([c]) not in done
+                    if (table.lookup([c]) in needed or table.lookup([c]) in prefer)
+                    and table.lookup([c]) not in done
                     else 1,
                     table.size[c],
                     c,
@@ -136,29 +168,33 @@ class FastField:
             chains.append(chain)
             for j in range(1, len(chain) + 1):
                 done.add(table.lookup(chain[:j]))
-        self._needed = needed
-        self._chains = chains
-        return chains
+        return needed, chains
 
     # ------------------------------------------------------------------ evaluation
     def differentials(self, y: PyTree) -> dict[str, PyTree]:
         """$F(t)(y)$ for every tree the kept terms need, as `{tree text: pytree}`
         (the texts of the flow's terms, e.g. `"[[],[[]]]"`, and bracket texts for the
         subtrees that are not terms)."""
+        F, _ = self._evaluate(y, self._needed, self._chains)
+        return {self.table.bracket(i): v for i, v in F.items()}
+
+    def _evaluate(
+        self, y: PyTree, needed: set[int], chains: list[list[int]]
+    ) -> tuple[dict[int, PyTree], Callable[[PyTree], PyTree]]:
+        """$F(t)(y)$ for the trees `needed` (by index), and $v \\mapsto g'(y) v$."""
         table = self.table
         children = table.children
         g = negative_gradient(self.loss)
         g_y, lin = jax.linearize(g, y)
         leaf = table.lookup([])
         F: dict[int, PyTree] = {leaf: g_y}
-        needed = self._needed
-        pending_chains = list(self._chains)
+        pending_chains = list(chains)
         if self.method == "jet" and not self._jet_checked:
             self._jet_checked = True
             if not _jet_works(self.loss, y):
                 self.method = "jvp"  # jet has no rule for a primitive of this loss
         use_jet = self.method == "jet"
-        while len(F) < len(needed):
+        while not needed <= F.keys():
             progressed = False
             # chains whose directions are known
             for chain in list(pending_chains):
@@ -188,7 +224,7 @@ class FastField:
                 progressed = True
             if not progressed:  # pragma: no cover - the plan always progresses
                 raise RuntimeError("fast field: no progress in the evaluation plan")
-        return {table.bracket(i): F[i] for i in needed}
+        return {i: F[i] for i in needed}, lin
 
     def terms_by_order(self, y: PyTree, args: Mapping[str, Any]) -> list[PyTree]:
         """`[F_0(y), ..., F_p(y)]`, the flow being $\\sum_k h^k F_k(y)$."""
@@ -206,13 +242,40 @@ class FastField:
 
     def __call__(self, t: Any, y: PyTree, args: Mapping[str, Any]) -> PyTree:
         """The vector field `(t, y, args)` for diffrax; `args` holds `"h"` and the
-        symbolic hyper-parameters."""
-        F = self.terms_by_order(y, args)
+        symbolic hyper-parameters.
+
+        The terms are summed as $\\sum_t w_t F(t)$ with $w_t = c_t h^{p}$, and the
+        one-child terms whose values nothing else needs by linearity: $\\sum_t w_t
+        g'F(s_t) = g'(\\sum_t w_t F(s_t))$, one application of the linearisation for
+        all of them (recursively, Horner-like, for chains $g'g'\\cdots$).
+        """
+        F, lin = self._evaluate(y, self._individual, self._individual_chains)
+        c = self._coefficients(args)
         h = args["h"]
-        total = F[-1]
-        for term in reversed(F[:-1]):
-            total = combine([1.0, h], [term, total])
-        return total
+        bracket = self.table.bracket
+        weights: dict[int, Any] = {}
+        for p, i in self.terms:
+            w = c[p, bracket(i)] * h**p
+            weights[i] = weights[i] + w if i in weights else w
+        return self._merged(weights, F, lin)
+
+    def _merged(
+        self,
+        weights: Mapping[int, Any],
+        F: Mapping[int, PyTree],
+        lin: Callable[[PyTree], PyTree],
+    ) -> PyTree:
+        """$\\sum_t w_t F(t)$: known values combined, the rest $g'$ of a sum."""
+        children = self.table.children
+        known = [(w, F[i]) for i, w in weights.items() if i in F]
+        rest: dict[int, Any] = {}
+        for i, w in weights.items():
+            if i not in F:
+                (s,) = children[i]
+                rest[s] = rest[s] + w if s in rest else w
+        if rest:
+            known.append((1.0, lin(self._merged(rest, F, lin))))
+        return combine([w for w, _ in known], [v for _, v in known])
 
 
 def _first(chains: list[list[int]], F: Mapping[int, PyTree]) -> list[list[int]]:

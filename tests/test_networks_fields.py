@@ -13,6 +13,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import doctest  # noqa: E402
+import functools  # noqa: E402
 
 import jax.numpy as jnp  # noqa: E402
 import pytest  # noqa: E402
@@ -32,14 +33,18 @@ OPTIMIZERS = {
 }
 
 
+@functools.cache
 def tiny():
     """A 2-3-2... tiny tanh MLP (teacher-student, d=2, hidden=4: 17 parameters)."""
     model = get_model("teacher-student", d=2, hidden=4, n=12)
     return model.loss, model.init(jax.random.PRNGKey(3))
 
 
-def dense_differentials(loss, x, trees):
-    """F(t) by dense derivative tensors of g (flat vector), for the bracket `trees`."""
+@functools.cache
+def dense_tensors():
+    """g and its dense derivative tensors g', g'', g''' at the tiny model's point (a
+    flat vector), each from one compiled `jax.jacfwd` of the previous."""
+    loss, x = tiny()
     flat, unravel = ravel_pytree(x)
 
     def g(z):
@@ -48,6 +53,13 @@ def dense_differentials(loss, x, trees):
     tensors = [g]
     for _ in range(3):
         tensors.append(jax.jacfwd(tensors[-1]))
+    return [jax.jit(T)(flat) for T in tensors]
+
+
+def dense_differentials(trees):
+    """F(t) by dense derivative tensors of g at the tiny model's point, for the
+    bracket `trees`."""
+    tensors = dense_tensors()
     letters = "bcd"
     memo = {}
 
@@ -55,20 +67,19 @@ def dense_differentials(loss, x, trees):
         key = repr(nested)
         if key not in memo:
             if not nested:
-                memo[key] = g(flat)
+                memo[key] = tensors[0]
             else:
                 k = len(nested)
-                T = tensors[k](flat)
                 spec = "a" + letters[:k] + "," + ",".join(letters[:k]) + "->a"
-                memo[key] = jnp.einsum(spec, T, *[F(c) for c in nested])
+                memo[key] = jnp.einsum(spec, tensors[k], *[F(c) for c in nested])
         return memo[key]
 
     return {t: F(derive.parse_tree(t)) for t in trees}
 
 
-def dense_field(flow, loss, x, args, order):
+def dense_field(flow, args, order):
     trees = [t.tree for t in flow.terms if t.power <= order]
-    F = dense_differentials(loss, x, trees)
+    F = dense_differentials(trees)
     names = getattr(flow.field, "names", ())
     env = {n: args[n] for n in names}
     total = 0.0
@@ -94,7 +105,7 @@ def test_fast_field_equals_dense_and_generated(name, method):
     module = derive.codegen(OPTIMIZERS[name](), 3).load()
     args = {"h": 0.05, **{k: v for k, v in PARAMS.items() if k in flow.parameters}}
     for order in (1, 3):  # order 3 holds every tree of orders 0..3
-        expected = dense_field(flow, loss, x, args, order)
+        expected = dense_field(flow, args, order)
         from_flow = fast_field(flow, loss, order, method=method)(0.0, x, args)
         from_module = fast_field(module, loss, order, method=method)(0.0, x, args)
         generated = module.make_vector_field(loss, order)(0.0, x, args)
@@ -109,7 +120,7 @@ def test_every_differential_matches_dense():
     ff = fast_field(derive.modified_flow(derive.heavy_ball(), 4), loss)
     F = ff.differentials(x)
     assert len(F) == 1 + 1 + 2 + 4 + 9  # every tree with up to 5 nodes
-    dense = dense_differentials(loss, x, [t for t in F if t.count("[") <= 4])
+    dense = dense_differentials([t for t in F if t.count("[") <= 4])
     for t, v in dense.items():
         assert rel(F[t], v) < 1e-10, t
 

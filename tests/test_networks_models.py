@@ -76,10 +76,16 @@ def test_docstring_examples():
     assert doctest.testmod(numerics._models, optionflags=doctest.ELLIPSIS).failed == 0
 
 
-@pytest.mark.slow
-def test_docstring_examples_of_the_other_network_modules():
+def test_docstring_examples_of_the_other_network_modules(pytestconfig):
+    """Their examples (a sweep, a network verification: half a minute) run once, in
+    pytest's own doctest collection (`--doctest-modules` in pyproject.toml, whose test
+    paths hold every module of numerics); here: that collection is on and the examples
+    are there."""
     import numerics._sweep
     import numerics._verify_model
 
+    assert "--doctest-modules" in pytestconfig.getini("addopts")
+    finder = doctest.DocTestFinder()
     for module in (numerics._sweep, numerics._verify_model):
-        assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0
+        tests = finder.find(module)
+        assert sum(len(t.examples) for t in tests) > 0, module.__name__

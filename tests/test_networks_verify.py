@@ -54,7 +54,7 @@ def test_matrix_free_curvature_matches_dense():
     x = model.init(jax.random.PRNGKey(0))
     flat, unravel = jax.flatten_util.ravel_pytree(x)
     f = lambda z: model.loss(unravel(z))  # noqa: E731
-    H = jax.hessian(f)(flat)
+    H = jax.jit(jax.hessian(f))(flat)  # one compiled program, not op by op
     ev = np.linalg.eigvalsh(np.asarray(H))
     hi, lo, _ = extreme_eigenvalues(
         lambda u: H @ u, jnp.cos(jnp.arange(flat.size)) + 1.0, steps=2000
