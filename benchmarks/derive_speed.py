@@ -7,7 +7,10 @@ of the wall-clock time and of the process's CPU time (the figure that a loaded m
 disturbs least), the growth per extra node of GD from 9 to 12 nodes, and the load
 average before and after.
 
-    python benchmarks/derive_speed.py [--repeat 5] [--against DIR]
+    python benchmarks/derive_speed.py [--repeat 5] [--against DIR] [--write]
+
+`--write` stores the table in `benchmarks/results/derive_speed.md`, which the docs
+include and the README quotes (`benchmarks/_results.py`).
 
 `--against DIR` runs every task also with another copy of the toolkit first on the
 path (e.g. `git archive main | tar -x -C DIR`), alternating the two process by process,
@@ -105,6 +108,11 @@ def main() -> None:
     parser.add_argument(
         "--against", metavar="DIR", help="another copy of the toolkit to compare with"
     )
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="store the table in benchmarks/results/derive_speed.md and the README",
+    )
     args = parser.parse_args()
     import flint
     import sympy
@@ -121,6 +129,7 @@ def main() -> None:
     if against:
         header += " other: median (s) | other: CPU median (s) | CPU ratio |"
         rule += "---|---|---|"
+    table = [header, rule]
     print(header)
     print(rule)
     gd_cpu: dict[int, float] = {}
@@ -145,23 +154,34 @@ def main() -> None:
                 f"{statistics.median(other_cpu):.3f} | "
                 f"{statistics.median(cpu) / statistics.median(other_cpu):.2f} |"
             )
+        table.append(row)
         print(row, flush=True)
         if opt == "derive.gd()":
             gd_cpu[order + 1] = statistics.median(cpu)
     helps = [run_help() for _ in range(args.repeat)]
-    print(
+    row = (
         f"| `derive --help` (whole command) | - | {min(helps):.3f} | "
         f"{statistics.median(helps):.3f} | - | 0.5 |"
     )
+    table.append(row)
+    print(row)
     if 9 in gd_cpu and 12 in gd_cpu:
         growth = (gd_cpu[12] / gd_cpu[9]) ** (1 / 3)
         steps = ", ".join(f"{gd_cpu[k + 1] / gd_cpu[k]:.2f}" for k in (9, 10, 11))
-        print(
-            f"\nGD, growth per extra node from 9 to 12 nodes (CPU medians): "
+        line = (
+            f"GD, growth per extra node from 9 to 12 nodes (CPU medians): "
             f"{growth:.2f}x (steps {steps}; target <= 2.6x; trees grow "
             f"{(7813 / 486) ** (1 / 3):.2f}x per node)"
         )
+        table += ["", line]
+        print("\n" + line)
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
+    if args.write:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from _results import write
+
+        command = f"python benchmarks/derive_speed.py --repeat {args.repeat}"
+        print(f"wrote {write('derive_speed', chr(10).join(table), command)}")
 
 
 if __name__ == "__main__":
