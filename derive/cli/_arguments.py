@@ -224,14 +224,9 @@ def parse_variables(text: str) -> list[str]:
 
         ```
     """
-    names = [v.strip() for v in text.split(",")]
-    bad = [v for v in names if not v.isidentifier() or v.startswith("_")]
-    if not names or bad or not all(names):
-        raise DeriveError(
-            f"--vars {text!r} is not a comma-separated list of names.",
-            "Give the loss variables as names separated by commas, e.g. --vars x,y.",
-        )
-    return names
+    from .._text.names import variable_names
+
+    return variable_names(text)
 
 
 def loss_from_args(
