@@ -32,6 +32,7 @@ from ._coefficients import (
 from ._errors import DeriveError
 from ._exact import ExactValue, exact_number, to_field
 from ._recurrence import Combine, Grad, Recurrence
+from ._structural import structural_error, whole_numbers
 
 __all__ = ["trace", "trace_function", "Affine"]
 
@@ -289,9 +290,8 @@ def trace_function(
     field_ = rational_function_field((*symbolic, "h"))
     builder = _Builder(states, field_)
     args = [Affine({i: field_.one}, builder) for i in range(len(states))]
-    kwargs: dict[str, RationalFunction | Callable[[object], Affine]] = {
-        p: field_.convert(v) for p, v in values.items()
-    }
+    kwargs: dict[str, Any] = {p: field_.convert(v) for p, v in values.items()}
+    kwargs.update(whole_numbers(values))  # a count such as range(k) works
     kwargs.update({p: field_.gen(p) for p in symbolic})
     kwargs["h"] = field_.gen("h")
     kwargs["grad"] = builder.grad
@@ -303,6 +303,8 @@ def trace_function(
         raise DeriveError(
             f"division by zero while tracing the optimizer ({e}).", ""
         ) from None
+    except TypeError as e:
+        raise structural_error(e, symbolic) from None
     outputs = _outputs(result, builder, states)
     return Recurrence(
         name=name or getattr(fn, "__name__", "optimizer").replace("_", "-"),

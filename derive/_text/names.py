@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import keyword
+import re
 import unicodedata
 from collections.abc import Sequence
 from typing import Any
@@ -122,3 +123,30 @@ def variable_names(variables: str | Sequence[Any]) -> list[str]:
                 "be a plain identifier that means nothing else).",
             )
     return names
+
+
+_OPTIMIZER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.+-]{0,63}")
+
+
+def optimizer_name(text: str, where: str = "--name") -> str:
+    """Check an optimizer's name (`--name`, a spec's `name` statement): it goes into
+    records, generated modules and output folder names, so it is plain ASCII.
+
+    **Returns:** the name. **Raises:** [`DeriveError`][derive.DeriveError].
+
+    !!! example
+        ```python
+        >>> from derive._text.names import optimizer_name
+        >>> optimizer_name("torch-sgd-dampening")
+        'torch-sgd-dampening'
+
+        ```
+    """
+    if not isinstance(text, str) or not _OPTIMIZER_NAME.fullmatch(text):
+        raise DeriveError(
+            f"{where} {text!r} is not a usable optimizer name: it names records, "
+            "generated modules and output folders.",
+            "Use a letter followed by at most 63 letters, digits or the characters "
+            "_ . + - (e.g. torch-sgd or qhm_09).",
+        )
+    return text

@@ -8,6 +8,7 @@ that `OPTIMIZER`, `--spec`, `--param`, `--name`, `--order`, `--format`, `--loss`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from fractions import Fraction
@@ -123,6 +124,13 @@ def add_optimizer_arguments(parser: argparse.ArgumentParser) -> None:
         type=_parameter,
         help="give a hyper-parameter an exact value (0.9 is 9/10; 1/2 works too); "
         "repeat for several; parameters without a value stay symbols",
+    )
+    parser.add_argument(
+        "--name",
+        metavar="NAME",
+        help="the optimizer's name in records, generated modules and output folders "
+        "(default: the built-in's name, the spec's 'name' statement, the spec file's "
+        "stem, else 'spec')",
     )
 
 
@@ -310,16 +318,26 @@ def optimizer_from_args(args: argparse.Namespace) -> Recurrence:
     """
     from .._optimizers import optimizer_from
     from .._text.limits import MAX_LENGTH
+    from .._text.names import optimizer_name
 
     params = parameter_values(args)
+    given = getattr(args, "name", None)
+    name = None if given is None else optimizer_name(given)
     if args.spec is not None:
         if args.optimizer is not None:
             raise DeriveError(
                 f"both an OPTIMIZER ({args.optimizer!r}) and --spec were given.",
                 "Give one of them: a built-in name or inline spec, or --spec FILE.",
             )
-        name = "spec" if args.spec == "-" else Path(args.spec).stem or "spec"
-        return optimizer_from(_read_spec(args.spec, MAX_LENGTH), params, name=name)
+        rec = optimizer_from(_read_spec(args.spec, MAX_LENGTH), params, name=name)
+        stem = "" if args.spec == "-" else Path(args.spec).stem
+        if name is None and rec.name == "spec" and stem:
+            # no --name and no 'name' statement: the file's stem, if usable
+            try:
+                rec = dataclasses.replace(rec, name=optimizer_name(stem))
+            except DeriveError:
+                pass
+        return rec
     if args.optimizer is None:
         raise DeriveError(
             "no optimizer was given.",
@@ -336,4 +354,4 @@ def optimizer_from_args(args: argparse.Namespace) -> Recurrence:
                 "Or describe the update rule as a spec, e.g. 'state x; x = x - "
                 "h*grad(x)' (see 'derive flow --help').",
             )
-    return optimizer_from(text, params)
+    return optimizer_from(text, params, name=name)
