@@ -242,7 +242,26 @@ class ModifiedFlow:
             if self.manifold.homogeneous
             else (self.recurrence.field.to_sympy(det).subs(sympy.Symbol("h"), 0))
         )
-        return nonzero_conditions(sympy.fraction(sympy.factor(expr)))
+        # and where a coefficient of the update itself has a pole (x - h*grad(x)/beta)
+        from ._recurrence import Combine
+
+        K = self.recurrence.field
+        poles = [  # at h = 0: the expansion in h needs the limit to exist
+            sympy.fraction(sympy.factor(K.to_sympy(c)))[1].subs(sympy.Symbol("h"), 0)
+            for ins in self.recurrence.instructions
+            if isinstance(ins, Combine)
+            for _, c in ins.terms
+            if c
+        ]
+        return nonzero_conditions([*sympy.fraction(sympy.factor(expr)), *poles])
+
+    @cached_property
+    def warnings(self) -> list[str]:
+        """Problems that the coefficients do not show, one sentence each (a slow
+        manifold that is not attracting); printed with the flow."""
+        from ._flow_warnings import flow_warnings
+
+        return flow_warnings(self)
 
     @cached_property
     def gradient_tests(self) -> list[GradientTest]:

@@ -95,6 +95,7 @@ def loss_lines(flow: FlowView) -> list[str]:
         )
     if flow.conditions:
         lines.append("valid for: " + ", ".join(flow.conditions))
+    lines += [f"WARNING: {w}" for w in getattr(flow, "warnings", [])]
     return lines
 
 
@@ -120,10 +121,13 @@ def aligned_latex(by_power: dict[int, list[Term]], name: Callable[[Term], str]) 
 
 
 def flow_latex(flow: ModifiedFlow) -> str:
-    """An `aligned` block for the modified equation."""
-    return aligned_latex(
+    """An `aligned` block for the modified equation (after a `% WARNING` comment
+    line per warning of the flow)."""
+    block = aligned_latex(
         flow.by_power(), lambda t: differential_latex(flow.table, t.index)
     )
+    notes = [f"% WARNING: {w}\n" for w in getattr(flow, "warnings", [])]
+    return "".join(notes) + block
 
 
 def term_latex(table: TreeTable, term: Term) -> str:
@@ -198,6 +202,7 @@ def record_of(
         },
         "gradient_orders": gradient_orders,
         "conditions": flow.conditions,
+        "warnings": list(getattr(flow, "warnings", [])),
         "toolkit": toolkit(),
         **({"spec": flow.recurrence.source} if flow.recurrence.source else {}),
     }
