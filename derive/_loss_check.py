@@ -47,7 +47,7 @@ def check_loss(loss: sympy.Expr, variables: Sequence[str]) -> None:
         >>> check_loss(sympy.Abs(x), ["x"])
         Traceback (most recent call last):
         ...
-        derive._errors.DeriveError: the loss Abs(x) uses Abs, which is not differentiable everywhere: a modified flow is a series of derivatives of the loss, so it has no meaning there. Replace it by a smooth function, e.g. sqrt(x**2 + eps**2) with a small number eps for abs(x), or tanh(x/eps) for sign(x).
+        derive._errors.DeriveError: the loss Abs(x) uses abs, which is not differentiable everywhere: a modified flow is a series of derivatives of the loss, so it has no meaning there. Replace it by a smooth function, e.g. sqrt(x**2 + eps**2) with a small number eps for abs(x), or tanh(x/eps) for sign(x).
 
         ```
     """

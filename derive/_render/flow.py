@@ -90,8 +90,8 @@ def loss_lines(flow: FlowView) -> list[str]:
         lines.append("modified loss: none (the leading term is not a gradient)")
     if ml.through_order < flow.order:
         lines.append(
-            f"the h^{ml.through_order + 1} term is not a gradient field "
-            "(non-gradient remainder from that order on)"
+            f"the h^{ml.through_order + 1} term is not a gradient field for a generic "
+            "loss (non-gradient remainder from that order on)"
         )
     if flow.conditions:
         lines.append("valid for: " + ", ".join(flow.conditions))

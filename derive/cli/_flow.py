@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -70,11 +71,19 @@ def run(args: argparse.Namespace) -> int:
     recurrence = optimizer_from_args(args)
     flow = modified_flow(recurrence, args.order)
     if args.format == "json":
-        print(flow.to_json(loss=loss, variables=variables))
+        record = flow.to_dict(loss=loss, variables=variables)
+        if loss is not None and variables is not None:
+            from .._concrete_gradient import concrete_gradient
+
+            verdict = concrete_gradient(flow, flow.on(loss, variables))
+            record["gradient_on_loss"] = verdict.to_dict()
+        print(json.dumps(record, indent=2))
         return 0
     if loss is None or variables is None:
         print_flow(flow, args.format, standalone=args.standalone)
         return 0
+    from .._concrete_gradient import concrete_gradient
+
     explicit = flow.on(loss, variables)
     print_flow(
         flow,
@@ -84,6 +93,16 @@ def run(args: argparse.Namespace) -> int:
         f"\non the loss f = {explicit.loss} (variables {', '.join(variables)}):",
         standalone=args.standalone,
     )
+    if args.format == "text":
+        verdict = concrete_gradient(flow, explicit)
+        print("\n".join(verdict.lines()))
+        if verdict.modified_loss is not None:
+            print(
+                f"  modified loss on this loss through order {verdict.through_order}:"
+                f" {by_power(verdict.modified_loss)}"
+            )
+        elif verdict.through_order >= 0:
+            print("  modified loss on this loss: no closed form found")
     return 0
 
 
