@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 import flint
 
+from ._poly_budget import MAX_TERMS, check_power_size, check_product_size
+
 if TYPE_CHECKING:
     import sympy
 
@@ -198,6 +200,8 @@ class RationalFunction:
         o = self._coerce(other)
         if o is None:
             return NotImplemented
+        if len(self.num) * len(o.num) + len(self.den) * len(o.den) > MAX_TERMS:
+            check_product_size(self, o)
         if self.den.is_one() and o.den.is_one():
             return RationalFunction(
                 self.num * o.num, self.den, self.field, reduce=False
@@ -225,6 +229,8 @@ class RationalFunction:
             return NotImplemented
         if n < 0:
             return self.field.one / (self**-n)
+        if n > 1 and (len(self.num) > 1 or len(self.den) > 1):
+            check_power_size(self, n)
         return RationalFunction(self.num**n, self.den**n, self.field, reduce=False)
 
     def __eq__(self, other: object) -> bool:

@@ -14,6 +14,7 @@ from typing import TypeAlias
 
 import sympy
 
+from ._budget import check_expression_size
 from ._errors import DeriveError
 from ._trees import TreeTable
 
@@ -133,6 +134,7 @@ class ConcreteLoss:
                 )
                 for e in expr
             ]
+            check_expression_size(expr, f"the derivative of order {j + 2} of the loss")
         cache[k] = (expr, dirs)
         return cache[k]
 
@@ -152,6 +154,9 @@ class ConcreteLoss:
             args = [self.differential(table, c) for c in table.children[i]]
             got = (
                 self._apply(self.field, args, self._multi) if args else list(self.field)
+            )
+            check_expression_size(
+                got, f"the elementary differential {table.bracket(i)}"
             )
             self._F[i] = got
         return got

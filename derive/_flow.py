@@ -119,6 +119,9 @@ def modified_flow(
             "supported (there are 12486 trees with 13 nodes).",
             "Use an order of at most 12.",
         )
+    from ._budget import check_flow_work
+
+    check_flow_work(rec, order)  # before any work: refuse what would not finish
     manifold = solve_manifold(rec, order + 1)
     return ModifiedFlow(rec, order, manifold)
 

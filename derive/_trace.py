@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any, NoReturn
 
+from ._budget import check_parameter_count
 from ._coefficients import (
     RationalFunction,
     RationalFunctionField,
@@ -287,6 +288,7 @@ def trace_function(
         )
     values = {k: exact_number(v) for k, v in params.items() if v is not None}
     symbolic = tuple(p for p in declared if p not in values)
+    check_parameter_count(name or str(getattr(fn, "__name__", "optimizer")), symbolic)
     field_ = rational_function_field((*symbolic, "h"))
     builder = _Builder(states, field_)
     args = [Affine({i: field_.one}, builder) for i in range(len(states))]

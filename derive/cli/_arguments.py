@@ -64,6 +64,18 @@ def _order(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive whole number, got {text!r}"
+        )
+    return value
+
+
 def _parameter(text: str) -> tuple[str, Fraction]:
     name, eq, value = text.partition("=")
     name = name.strip()
@@ -159,6 +171,23 @@ def add_order_argument(parser: argparse.ArgumentParser, default: int = 2) -> Non
         type=_order,
         default=default,
         help=f"highest power of h in the flow (default {default}; at most {MAX_ORDER})",
+    )
+    parser.add_argument(
+        "--max-work",
+        metavar="N",
+        type=_positive,
+        default=None,
+        help="refuse derivations estimated above N work units (trees x (1 + "
+        "symbolic parameters)^3; default 40000: heavy ball with symbolic beta to "
+        "order 10)",
+    )
+    parser.add_argument(
+        "--max-size",
+        metavar="N",
+        type=_positive,
+        default=None,
+        help="with --loss: stop when one term of the explicit field exceeds N SymPy "
+        "nodes (default 200000)",
     )
 
 

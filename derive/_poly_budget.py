@@ -1,0 +1,63 @@
+"""A bound on the size of exact coefficients, checked before FLINT multiplies.
+
+FLINT aborts the whole process (no exception) when an allocation fails, so a
+product of polynomials in many symbolic parameters, such as `(1 + p0 + ... + p11)**30`
+(10^10 terms) or forty factors `(1 + p_i + p_j)`, must be refused before it is
+formed. The number of terms of a product is at most the product of the numbers of
+terms; of a power $P^n$ with $v$ variables and total degree $d$, at most
+$\\min(|P|^n, \\binom{v + n d}{v})$. Past `MAX_TERMS` the derivation stops with a
+[`DeriveError`][derive.DeriveError].
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from ._errors import DeriveError
+
+if TYPE_CHECKING:
+    from ._coefficients import RationalFunction
+
+__all__ = ["MAX_TERMS", "check_product_size", "check_power_size"]
+
+MAX_TERMS = 2_000_000
+"""Largest accepted bound on the terms of one product of exact coefficients (about
+a few hundred megabytes in FLINT)."""
+
+
+def _too_large(bound: int) -> DeriveError:
+    return DeriveError(
+        f"an exact coefficient would have up to {bound:.3g} terms (a polynomial in the "
+        f"symbolic parameters), more than the limit of {MAX_TERMS:.3g}: the "
+        "computation would exhaust memory.",
+        "Give the symbolic parameters values (--param NAME=VALUE), or write the update "
+        "with fewer products and powers of sums of parameters.",
+    )
+
+
+def check_product_size(a: RationalFunction, b: RationalFunction) -> None:
+    """Refuse `a * b` if its numerator or denominator may have more than `MAX_TERMS`
+    terms (a cheaper bound than the product of lengths, by degree, is used when it
+    is smaller)."""
+    nvars = a.num.context().nvars()
+    for p, q in ((a.num, b.num), (a.den, b.den)):
+        bound = len(p) * len(q)
+        if bound > MAX_TERMS:
+            degree = p.total_degree() + q.total_degree()
+            bound = min(bound, math.comb(nvars + degree, nvars))
+            if bound > MAX_TERMS:
+                raise _too_large(bound)
+
+
+def check_power_size(a: RationalFunction, n: int) -> None:
+    """Refuse `a ** n` past `MAX_TERMS` terms (see the module docstring)."""
+    nvars = a.num.context().nvars()
+    for p in (a.num, a.den):
+        if len(p) <= 1:
+            continue
+        by_degree = math.comb(nvars + n * p.total_degree(), nvars)
+        if by_degree <= MAX_TERMS:
+            continue
+        if n * math.log(len(p)) > math.log(MAX_TERMS):
+            raise _too_large(min(by_degree, len(p) ** min(n, 64)))
