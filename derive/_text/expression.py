@@ -328,9 +328,20 @@ class _Parser:
             raise self.too_large(node, "product", bits)
         return sympy.Mul(*values)
 
+    def defined(self, value: sympy.Expr, node: ast.expr) -> sympy.Expr:
+        """`value`, or an error if it is undefined (`log(0, 0)` is nan)."""
+        undefined = [a for a in _UNDEFINED if value.has(a)]
+        if undefined:
+            raise self.error(
+                node,
+                f"the expression is undefined (it contains {undefined[0]})",
+                "Check for a division by zero or the logarithm of zero.",
+            )
+        return value
+
     def power(self, node: ast.BinOp, depth: int) -> sympy.Expr:
-        base = self.expr(node.left, depth + 1)
-        exponent = self.expr(node.right, depth + 1)
+        base = self.defined(self.expr(node.left, depth + 1), node.left)
+        exponent = self.defined(self.expr(node.right, depth + 1), node.right)
         if not exponent.free_symbols:
             coefficient, rest = exponent.as_coeff_Add()
             if (
@@ -403,7 +414,16 @@ class _Parser:
                 f"not {len(node.args)}",
                 None,
             )
-        return function(*(self.expr(arg, depth + 1) for arg in node.args))
+        result = self.defined(
+            function(*(self.expr(arg, depth + 1) for arg in node.args)), node
+        )
+        if function is sympy.exp and _tower(result) > MAX_TOWER:
+            raise self.error(
+                node,
+                f"the tower of exponentials is more than {MAX_TOWER} levels high",
+                "Its derivatives grow too fast to work with; use a simpler loss.",
+            )
+        return result
 
 
 def parse_expression(
