@@ -269,3 +269,36 @@ def test_spec_name_statement_and_cli_name(capsys, tmp_path):
     for command in ("flow", "codegen", "manifold", "ode"):
         status, out, _ = run(capsys, command, "heavy-ball", "--name", "hb", "--help")
         assert "--name NAME" in out
+
+
+def test_spec_name_statement_errors():
+    with pytest.raises(DeriveError, match="two 'name' statements"):
+        derive.parse_spec("name a; name b; state x; x = x - h*grad(x)")
+    with pytest.raises(DeriveError, match="not a usable optimizer name"):
+        derive.parse_spec("name a/b; state x; x = x - h*grad(x)")
+    # 'name' stays usable as a temporary
+    rec = derive.parse_spec("state x; name = x - h*grad(x); x = name")
+    assert rec.name == "spec"
+
+
+# --------------------------------------------------------------- bounded work
+
+
+def test_work_limit_is_an_option(capsys):
+    refused(capsys, "flow", "heavy-ball", "--order", "4", "--max-work", "10",
+            phrase="--max-work 136")  # fmt: skip
+    status, out, _ = run(capsys, "flow", "heavy-ball", "--order", "4")
+    assert status == 0 and "h^4" in out
+
+
+def test_high_degree_denominator_prints_quickly():
+    """A denominator of degree 40 in one parameter: the condition of validity is the
+    factor itself, not its roots (root isolation took minutes)."""
+    num = "*".join(f"({i}+p)" for i in range(1, 41))
+    den = "*".join(f"({i}+2*p)" for i in range(1, 41))
+    flow = derive.modified_flow(
+        f"state x, v; param p; v = {num}*v/({den}) - h*grad(x); x = x + v", 1
+    )
+    # the pole of v's coefficient at 2p + 1 = 0 is found (a linear factor, solved)
+    assert "p != -1/2" in flow.conditions
+    assert "valid for:" in flow.text()
