@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from ._budget import _size
+
 if TYPE_CHECKING:
     import sympy
 
@@ -35,9 +37,10 @@ GRADIENT = "gradient"
 NOT_GRADIENT = "not a gradient"
 UNDECIDED = "undecided"
 
-_MAX_OPS = 3000
-"""Above this size (SymPy operation count) an asymmetry is not simplified: the
-verdict is then decided numerically or left undecided."""
+_MAX_NODES = 3000
+"""Above this size (SymPy tree nodes) an asymmetry is not simplified (the verdict is
+then decided numerically or left undecided), and above a fifth of it a term is not
+integrated into a potential."""
 
 _POINTS = [
     (Fraction(3, 7), Fraction(5, 11), Fraction(-2, 13), Fraction(7, 17)),
@@ -96,16 +99,9 @@ def _is_zero(expr: sympy.Expr, symbols: list[sympy.Symbol]) -> bool | None:
     """True if `expr` is identically 0, False if it is not, None if undecided."""
     import sympy
 
-    expr = sympy.expand(expr)
     if expr == 0:
         return True
-    if sympy.count_ops(expr) <= _MAX_OPS:
-        try:
-            if sympy.cancel(expr) == 0:
-                return True
-        except (sympy.PolynomialError, RecursionError):
-            pass
-    for point in _POINTS:
+    for point in _POINTS:  # cheap, and decides every asymmetry that is not zero
         values = {
             s: sympy.Rational(point[i % 4] + i // 4) for i, s in enumerate(symbols)
         }
@@ -119,9 +115,15 @@ def _is_zero(expr: sympy.Expr, symbols: list[sympy.Symbol]) -> bool | None:
             and abs(value) > sympy.Float(1, 30) / 10**12
         ):
             return False
-    if sympy.count_ops(expr) <= _MAX_OPS // 10:
-        simplified = sympy.simplify(expr)
-        if simplified == 0:
+    if _size([expr], _MAX_NODES) > _MAX_NODES:
+        return None
+    try:
+        if sympy.cancel(sympy.expand(expr)) == 0:
+            return True
+    except (sympy.PolynomialError, RecursionError):
+        pass
+    if _size([expr], _MAX_NODES // 10) <= _MAX_NODES // 10:
+        if sympy.simplify(expr) == 0:
             return True
     return None
 
@@ -158,7 +160,7 @@ def _potential(
     phi = sympy.Integer(0)
     for i, v in enumerate(variables):
         rest = sympy.expand(-field[i] - sympy.diff(phi, v))
-        if sympy.count_ops(rest) > _MAX_OPS // 10:
+        if _size([rest], _MAX_NODES // 5) > _MAX_NODES // 5:
             return None  # too large to integrate in bounded time
         part = sympy.integrate(rest, v)
         if part.has(sympy.Integral):
@@ -198,8 +200,12 @@ def concrete_gradient(
 
     variables = list(explicit.variables)
     symbols = [*variables, *(sympy.Symbol(p) for p in flow.recurrence.parameters)]
-    verdicts = [_verdict(comp, variables, symbols) for comp in explicit.by_power]
     generic = [t.is_gradient for t in flow.gradient_tests]
+    # a gradient for every loss is one for this loss: only the others are tested
+    verdicts = [
+        GRADIENT if g else _verdict(comp, variables, symbols)
+        for g, comp in zip(generic, explicit.by_power, strict=True)
+    ]
     through = -1
     for v in verdicts:
         if v != GRADIENT:
@@ -208,12 +214,13 @@ def concrete_gradient(
     loss = None
     if through >= 0:
         h = sympy.Symbol("h")
-        total = sympy.Integer(0)
-        for k in range(through + 1):
-            if k == 0:  # F_0 = c g = -grad(c f): the loss itself, scaled
-                c = sum((t.sympy for t in flow.terms if t.power == 0), sympy.Integer(0))
-                total += c * explicit.loss
-                continue
+        ml = flow.modified_loss  # the generic part, exact and without integration
+        total = (
+            ml.on(explicit.loss, variables)
+            if ml.through_order >= 0
+            else sympy.Integer(0)
+        )
+        for k in range(ml.through_order + 1, through + 1):
             phi = _potential(explicit.by_power[k], variables)
             if phi is None:
                 through = k - 1
