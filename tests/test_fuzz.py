@@ -257,6 +257,24 @@ def test_corpus_refused_with_a_message(path, capsys):
     assert time.monotonic() - start < TIME_BOUND
 
 
+FOUND = [
+    ("loss", "log((0), asin(8))"),
+    ("loss", "(-(log(0, -8))**(log(0, 0)))"),
+    ("spec", "state x, x_prev; param beta, nu; x, x_prev = x + (h**11 + (nu + beta))**5"
+     "*(x - x_prev) - h*1*grad(x), x"),
+]  # fmt: skip
+"""Inputs the fuzzer found failing (an internal TypeError from a nan comparison) or
+past the time bound, replayed: each works or is refused, within the bound."""
+
+
+@pytest.mark.parametrize("kind, text", FOUND)
+def test_found_inputs_finish(kind, text):
+    if kind == "loss":
+        bounded(_on_loss, text, "x,y")
+    else:
+        bounded(_flow_of_spec, text)
+
+
 @pytest.mark.parametrize(
     "argv",
     [
