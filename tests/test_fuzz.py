@@ -9,8 +9,9 @@ by name from Python's built-ins would record any call), no example past a time
 bound. The worst inputs found are kept in `tests/corpus/` and replayed through the
 command line.
 
-Profiles: `ci` (the default: derandomised, 1,200 examples per language, about 30 s on
-2 cores) and `thorough` (`HYPOTHESIS_PROFILE=thorough`: 20,000 per language).
+Profiles: `ci` (the default: derandomised, 2,000 losses and 500 specs, a derivation
+for most specs; about 30 s on one core) and `thorough` (`HYPOTHESIS_PROFILE=thorough`:
+20,000 losses and 5,000 specs).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from derive.cli import main  # noqa: E402
 
 settings.register_profile(
     "ci",
-    max_examples=1200,
+    max_examples=2000,
     derandomize=True,
     database=None,
     deadline=None,
@@ -48,8 +49,9 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-TIME_BOUND = 20
-"""Seconds one generated input may take (a hang is a failure)."""
+TIME_BOUND = 60
+"""Seconds one generated input may take (a hang is a failure; generous, so that a
+loaded CI machine does not fail the test)."""
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -165,7 +167,7 @@ COEFFICIENTS = st.recursive(
         st.tuples(c, st.sampled_from(["+", "-", "*", "/"]), c).map(
             lambda p: f"({p[0]} {p[1]} {p[2]})"
         ),
-        st.tuples(c, st.integers(-3, 12)).map(lambda p: f"{p[0]}**{p[1]}"),
+        st.tuples(c, st.integers(-3, 6)).map(lambda p: f"{p[0]}**{p[1]}"),
     ),
     max_leaves=6,
 )
@@ -223,6 +225,7 @@ def _flow_of_spec(text: str) -> object:
     return derive.modified_flow(derive.parse_spec(text), 1).text()
 
 
+@settings(max_examples=max(1, settings().max_examples // 4))
 @given(st.one_of(specs(), affine_specs(), affine_specs()))
 def test_specs_work_or_are_refused(text):
     COUNTS["specs"] += 1
@@ -234,7 +237,7 @@ def test_number_of_inputs_tried():
     if COUNTS["losses"] == 0:
         pytest.skip("run with the properties above to count their inputs")
     expected = settings().max_examples // 2
-    assert COUNTS["losses"] >= expected and COUNTS["specs"] >= expected
+    assert COUNTS["losses"] >= expected and COUNTS["specs"] >= expected // 2
 
 
 # --------------------------------------------------------------------- the corpus

@@ -158,6 +158,9 @@ def flow_record(
         field = flow.on(loss, variables or ())  # no variables: DeriveError
         explicit = ml.on(loss, variables or ()) if ml.through_order >= 0 else None
         add_concrete(record, flow, field, explicit)
+        from .._concrete_gradient import concrete_gradient
+
+        record["gradient_on_loss"] = concrete_gradient(flow, field).to_dict()
     return finish(
         record,
         "optimizer-flows.flow/1",

@@ -414,9 +414,18 @@ class _Parser:
                 f"not {len(node.args)}",
                 None,
             )
-        result = self.defined(
-            function(*(self.expr(arg, depth + 1) for arg in node.args)), node
-        )
+        args = [self.defined(self.expr(a, depth + 1), a) for a in node.args]
+        if function is sympy.log and len(args) == 2:
+            # log(a, b) = log(a)/log(b), each part checked (SymPy's two-argument log
+            # may spend minutes evaluating an undefined base such as asin(8))
+            top = self.defined(sympy.log(args[0]), node.args[0])
+            bottom = self.defined(sympy.log(args[1]), node.args[1])
+            if bottom == 0:
+                raise self.error(node, "division by zero (a logarithm to base 1)", None)
+            if all(a.is_Rational for a in args):
+                return self.defined(sympy.log(*args), node)  # log(8, 2) is 3
+            return top / bottom
+        result = self.defined(function(*args), node)
         if function is sympy.exp and _tower(result) > MAX_TOWER:
             raise self.error(
                 node,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -71,13 +70,7 @@ def run(args: argparse.Namespace) -> int:
     recurrence = optimizer_from_args(args)
     flow = modified_flow(recurrence, args.order)
     if args.format == "json":
-        record = flow.to_dict(loss=loss, variables=variables)
-        if loss is not None and variables is not None:
-            from .._concrete_gradient import concrete_gradient
-
-            verdict = concrete_gradient(flow, flow.on(loss, variables))
-            record["gradient_on_loss"] = verdict.to_dict()
-        print(json.dumps(record, indent=2))
+        print(flow.to_json(loss=loss, variables=variables))
         return 0
     if loss is None or variables is None:
         print_flow(flow, args.format, standalone=args.standalone)
