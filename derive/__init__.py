@@ -87,6 +87,7 @@ from ._sgd import sgdm as sgdm
 from ._slow_manifold import SlowManifold as SlowManifold
 from ._slow_manifold import solve_manifold as solve_manifold
 from ._text.errors import ParseError as ParseError
+from ._text.names import variable_names as variable_names
 from ._text.spec import SpecError as SpecError
 from ._text.spec import parse_spec as parse_spec
 from ._trace import trace as trace

@@ -8,11 +8,13 @@ directions and substituted afterwards, so the directions are never differentiate
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from typing import TypeAlias
 
 import sympy
 
+from ._budget import check_expression_size
 from ._errors import DeriveError
 from ._trees import TreeTable
 
@@ -59,26 +61,16 @@ class ConcreteLoss:
         variables: Variables,
         parameters: tuple[str, ...] = (),
     ):
-        if isinstance(variables, str):
-            variables = [v.strip() for v in variables.split(",") if v.strip()]
-        # a SymPy loss may carry constants of its own (e.g. lam in lam*x**2/2); a string
-        # (from the command line) may not, so that typos are caught
-        allow_constants = not isinstance(loss, str)
-        if not variables:
+        from ._text.names import variable_names
+
+        if not isinstance(variables, str) and not variables:
             raise DeriveError(
                 "no variables were given for the loss.", "Pass e.g. --vars x,y."
             )
-        names = [v if isinstance(v, str) else v.name for v in variables]
-        bad = [n for n in names if not n.isidentifier()]
-        if bad:
-            raise DeriveError(
-                f"invalid variable name(s) {bad}.",
-                "Use identifiers separated by commas: x,y.",
-            )
-        if len(set(names)) != len(names):
-            raise DeriveError(
-                f"repeated variable names in {names}.", "Name each variable once."
-            )
+        names = variable_names(variables)
+        # a SymPy loss may carry constants of its own (e.g. lam in lam*x**2/2); a string
+        # (from the command line) may not, so that typos are caught
+        allow_constants = not isinstance(loss, str)
         clash = set(names) & (set(parameters) | {"h"})
         if clash:
             raise DeriveError(
@@ -98,7 +90,12 @@ class ConcreteLoss:
         else:
             loss = sympy.sympify(loss) if not isinstance(loss, sympy.Basic) else loss
             # normalise symbols by name so that assumptions do not split them
-            loss = loss.subs({s: sympy.Symbol(s.name) for s in loss.free_symbols})
+            loss = loss.subs(
+                {
+                    s: sympy.Symbol(unicodedata.normalize("NFKC", s.name))
+                    for s in loss.free_symbols
+                }
+            )
         extra = {s.name for s in loss.free_symbols} - set(names) - set(parameters)
         if extra and not allow_constants:
             raise DeriveError(
@@ -106,6 +103,9 @@ class ConcreteLoss:
                 f"{names} nor hyper-parameters.",
                 "List every coordinate in the variables, or give the symbol a value.",
             )
+        from ._loss_check import check_loss
+
+        check_loss(loss, names)
         self.loss = loss
         self.variables = [syms[n] for n in names]
         self.gradient = [sympy.diff(loss, v) for v in self.variables]
@@ -134,6 +134,7 @@ class ConcreteLoss:
                 )
                 for e in expr
             ]
+            check_expression_size(expr, f"the derivative of order {j + 2} of the loss")
         cache[k] = (expr, dirs)
         return cache[k]
 
@@ -153,6 +154,9 @@ class ConcreteLoss:
             args = [self.differential(table, c) for c in table.children[i]]
             got = (
                 self._apply(self.field, args, self._multi) if args else list(self.field)
+            )
+            check_expression_size(
+                got, f"the elementary differential {table.bracket(i)}"
             )
             self._F[i] = got
         return got

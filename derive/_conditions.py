@@ -33,6 +33,15 @@ def nonzero_conditions(expressions: Iterable[sympy.Expr]) -> list[str]:
         for fac in sympy.Mul.make_args(sympy.factor(expr)):
             base = fac.as_base_exp()[0]
             if base.free_symbols:
+                # solve only factors linear in some symbol: for higher degrees the
+                # roots are no simpler than the factor (and root isolation of a
+                # degree-40 polynomial takes minutes)
+                linear = base.is_polynomial() and any(
+                    sympy.degree(base, s) == 1 for s in base.free_symbols
+                )
+                if not linear:
+                    out.add(f"{base} != 0")
+                    continue
                 sol = sympy.solve(sympy.Eq(base, 0), dict=True)
                 if sol and len(sol) == 1 and len(sol[0]) == 1:
                     ((s, v),) = sol[0].items()

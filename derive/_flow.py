@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._bseries import logarithm_coefficients
+from ._budget import check_flow_work
 from ._coefficients import Coefficient, Field
 from ._conditions import nonzero_conditions
 from ._conventions import CONVENTIONS
@@ -124,6 +125,7 @@ def modified_flow(
             "supported (there are 12486 trees with 13 nodes).",
             "Use an order of at most 12.",
         )
+    check_flow_work(rec, order)  # before any work: refuse what would not finish
     if rec.componentwise:
         from ._componentwise.flow import componentwise_flow
 
@@ -151,6 +153,7 @@ def bseries_flow(
         raise DeriveError(
             f"order must be a non-negative integer, got {order!r}.", "Use e.g. order=2."
         )
+    check_flow_work(rec, order)
     return affine_flow(rec, order, "the B-series flow")
 
 
@@ -281,7 +284,26 @@ class ModifiedFlow:
             if self.manifold.homogeneous
             else (self.recurrence.field.to_sympy(det).subs(sympy.Symbol("h"), 0))
         )
-        return nonzero_conditions(sympy.fraction(sympy.factor(expr)))
+        # and where a coefficient of the update itself has a pole (x - h*grad(x)/beta)
+        from ._recurrence import Combine
+
+        K = self.recurrence.field
+        poles = [  # at h = 0: the expansion in h needs the limit to exist
+            sympy.fraction(sympy.factor(K.to_sympy(c)))[1].subs(sympy.Symbol("h"), 0)
+            for ins in self.recurrence.instructions
+            if isinstance(ins, Combine)
+            for _, c in ins.terms
+            if c
+        ]
+        return nonzero_conditions([*sympy.fraction(sympy.factor(expr)), *poles])
+
+    @cached_property
+    def warnings(self) -> list[str]:
+        """Problems that the coefficients do not show, one sentence each (a slow
+        manifold that is not attracting); printed with the flow."""
+        from ._flow_warnings import flow_warnings
+
+        return flow_warnings(self)
 
     @cached_property
     def gradient_tests(self) -> list[GradientTest]:

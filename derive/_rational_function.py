@@ -26,6 +26,7 @@ from ._denominators import (
     strip,
 )
 from ._field import Field
+from ._poly_budget import MAX_TERMS, check_power_size, check_product_size
 
 if TYPE_CHECKING:
     import sympy
@@ -202,12 +203,18 @@ class RationalFunction:
             b = o._num
             if b.is_constant():
                 return _make(self._num * b, ea, F, self._reduced)
+            if len(self._num) * len(b) > MAX_TERMS:
+                check_product_size(self._num, b)
             return _make(self._num * b, ea, F, not ea)
         if not ea:
             a = self._num
             if a.is_constant():
                 return _make(a * o._num, eb, F, o._reduced)
+            if len(a) * len(o._num) > MAX_TERMS:
+                check_product_size(a, o._num)
             return _make(a * o._num, eb, F)
+        if len(self._num) * len(o._num) > MAX_TERMS:
+            check_product_size(self._num, o._num)
         if len(ea) == 1 and len(eb) == 1:
             return _make(self._num * o._num, (ea[0] + eb[0],), F)
         return _make(self._num * o._num, add_exponents(ea, eb), F)
@@ -250,6 +257,8 @@ class RationalFunction:
             return self.field.one / (self**-n)
         if self._num.is_zero():
             return self.field.one if n == 0 else self
+        if n > 1 and len(self._num) > 1:
+            check_power_size(self._num, n)
         return _make(
             self._num**n,
             tuple([k * n for k in self._exps]) if n else (),

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any, NoReturn, cast
 
+from ._budget import check_parameter_count
 from ._coefficients import (
     RationalFunction,
     RationalFunctionField,
@@ -36,6 +37,7 @@ from ._componentwise import tracing as _cw
 from ._errors import DeriveError
 from ._exact import ExactValue, exact_number, to_field
 from ._recurrence import Combine, Grad, Instruction, Recurrence
+from ._structural import structural_error, whole_numbers
 
 __all__ = ["trace", "trace_function", "Affine"]
 
@@ -304,10 +306,12 @@ def trace_function(
         )
     values = {k: exact_number(v) for k, v in params.items() if v is not None}
     symbolic = tuple(p for p in declared if p not in values)
+    check_parameter_count(name or str(getattr(fn, "__name__", "optimizer")), symbolic)
     field_ = rational_function_field((*symbolic, "h"))
     builder = _Builder(states, field_)
     args = [Affine({i: field_.one}, builder) for i in range(len(states))]
-    kwargs: dict[str, object] = {p: field_.convert(v) for p, v in values.items()}
+    kwargs: dict[str, Any] = {p: field_.convert(v) for p, v in values.items()}
+    kwargs.update(whole_numbers(values))  # a count such as range(k) works
     kwargs.update({p: field_.gen(p) for p in symbolic})
     kwargs["h"] = field_.gen("h")
     kwargs["grad"] = builder.grad
@@ -321,6 +325,8 @@ def trace_function(
         raise DeriveError(
             f"division by zero while tracing the optimizer ({e}).", ""
         ) from None
+    except TypeError as e:
+        raise structural_error(e, symbolic) from None
     outputs = _outputs(result, builder, states)
     return Recurrence(
         name=name or getattr(fn, "__name__", "optimizer").replace("_", "-"),

@@ -240,18 +240,9 @@ def loss_from_expression(
     """
     import sympy
 
-    from derive import DeriveError, ParseError, parse_expression
+    from derive import DeriveError, ParseError, parse_expression, variable_names
 
-    if isinstance(variables, str):
-        names = [v.strip() for v in variables.split(",") if v.strip()]
-    else:
-        names = [v if isinstance(v, str) else v.name for v in variables]
-    bad = [n for n in names if not n.isidentifier() or n.startswith("_")]
-    if not names or bad or len(set(names)) != len(names):
-        raise DeriveError(
-            f"the variables {variables!r} are not distinct names.",
-            "Give the coordinates as names separated by commas, e.g. 'x,y'.",
-        )
+    names = variable_names(variables)
     syms = [sympy.Symbol(n) for n in names]
     if isinstance(expression, str):
         try:

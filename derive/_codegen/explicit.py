@@ -7,11 +7,14 @@ models and for checking the matrix-free module: its size grows quickly with the 
 
 from __future__ import annotations
 
+import builtins
 import keyword
+import re
 from typing import TYPE_CHECKING
 
 from .._render import differential_text
 from .matrix_free import constants
+from .output import ARGS_CHECK, args_check_call
 from .python import (
     LINE_LENGTH,
     assignment,
@@ -33,8 +36,21 @@ __all__ = ["explicit_body", "explicit_module"]
 
 _RESERVED = {
     "state", "args", "order", "jnp", "jax", "t", "y", "h", "k", "F", "loss", "field",
-    "term", "total", "ORDER", "LOSS", "VARIABLES", "TERMS",
+    "term", "total", "ORDER", "LOSS", "VARIABLES", "TERMS", "value", "missing", "p",
+    "OPTIMIZER", "PARAMETERS", "SYMBOLIC_PARAMETERS", "coefficients", "F_k",
+    "terms_by_order", "make_vector_field", "vector_field",
 }  # fmt: skip
+
+
+def _taken(name: str) -> bool:
+    """Whether a local name would shadow something the module uses: a reserved
+    name, a keyword, a built-in, or the name of a term list `F_0`, `F_1`, ..."""
+    return (
+        name in _RESERVED
+        or keyword.iskeyword(name)
+        or name in vars(builtins)
+        or re.fullmatch(r"F_\d+|s\d+", name) is not None
+    )
 
 
 def explicit_body(
@@ -112,6 +128,7 @@ def explicit_module(
         "",
         "def _stack(components, state):",
         "    return jnp.stack([jnp.zeros_like(state[0]) + c for c in components])",
+        *(ARGS_CHECK if params else []),
     ]
     if loss is not None:
         loss_params = [p for p in params if sympy.Symbol(p) in loss.free_symbols]
@@ -129,6 +146,7 @@ def explicit_module(
         f"    {unpack}",
     ]
     if params:  # one assignment: every right side is read before any name is bound
+        lines.append(args_check_call())
         lines.append(
             f"    {', '.join(local[p] for p in params)} = "
             + ", ".join(f'args["{p}"]' for p in params)
@@ -192,6 +210,7 @@ def _loss_function(
         "def loss(state, args):",
         '    """The loss LOSS at `state` (1-D array of VARIABLES) and `args`."""',
         f"    {unpack}",
+        args_check_call(),
         f"    {', '.join(local[p] for p in params)} = "
         + ", ".join(f'args["{p}"]' for p in params),
         *assignment("    ", "value", spaced(printer.doprint(expr))),
@@ -216,7 +235,7 @@ def _local_names(names: list[str]) -> dict[str, str]:
     taken = set(names)
     for n in names:
         py = n if not n.startswith("_") else "v" + n
-        while py in _RESERVED or keyword.iskeyword(py) or (py != n and py in taken):
+        while _taken(py) or (py != n and py in taken):
             py += "_"
         taken.add(py)
         out[n] = py

@@ -15,6 +15,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from .._render import differential_text
+from .output import ARGS_CHECK, args_check_call
 from .python import assignment, coefficient_code, literal, quote
 
 if TYPE_CHECKING:
@@ -173,10 +174,12 @@ def coefficients_function(flow: FlowView, tree: str = "tree") -> list[str]:
             doc = f"{doc}.\n\n    The symbolic parameters are read from {at}.\n    "
     else:
         doc += "."
-    lines = ["", "", "def coefficients(args):", f'    """{doc}"""']
+    lines = [*(ARGS_CHECK if params else [])]
+    lines += ["", "", "def coefficients(args):", f'    """{doc}"""']
     if not params:
         lines.append("    del args  # every parameter has a value")
     else:  # one assignment, so that a parameter may even be called `args`
+        lines.append(args_check_call())
         lines.append(
             f"    {', '.join(params)} = " + ", ".join(f'args["{p}"]' for p in params)
         )

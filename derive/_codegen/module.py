@@ -35,6 +35,7 @@ from .explicit import explicit_body
 from .hashing import content_hash, seal
 from .header import header, regenerate_command
 from .matrix_free import matrix_free_body
+from .output import check_compiles, check_output_path, write_atomically
 from .python import identifier
 
 if TYPE_CHECKING:
@@ -79,12 +80,14 @@ class GeneratedCode:
         """SHA-256 (hex) of the code below the header, as stated in the header."""
         return content_hash(self.source)
 
-    def write(self, path: str | os.PathLike[str]) -> Path:
-        """Write the source to `path` (parent folders are created); returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.source, encoding="utf-8")
-        return path
+    def write(self, path: str | os.PathLike[str], *, force: bool = True) -> Path:
+        """Write the source to `path`, atomically (a temporary file in the same
+        folder, then a rename); returns the path.
+
+        The folder must exist (it is not created); with `force=False` an existing
+        file is refused (a [`DeriveError`][derive.DeriveError]) instead of replaced.
+        """
+        return write_atomically(check_output_path(path, force), self.source)
 
     def load(self) -> types.ModuleType:
         """A fresh module object executed from `source` (imports JAX).
@@ -214,8 +217,9 @@ def codegen(
     else:
         mode = MODE_EXPLICIT
         body, extra, explicit = explicit_body(flow, loss, variables)
-    text = header(flow, mode, extra, regenerate_command(flow, explicit)) + body
-    return GeneratedCode(seal(text), flow, name, mode)
+    text = seal(header(flow, mode, extra, regenerate_command(flow, explicit)) + body)
+    check_compiles(text, name)
+    return GeneratedCode(text, flow, name, mode)
 
 
 def _componentwise(
@@ -241,5 +245,6 @@ def _componentwise(
         mode = MODE_EXPLICIT
         body, extra, explicit = explicit_componentwise_body(flow, loss, variables)
     command = regenerate_words(flow, explicit)
-    text = componentwise_header(flow, mode, extra, command) + body
-    return GeneratedCode(seal(text), flow, name, mode)
+    text = seal(componentwise_header(flow, mode, extra, command) + body)
+    check_compiles(text, name)
+    return GeneratedCode(text, flow, name, mode)

@@ -90,11 +90,12 @@ def loss_lines(flow: FlowView) -> list[str]:
         lines.append("modified loss: none (the leading term is not a gradient)")
     if ml.through_order < flow.order:
         lines.append(
-            f"the h^{ml.through_order + 1} term is not a gradient field "
-            "(non-gradient remainder from that order on)"
+            f"the h^{ml.through_order + 1} term is not a gradient field for a generic "
+            "loss (non-gradient remainder from that order on)"
         )
     if flow.conditions:
         lines.append("valid for: " + ", ".join(flow.conditions))
+    lines += [f"WARNING: {w}" for w in getattr(flow, "warnings", [])]
     return lines
 
 
@@ -120,10 +121,13 @@ def aligned_latex(by_power: dict[int, list[Term]], name: Callable[[Term], str]) 
 
 
 def flow_latex(flow: ModifiedFlow) -> str:
-    """An `aligned` block for the modified equation."""
-    return aligned_latex(
+    """An `aligned` block for the modified equation (after a `% WARNING` comment
+    line per warning of the flow)."""
+    block = aligned_latex(
         flow.by_power(), lambda t: differential_latex(flow.table, t.index)
     )
+    notes = [f"% WARNING: {w}\n" for w in getattr(flow, "warnings", [])]
+    return "".join(notes) + block
 
 
 def term_latex(table: TreeTable, term: Term) -> str:
@@ -154,6 +158,9 @@ def flow_record(
         field = flow.on(loss, variables or ())  # no variables: DeriveError
         explicit = ml.on(loss, variables or ()) if ml.through_order >= 0 else None
         add_concrete(record, flow, field, explicit)
+        from .._concrete_gradient import concrete_gradient
+
+        record["gradient_on_loss"] = concrete_gradient(flow, field).to_dict()
     return finish(
         record,
         "optimizer-flows.flow/1",
@@ -198,6 +205,7 @@ def record_of(
         },
         "gradient_orders": gradient_orders,
         "conditions": flow.conditions,
+        "warnings": list(getattr(flow, "warnings", [])),
         "toolkit": toolkit(),
         **({"spec": flow.recurrence.source} if flow.recurrence.source else {}),
     }

@@ -20,7 +20,7 @@ from typing import TypeAlias
 import sympy
 
 from .errors import ParseError
-from .limits import MAX_BITS, MAX_DEPTH, MAX_EXPONENT, MAX_LENGTH
+from .limits import MAX_BITS, MAX_DEPTH, MAX_EXPONENT, MAX_LENGTH, MAX_TOWER
 from .numbers import decimal_literal
 from .syntax import CONSTRUCTS as _CONSTRUCTS
 from .syntax import OPERATORS as _OPERATORS
@@ -65,6 +65,15 @@ def _size_bits(expr: sympy.Basic) -> int:
     if expr.is_Pow and expr.exp.is_Rational:
         return _size_bits(expr.base) * max(1, math.ceil(abs(expr.exp)))
     return sum(_size_bits(arg) for arg in expr.args)
+
+
+def _tower(expr: sympy.Basic) -> int:
+    """The height of the highest tower of powers with symbolic exponents in `expr`."""
+    if expr.is_Pow and expr.exp.free_symbols:
+        return 1 + max(_tower(expr.base), _tower(expr.exp))
+    if expr.func is sympy.exp and expr.free_symbols:
+        return 1 + _tower(expr.args[0])
+    return max((_tower(a) for a in expr.args), default=0)
 
 
 def _power_tokens(source: str) -> tuple[str, list[int]]:
@@ -164,6 +173,8 @@ class _Parser:
                 col = min(max(exc.offset - 1, 0), len(line))
                 offset = self._offset(exc.lineno, len(line[:col].encode("utf-8")))
             reason = exc.msg.split(".")[0]
+            if "Exceeds the limit" in exc.msg:
+                reason = "a number has more than 4300 digits"
             raise ParseError(
                 f"not a valid expression ({reason})", self.text, offset, _ALLOWED
             ) from None
@@ -246,7 +257,10 @@ class _Parser:
             try:
                 exact = decimal_literal(literal)
             except ValueError as e:
-                raise self.error(node, str(e), None) from None
+                reason = str(e)
+                if "Exceeds the limit" in reason:
+                    reason = "a number has more than 4300 digits"
+                raise self.error(node, reason, None) from None
             return sympy.Rational(exact.numerator, exact.denominator)
         if isinstance(value, complex):
             raise self.error(node, "complex number ('j' suffix) is not allowed")
@@ -314,9 +328,20 @@ class _Parser:
             raise self.too_large(node, "product", bits)
         return sympy.Mul(*values)
 
+    def defined(self, value: sympy.Expr, node: ast.expr) -> sympy.Expr:
+        """`value`, or an error if it is undefined (`log(0, 0)` is nan)."""
+        undefined = [a for a in _UNDEFINED if value.has(a)]
+        if undefined:
+            raise self.error(
+                node,
+                f"the expression is undefined (it contains {undefined[0]})",
+                "Check for a division by zero or the logarithm of zero.",
+            )
+        return value
+
     def power(self, node: ast.BinOp, depth: int) -> sympy.Expr:
-        base = self.expr(node.left, depth + 1)
-        exponent = self.expr(node.right, depth + 1)
+        base = self.defined(self.expr(node.left, depth + 1), node.left)
+        exponent = self.defined(self.expr(node.right, depth + 1), node.right)
         if not exponent.free_symbols:
             coefficient, rest = exponent.as_coeff_Add()
             if (
@@ -327,6 +352,29 @@ class _Parser:
                     node.right,
                     f"the exponent {exponent} is too large",
                     f"Exponents are limited to {MAX_EXPONENT} in absolute value.",
+                )
+        else:
+            # a symbolic exponent: its numbers are bounded too (2**(x + 10**11) would
+            # expand into a number of 10**11 bits), and towers are kept low
+            big = [
+                a
+                for a in exponent.atoms(sympy.Rational)
+                if abs(a) > MAX_EXPONENT or a.q > MAX_EXPONENT
+            ]
+            if big:
+                raise self.error(
+                    node.right,
+                    f"the exponent {exponent} contains the number {big[0]}, too large "
+                    "for an exponent",
+                    f"Numbers in exponents are limited to {MAX_EXPONENT} in absolute "
+                    "value.",
+                )
+            if _tower(base) + _tower(exponent) + 1 > MAX_TOWER:
+                raise self.error(
+                    node,
+                    f"the power tower is more than {MAX_TOWER} levels high (powers with "
+                    "variables in their exponents, nested)",
+                    "Its derivatives grow too fast to work with; use a simpler loss.",
                 )
         if exponent.is_Rational:
             bits = _size_bits(base) * max(1, math.ceil(abs(exponent)))
@@ -366,7 +414,25 @@ class _Parser:
                 f"not {len(node.args)}",
                 None,
             )
-        return function(*(self.expr(arg, depth + 1) for arg in node.args))
+        args = [self.defined(self.expr(a, depth + 1), a) for a in node.args]
+        if function is sympy.log and len(args) == 2:
+            # log(a, b) = log(a)/log(b), each part checked (SymPy's two-argument log
+            # may spend minutes evaluating an undefined base such as asin(8))
+            top = self.defined(sympy.log(args[0]), node.args[0])
+            bottom = self.defined(sympy.log(args[1]), node.args[1])
+            if bottom == 0:
+                raise self.error(node, "division by zero (a logarithm to base 1)", None)
+            if all(a.is_Rational for a in args):
+                return self.defined(sympy.log(*args), node)  # log(8, 2) is 3
+            return top / bottom
+        result = self.defined(function(*args), node)
+        if function is sympy.exp and _tower(result) > MAX_TOWER:
+            raise self.error(
+                node,
+                f"the tower of exponentials is more than {MAX_TOWER} levels high",
+                "Its derivatives grow too fast to work with; use a simpler loss.",
+            )
+        return result
 
 
 def parse_expression(

@@ -7,7 +7,14 @@ exhausting memory or the recursion limit.
 
 from __future__ import annotations
 
-__all__ = ["MAX_LENGTH", "MAX_DEPTH", "MAX_EXPONENT", "MAX_BITS", "MAX_DEGREE"]
+__all__ = [
+    "MAX_LENGTH",
+    "MAX_DEPTH",
+    "MAX_EXPONENT",
+    "MAX_BITS",
+    "MAX_DEGREE",
+    "MAX_TOWER",
+]
 
 MAX_LENGTH = 20_000
 """Longest accepted input, in characters."""
@@ -26,3 +33,7 @@ decimal digits)."""
 MAX_DEGREE = 200
 """Largest accepted total degree of a coefficient of a spec in its hyper-parameters and
 the step size `h`."""
+
+MAX_TOWER = 4
+"""Highest accepted tower of powers with variables in their exponents
+(`x**x**x**x`, `exp(exp(exp(exp(x))))`): their derivatives swell past any budget."""

@@ -9,6 +9,7 @@ by Python (no `eval`, `exec` or `sympify`), and sizes are bounded.
 ```text
 spec        := statement ((newline | ';') statement)*      # '#' starts a comment
 statement   := 'state' NAME (',' NAME)*                    # required, comes first
+             | 'name' OPTIMIZER_NAME                       # optional, e.g. torch-sgd
              | 'param' pdecl (',' pdecl)*                  # optional
              | NAME (',' NAME)* '=' expr (',' expr)*       # assignment
              | NAME ('+=' | '-=' | '*=' | '/=') expr       # augmented assignment
@@ -20,6 +21,10 @@ expr        := expr ('+' | '-' | '*' | '/') expr | '-' expr | '(' expr ')'
 - **Declarations** come before the assignments. `state x, x_prev` names the state;
   the first name is the position $x$. `param beta, nu = 0.5` declares hyper-parameters,
   optionally with a default value. `h` (the step size) is always defined.
+- **Name**: `name torch-sgd` names the optimizer in records, generated modules and
+  output folders (a letter, then letters, digits or `_ . + -`); without it the name
+  is the one given to [`parse_spec`][derive.parse_spec] or on the command line
+  (`--name`), else the spec file's stem, else `"spec"`.
 - **Assignments** run in order, with Python's sequential semantics: in
   `v = beta*v - h*grad(x); x = x + v` the second line sees the new `v`. In a tuple
   assignment `x, x_prev = x + beta*(x - x_prev) - h*grad(x), x` every right side is
@@ -70,6 +75,7 @@ from .._exact import ExactValue
 from .._recurrence import Recurrence
 from .._trace import trace_function
 from .limits import MAX_LENGTH
+from .names import optimizer_name
 from .spec_program import (
     SpecError,
     _declaration,
@@ -88,6 +94,7 @@ __all__ = ["parse_spec", "parse_spec_from", "GRAMMAR", "SpecError"]
 GRAMMAR = """\
 Statements are separated by newlines or ';'; '#' starts a comment.
   state x, v          the state, position first (required, before assignments)
+  name torch-sgd      the optimizer's name (optional; default: the file's stem)
   param beta, nu=0.5  hyper-parameters, optionally with a default value
   y = expr            assignments run in order, as in Python; temporaries are
   x, v = e1, e2       allowed; a tuple assignment evaluates every right side first
@@ -114,7 +121,8 @@ def parse_spec(
     **Arguments:**
 
     - `text`: the spec, at most 20,000 characters.
-    - `name`: a name for records (default `"spec"`).
+    - `name`: a name for records (default: the spec's `name` statement, else
+      `"spec"`).
     - `**params`: values for the declared hyper-parameters; they override the
       defaults of `param` lines. A number is taken exactly (`0.9` is $9/10$);
       a parameter with no value stays a symbol.
@@ -159,7 +167,18 @@ def parse_spec_from(
             f"Specs are limited to {MAX_LENGTH} characters.",
         )
     temporaries: list[str] = []
+    spec_name: str | None = None
     for seg in _split(program):
+        named = re.fullmatch(r"name(?:\s+(.*))?", seg.text, re.DOTALL)
+        if named and "=" not in seg.text:
+            if spec_name is not None:
+                raise program.error(
+                    seg.start, "the spec has two 'name' statements", "Keep one."
+                )
+            spec_name = optimizer_name(
+                (named.group(1) or "").strip(), "the spec's 'name' statement"
+            )
+            continue
         kind = re.match(r"(state|param)(?![\w])", seg.text)
         if kind and re.match(r"\s+[^\W\d]", seg.text[kind.end() :]):
             _declaration(program, seg, kind.group(1))
@@ -193,5 +212,6 @@ def parse_spec_from(
             "Check the spelling, or declare the parameter with 'param NAME'.",
         )
     values = {p: params.get(p, default) for p, default in program.params.items()}
-    step = _Step(program, name or "spec", values)
-    return trace_function(step, name or "spec", values, source=text)
+    name = name or spec_name or "spec"
+    step = _Step(program, name, values)
+    return trace_function(step, name, values, source=text)

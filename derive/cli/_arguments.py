@@ -8,6 +8,7 @@ that `OPTIMIZER`, `--spec`, `--param`, `--name`, `--order`, `--format`, `--loss`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from fractions import Fraction
@@ -59,6 +60,18 @@ def _order(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"the order must be a non-negative whole number, got {value}; use 0 for "
             "the leading-order flow, 1 for the first correction, ..."
+        )
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive whole number, got {text!r}"
         )
     return value
 
@@ -124,6 +137,13 @@ def add_optimizer_arguments(parser: argparse.ArgumentParser) -> None:
         help="give a hyper-parameter an exact value (0.9 is 9/10; 1/2 works too); "
         "repeat for several; parameters without a value stay symbols",
     )
+    parser.add_argument(
+        "--name",
+        metavar="NAME",
+        help="the optimizer's name in records, generated modules and output folders "
+        "(default: the built-in's name, the spec's 'name' statement, the spec file's "
+        "stem, else 'spec')",
+    )
 
 
 def add_order_argument(parser: argparse.ArgumentParser, default: int = 2) -> None:
@@ -151,6 +171,23 @@ def add_order_argument(parser: argparse.ArgumentParser, default: int = 2) -> Non
         type=_order,
         default=default,
         help=f"highest power of h in the flow (default {default}; at most {MAX_ORDER})",
+    )
+    parser.add_argument(
+        "--max-work",
+        metavar="N",
+        type=_positive,
+        default=None,
+        help="refuse derivations estimated above N work units (trees x (1 + "
+        "symbolic parameters)^3; default 40000: heavy ball with symbolic beta to "
+        "order 10)",
+    )
+    parser.add_argument(
+        "--max-size",
+        metavar="N",
+        type=_positive,
+        default=None,
+        help="with --loss: stop when one term of the explicit field exceeds N SymPy "
+        "nodes (default 200000)",
     )
 
 
@@ -224,14 +261,9 @@ def parse_variables(text: str) -> list[str]:
 
         ```
     """
-    names = [v.strip() for v in text.split(",")]
-    bad = [v for v in names if not v.isidentifier() or v.startswith("_")]
-    if not names or bad or not all(names):
-        raise DeriveError(
-            f"--vars {text!r} is not a comma-separated list of names.",
-            "Give the loss variables as names separated by commas, e.g. --vars x,y.",
-        )
-    return names
+    from .._text.names import variable_names
+
+    return variable_names(text)
 
 
 def loss_from_args(
@@ -315,16 +347,26 @@ def optimizer_from_args(args: argparse.Namespace) -> Recurrence:
     """
     from .._optimizers import optimizer_from
     from .._text.limits import MAX_LENGTH
+    from .._text.names import optimizer_name
 
     params = parameter_values(args)
+    given = getattr(args, "name", None)
+    name = None if given is None else optimizer_name(given)
     if args.spec is not None:
         if args.optimizer is not None:
             raise DeriveError(
                 f"both an OPTIMIZER ({args.optimizer!r}) and --spec were given.",
                 "Give one of them: a built-in name or inline spec, or --spec FILE.",
             )
-        name = "spec" if args.spec == "-" else Path(args.spec).stem or "spec"
-        return optimizer_from(_read_spec(args.spec, MAX_LENGTH), params, name=name)
+        rec = optimizer_from(_read_spec(args.spec, MAX_LENGTH), params, name=name)
+        stem = "" if args.spec == "-" else Path(args.spec).stem
+        if name is None and rec.name == "spec" and stem:
+            # no --name and no 'name' statement: the file's stem, if usable
+            try:
+                rec = dataclasses.replace(rec, name=optimizer_name(stem))
+            except DeriveError:
+                pass
+        return rec
     if args.optimizer is None:
         raise DeriveError(
             "no optimizer was given.",
@@ -341,4 +383,4 @@ def optimizer_from_args(args: argparse.Namespace) -> Recurrence:
                 "Or describe the update rule as a spec, e.g. 'state x; x = x - "
                 "h*grad(x)' (see 'derive flow --help').",
             )
-    return optimizer_from(text, params)
+    return optimizer_from(text, params, name=name)

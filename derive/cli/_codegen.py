@@ -70,13 +70,20 @@ def register(subparsers: Subparsers) -> argparse.ArgumentParser:
     add_order_argument(parser)
     add_loss_arguments(parser, what="explicit mode: ")
     parser.add_argument(
-        "--name", metavar="MODULE", help="the module name that load() gives it"
+        "--module",
+        metavar="MODULE",
+        help="the module name that load() gives it (default: NAME_orderP)",
     )
     parser.add_argument(
         "-o",
         "--output",
         metavar="FILE.py",
         help="write the module to FILE.py (default: print it to standard output)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="with -o: replace an existing file (otherwise refused)",
     )
     parser.set_defaults(handler=run)
     return parser
@@ -85,14 +92,17 @@ def register(subparsers: Subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run `derive codegen` on parsed arguments; returns the exit status (0)."""
     from .._codegen import codegen
+    from .._codegen.output import check_output_path
 
+    if args.output:  # before any work: a bad path is refused at once
+        check_output_path(args.output, args.force)
     loss, variables = loss_from_args(args)
     recurrence = optimizer_from_args(args)
     code = codegen(
-        recurrence, args.order, loss=loss, variables=variables, name=args.name
+        recurrence, args.order, loss=loss, variables=variables, name=args.module
     )
     if args.output:
-        path = code.write(args.output)
+        path = code.write(args.output, force=args.force)
         print(
             f"derive: wrote {path} ({code.flow.recurrence.name}, order "
             f"{code.flow.order}, {code.mode}; "

@@ -77,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     if loss is None or variables is None:
         print_flow(flow, args.format, standalone=args.standalone)
         return 0
+    from .._concrete_gradient import concrete_gradient
+
     explicit = flow.on(loss, variables)
     ml = modified_loss_of(flow)
     print_flow(
@@ -87,6 +89,18 @@ def run(args: argparse.Namespace) -> int:
         f"\non the loss f = {explicit.loss} (variables {', '.join(variables)}):",
         standalone=args.standalone,
     )
+    from .._flow import ModifiedFlow
+
+    if args.format == "text" and isinstance(flow, ModifiedFlow):
+        verdict = concrete_gradient(flow, explicit)
+        print("\n".join(verdict.lines()))
+        if verdict.modified_loss is not None:
+            print(
+                f"  modified loss on this loss through order {verdict.through_order}:"
+                f" {by_power(verdict.modified_loss)}"
+            )
+        elif verdict.through_order >= 0:
+            print("  modified loss on this loss: no closed form found")
     return 0
 
 

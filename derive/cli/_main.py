@@ -167,7 +167,12 @@ def main(argv: list[str] | None = None) -> int:
             args = parser.parse_args(argv)
         except SystemExit as e:  # --help, --version, usage errors
             return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
-        return int(args.handler(args) or 0)
+        from .._budget import work_limits
+
+        with work_limits(
+            getattr(args, "max_work", None), getattr(args, "max_size", None)
+        ):
+            return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         print("derive: interrupted", file=sys.stderr)
         return 130
@@ -178,6 +183,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except DeriveError as error:
         print(f"derive: error: {_message(error)}", file=sys.stderr)
+        return 2
+    except (RecursionError, MemoryError) as error:
+        if os.environ.get("DERIVE_DEBUG"):
+            raise
+        print(
+            f"derive: error: the work ran out of {'stack' if isinstance(error, RecursionError) else 'memory'} "
+            f"({type(error).__name__}): the input is too large or too deeply nested "
+            "for this order. Use a lower --order, fewer symbolic parameters (give "
+            "values with --param) or a simpler loss.",
+            file=sys.stderr,
+        )
         return 2
     except Exception as error:
         if os.environ.get("DERIVE_DEBUG"):

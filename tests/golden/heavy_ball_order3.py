@@ -23,7 +23,7 @@ Terms (power of h, tree, elementary differential, exact coefficient):
     h^3  [[],[[]]]   g''(g,g'g)   -(beta + 1)*(beta**2 + 28*beta + 1)/(12*(1 - beta)**7)
     h^3  [[],[],[]]  g'''(g,g,g)  -beta*(beta + 1)/(2*(1 - beta)**7)
 
-Content hash: sha256:f467a0266aca77352d8db1bf1dc675533799aaf1383f220e2b64ecf742275062
+Content hash: sha256:7d0ec269c03fef006da30c5408bcf28582c67aa48669168595d928878697874f
 (SHA-256 of the UTF-8 text below this docstring, derive.verify_content_hash)
 """
 
@@ -173,8 +173,19 @@ def _check_order(order):
         raise ValueError(f"order must be between 0 and {ORDER}, got {order}")
 
 
+def _check_args(args):
+    missing = [p for p in SYMBOLIC_PARAMETERS if p not in args]
+    if missing:
+        raise KeyError(
+            f"args has no value for the symbolic parameter(s) {missing} of this "
+            f"module; pass each of {list(SYMBOLIC_PARAMETERS)} with h, e.g. "
+            f"args = {{'h': 0.01, '{missing[0]}': 0.9}}"
+        )
+
+
 def coefficients(args):
     """Exact coefficients keyed by (power of h, tree), at args["beta"]."""
+    _check_args(args)
     beta = args["beta"]
     return {
         (0, "[]"): 1 / (1 - beta),
