@@ -113,3 +113,39 @@ def test_lookahead_spec_matches_the_python_definition():
     assert [(t.power, t.tree, t.sympy) for t in a.terms] == [
         (t.power, t.tree, t.sympy) for t in b.terms
     ]
+
+
+@pytest.mark.parametrize(
+    "filename, r",
+    [
+        # one-step methods on f = lam x^2/2 with u = h lam: x+ = r(u) x
+        ("extragradient.txt", 1 - u + u**2),  # y = (1 - u) x, x+ = x - u y
+        ("rk2.txt", 1 - u + u**2 / 2),  # Heun: the degree-2 Taylor polynomial of e^-u
+        ("rk4.txt", 1 - u + u**2 / 2 - u**3 / 6 + u**4 / 24),  # classical RK4
+    ],
+)
+def test_one_step_specs_on_a_quadratic(filename, r):
+    """A one-step method is x+ = r(u) x on the quadratic, so its flow there is
+    (log r(u))/h x (Hairer, Lubich & Wanner IX.1); RK2 and RK4 have no terms below
+    h^2 and h^4 (their orders)."""
+    flow = derive.modified_flow(spec(filename), order=3)
+    assert quadratic_flow(flow) == log_series(r)
+
+
+@pytest.mark.parametrize(
+    "beta, nu", [(Fraction(9, 10), Fraction(7, 10)), (Fraction(1, 3), Fraction(1, 2))]
+)
+def test_qhm_on_a_quadratic(beta, nu):
+    """QHM (Ma & Yarats): d+ = beta d + (1 - beta) lam x, x+ = x - h((1 - nu) lam x +
+    nu d+). With s = h d the update matrix on (x, s) is
+    [[1 - u (1 - nu beta), -nu beta], [(1 - beta) u, beta]]: trace
+    1 + beta - u (1 - nu beta), determinant beta (1 - u (1 - nu)); r is its root
+    that tends to 1."""
+    flow = derive.modified_flow(spec("qhm.txt", beta=beta, nu=nu), order=3)
+    b = sympy.Rational(beta.numerator, beta.denominator)
+    n = sympy.Rational(nu.numerator, nu.denominator)
+    trace = 1 + b - u * (1 - n * b)
+    det = b * (1 - u * (1 - n))
+    r = (trace + sympy.sqrt(trace**2 - 4 * det)) / 2
+    assert r.subs(u, 0) == 1
+    assert quadratic_flow(flow) == log_series(r)
