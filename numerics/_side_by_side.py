@@ -406,8 +406,10 @@ def side_by_side(
                 mid,
                 travel,
                 times,
-                "not derived: the engine's modified and principal flows cover the "
-                "affine class (GD, momentum), not RMSProp's division by sqrt(nu)",
+                "not in this comparison: side_by_side integrates the modified and "
+                "principal flows of GD only (the principal flow covers the affine "
+                "class; RMSProp's componentwise modified flows, derive.rmsprop, are "
+                "not wired in)",
             )
         elif name.startswith("modified-"):
             order = int(name.split("-")[1])
