@@ -35,7 +35,7 @@ _MARKER = (
     "# ---- embedded in generated modules from here on (derive.matrix_free) ----\n"
 )
 
-_CHECK_ORDER = [
+CHECK_ORDER = [
     "",
     "",
     "def _check_order(order):",
@@ -85,7 +85,7 @@ def _needed_trees(flow: ModifiedFlow) -> dict[int, int]:
     return need
 
 
-_MATRIX_FREE_FIELDS = '''
+_TERMS_BY_ORDER = '''
 
 def terms_by_order(loss, y, args, order=ORDER):
     """[F_0(y), ..., F_order(y)] (pytrees like y): the flow is sum_k h^k F_k(y).
@@ -100,7 +100,10 @@ def terms_by_order(loss, y, args, order=ORDER):
         parts = [tree_scale(c[p, tree], F[tree]) for p, tree, _ in TERMS if p == k]
         out.append(tree_add(*parts) if parts else tree_zeros_like(y))
     return out
+'''
+"""`terms_by_order` of a B-series module (its F_k from the elementary differentials)."""
 
+FIELDS = '''
 
 def _flow(loss, y, args, order):
     F = terms_by_order(loss, y, args, order)
@@ -129,6 +132,8 @@ def vector_field(t, y, args):
     """The flow through ORDER as `(t, y, args)`, with the loss in `args["loss"]`."""
     return _flow(args["loss"], y, args, ORDER)
 '''
+"""`_flow`, `make_vector_field` and `vector_field` from `terms_by_order`: the same in
+every matrix-free module (B-series and componentwise)."""
 
 
 def constants(
@@ -196,7 +201,7 @@ def matrix_free_body(flow: ModifiedFlow) -> str:
     need = _needed_trees(flow)
     lines = [runtime_text().rstrip("\n"), ""]
     lines += constants(flow, differential=lambda t: differential_text(table, t.index))
-    lines += _CHECK_ORDER
+    lines += CHECK_ORDER
     lines += coefficients_function(flow)
     # one function per elementary differential, in terms of its children's values
     for i in sorted(need):
@@ -238,5 +243,5 @@ def matrix_free_body(flow: ModifiedFlow) -> str:
                 f"F_{tree_name(table, i)}(dg, {args})"
             )
     lines.append("    return F")
-    lines.append(_MATRIX_FREE_FIELDS.rstrip("\n"))
+    lines.append((_TERMS_BY_ORDER + FIELDS).rstrip("\n"))
     return "\n".join(lines) + "\n"

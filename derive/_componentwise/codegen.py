@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import sympy
 
 from .._codegen.header import WRAP, docstring, shell_lines
-from .._codegen.matrix_free import runtime_text
+from .._codegen.matrix_free import CHECK_ORDER, FIELDS, runtime_text
 from .._codegen.python import (
     assignment,
     coefficient_code,
@@ -53,44 +53,6 @@ __all__ = [
     "explicit_componentwise_body",
     "regenerate_words",
 ]
-
-_CHECK_ORDER = [
-    "",
-    "",
-    "def _check_order(order):",
-    "    if not 0 <= order <= ORDER:",
-    '        raise ValueError(f"order must be between 0 and {ORDER}, got {order}")',
-]
-
-_FIELDS = '''
-
-def _flow(loss, y, args, order):
-    F = terms_by_order(loss, y, args, order)
-    h = args["h"]
-    total = F[order]
-    for term in reversed(F[:order]):  # Horner: F_0 + h (F_1 + h (F_2 + ...))
-        total = tree_add(term, tree_scale(h, total))
-    return total
-
-
-def make_vector_field(loss, order=ORDER):
-    """The truncated flow as `field(t, y, args)` for `diffrax.ODETerm`.
-
-    `args` is a dict with "h" and one entry per name in SYMBOLIC_PARAMETERS;
-    `order` (at most ORDER) keeps the terms with powers of h up to it.
-    """
-    _check_order(order)
-
-    def field(t, y, args):
-        return _flow(loss, y, args, order)
-
-    return field
-
-
-def vector_field(t, y, args):
-    """The flow through ORDER as `(t, y, args)`, with the loss in `args["loss"]`."""
-    return _flow(args["loss"], y, args, ORDER)
-'''
 
 
 def componentwise_header(
@@ -487,12 +449,12 @@ def componentwise_body(flow: ComponentwiseFlow) -> str:
     )
     lines = [runtime_text().rstrip("\n"), ""]
     lines += _constants(flow, [f"MANIFOLD_ORDER = {manifold_order}"])
-    lines += _CHECK_ORDER
+    lines += CHECK_ORDER
     lines += _coefficients(flow)
     if writer.function_list:
         lines += writer.elementwise()
     lines += writer.terms_by_order()
-    lines.append(_FIELDS.rstrip("\n"))
+    lines.append(FIELDS.rstrip("\n"))
     if states:
         lines += _coefficients(
             flow,
