@@ -133,16 +133,22 @@ def test_degenerate_horizons_and_steps_are_named(
 
 
 @pytest.mark.parametrize(
-    ("expression", "names", "constant"),
+    ("expression", "names", "renamed", "constant"),
     [
-        ("e*x**2 + exp(1)*x", "e,x", np.e),
-        ("pi*x**2 + acos(-1)*x", "pi,x", np.pi),
+        ("e*x**2 + exp(1)*x", "e,x", "e1*x**2 + exp(1)*x", np.e),
+        ("pi*x**2 + acos(-1)*x", "pi,x", "pi1*x**2 + acos(-1)*x", np.pi),
     ],
 )
-def test_a_variable_named_like_a_constant_keeps_both(expression, names, constant):
+def test_a_variable_named_like_a_constant_is_refused_not_misread(
+    expression, names, renamed, constant
+):
     """On main the JAX loss read the variable `e` for Euler's number (1.12 instead of
-    2.62 at (0.7, 0.8)) and `derive verify` passed on the wrong loss."""
-    loss = numerics.loss_from_expression(expression, names)
+    2.62 at (0.7, 0.8)) and `derive verify` passed on the wrong loss. Such a name is
+    now refused on both sides (derive.variable_names), with the fix in the message,
+    and the renamed loss keeps the constant."""
+    with pytest.raises(DeriveError, match="cannot be used"):
+        numerics.loss_from_expression(expression, names)
+    loss = numerics.loss_from_expression(renamed, names.replace(",", "1,", 1))
     a, x = 0.7, 0.8
     expected = a * x**2 + constant * x
     assert float(loss(jax.numpy.array([a, x]))) == pytest.approx(expected, rel=1e-14)
