@@ -85,6 +85,12 @@ def register(subparsers: Subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="with -o: replace an existing file (otherwise refused)",
     )
+    parser.add_argument(
+        "--no-trial",
+        action="store_true",
+        help="do not run the module once on a sample point before writing it (the "
+        "trial runs in a child process when JAX is installed)",
+    )
     parser.set_defaults(handler=run)
     return parser
 
@@ -101,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     code = codegen(
         recurrence, args.order, loss=loss, variables=variables, name=args.module
     )
+    trial(code.source, code.name, skip=args.no_trial)
     if args.output:
         path = code.write(args.output, force=args.force)
         print(
@@ -112,3 +119,24 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(code.source)
     return 0
+
+
+def trial(source: str, name: str, *, skip: bool) -> None:
+    """Run the module once on a sample point (`derive._codegen.trial`), saying on
+    standard error what was checked; a failure raises before anything is written."""
+    from .._codegen.trial import jax_available, run_once
+
+    if skip:
+        return
+    if not jax_available():
+        print(
+            "derive: the module was compiled but not run (JAX is not installed)",
+            file=sys.stderr,
+        )
+        return
+    if not run_once(source, name):
+        print(
+            f"derive: note: {name} gives a non-finite field at the sample point of "
+            "the trial run (a pole there, or overflow); it runs.",
+            file=sys.stderr,
+        )
