@@ -94,7 +94,7 @@ def _optional_positive(name: str, value: Any) -> None:
         _positive_int(name, value)
 
 
-_ACTIVATION = _choice("tanh", "gelu")
+_ACTIVATION = _choice("tanh", "gelu", "relu", "linear")  # numerics._models._ACTIVATIONS
 _DATA_LOSS = _choice("cross-entropy", "ce", "mse")
 
 OPTIONS: dict[str, dict[str, _Check]] = {

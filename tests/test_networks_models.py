@@ -89,3 +89,16 @@ def test_docstring_examples_of_the_other_network_modules(pytestconfig):
     for module in (numerics._sweep, numerics._verify_model):
         tests = finder.find(module)
         assert sum(len(t.examples) for t in tests) > 0, module.__name__
+
+
+def test_the_option_check_accepts_every_activation_the_models_have():
+    """The cheap option check (no JAX) and the models list activations separately;
+    every activation a model can build must pass the check (relu and linear, used by
+    the Elkabetz-Cohen reproduction, were once refused by it)."""
+    from numerics._model_options import check_options
+    from numerics._models import _ACTIVATIONS
+
+    for name in _ACTIVATIONS:
+        check_options("digits-mlp", {"activation": name})
+    with pytest.raises(DeriveError, match="activation"):
+        check_options("digits-mlp", {"activation": "sigmoid"})
