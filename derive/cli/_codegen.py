@@ -19,7 +19,11 @@ from ._arguments import (
     optimizer_from_args,
 )
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "TRIAL_GROUP"]
+
+TRIAL_GROUP = "derive.codegen_trials"
+"""Entry points `run_once(source, name) -> bool` that run a generated module once
+(numerics registers one in pyproject.toml)."""
 
 _DESCRIPTION = """\
 Generate a standalone JAX module for the modified flow of an optimizer, with a header
@@ -89,7 +93,7 @@ def register(subparsers: Subparsers) -> argparse.ArgumentParser:
         "--no-trial",
         action="store_true",
         help="do not run the module once on a sample point before writing it (the "
-        "trial runs in a child process when JAX is installed)",
+        "trial runs when the jax extra is installed)",
     )
     parser.set_defaults(handler=run)
     return parser
@@ -122,19 +126,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def trial(source: str, name: str, *, skip: bool) -> None:
-    """Run the module once on a sample point (`derive._codegen.trial`), saying on
-    standard error what was checked; a failure raises before anything is written."""
-    from .._codegen.trial import jax_available, run_once
+    """Run the module once on a sample point through the plug-ins of the entry-point
+    group `TRIAL_GROUP` (numerics registers one; `derive` never imports JAX), saying
+    on standard error what was checked; a failure raises before anything is written."""
+    from importlib import metadata
 
     if skip:
         return
-    if not jax_available():
+    runners = sorted(metadata.entry_points(group=TRIAL_GROUP), key=lambda ep: ep.name)
+    results = [runner.load()(source, name) for runner in runners]
+    if not any(r is not None for r in results):
         print(
-            "derive: the module was compiled but not run (JAX is not installed)",
+            "derive: the module was compiled but not run (the jax extra is not "
+            "installed)",
             file=sys.stderr,
         )
-        return
-    if not run_once(source, name):
+    elif False in results:
         print(
             f"derive: note: {name} gives a non-finite field at the sample point of "
             "the trial run (a pole there, or overflow); it runs.",
