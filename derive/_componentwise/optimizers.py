@@ -100,6 +100,14 @@ def _denominator(v: Any, eps: Any, inside: bool, xp: Any) -> Any:
     return xp.sqrt(v + eps) if inside else xp.sqrt(v) + eps
 
 
+def _adam_moments(
+    x: Any, m: Any, v: Any, grad: Grad, beta1: Any, beta2: Any
+) -> tuple[Any, Any, Any]:
+    """The gradient at `x` and the updated moments $m^+$, $v^+$ of the Adam family."""
+    d = grad(x)
+    return d, beta1 * m + (1 - beta1) * d, beta2 * v + (1 - beta2) * d * d
+
+
 def rmsprop_step(
     x: Any, v: Any, *, grad: Grad, h: Any, beta2: Any, eps: Any, xp: Any
 ) -> tuple[Any, Any]:
@@ -133,9 +141,7 @@ def adam_step(
     xp: Any,
 ) -> tuple[Any, Any, Any]:
     """Adam (no bias correction): $x^+ = x - h m^+/(\\sqrt{v^+} + \\varepsilon)$."""
-    d = grad(x)
-    m = beta1 * m + (1 - beta1) * d
-    v = beta2 * v + (1 - beta2) * d * d
+    d, m, v = _adam_moments(x, m, v, grad, beta1, beta2)
     return x - h * m / _denominator(v, eps, False, xp), m, v
 
 
@@ -153,9 +159,7 @@ def adam_inside_step(
 ) -> tuple[Any, Any, Any]:
     """Adam with $\\varepsilon$ inside the root: $x^+ = x - h m^+/\\sqrt{v^+ +
     \\varepsilon}$."""
-    d = grad(x)
-    m = beta1 * m + (1 - beta1) * d
-    v = beta2 * v + (1 - beta2) * d * d
+    d, m, v = _adam_moments(x, m, v, grad, beta1, beta2)
     return x - h * m / _denominator(v, eps, True, xp), m, v
 
 
@@ -173,9 +177,7 @@ def adamw_step(
     xp: Any,
 ) -> tuple[Any, Any, Any]:
     """AdamW: $x^+ = x - h (m^+/(\\sqrt{v^+} + \\varepsilon) + \\lambda x)$."""
-    d = grad(x)
-    m = beta1 * m + (1 - beta1) * d
-    v = beta2 * v + (1 - beta2) * d * d
+    d, m, v = _adam_moments(x, m, v, grad, beta1, beta2)
     return x - h * (m / _denominator(v, eps, False, xp) + weight_decay * x), m, v
 
 
@@ -193,9 +195,7 @@ def adamw_inside_step(
     xp: Any,
 ) -> tuple[Any, Any, Any]:
     """AdamW with $\\varepsilon$ inside the root."""
-    d = grad(x)
-    m = beta1 * m + (1 - beta1) * d
-    v = beta2 * v + (1 - beta2) * d * d
+    d, m, v = _adam_moments(x, m, v, grad, beta1, beta2)
     return x - h * (m / _denominator(v, eps, True, xp) + weight_decay * x), m, v
 
 
@@ -213,9 +213,7 @@ def nadam_step(
 ) -> tuple[Any, Any, Any]:
     """NAdam: $x^+ = x - h (\\beta_1 m^+ + (1-\\beta_1)\\nabla f)/(\\sqrt{v^+} +
     \\varepsilon)$."""
-    d = grad(x)
-    m = beta1 * m + (1 - beta1) * d
-    v = beta2 * v + (1 - beta2) * d * d
+    d, m, v = _adam_moments(x, m, v, grad, beta1, beta2)
     return x - h * (beta1 * m + (1 - beta1) * d) / _denominator(v, eps, False, xp), m, v
 
 
@@ -232,9 +230,7 @@ def nadam_inside_step(
     xp: Any,
 ) -> tuple[Any, Any, Any]:
     """NAdam with $\\varepsilon$ inside the root."""
-    d = grad(x)
-    m = beta1 * m + (1 - beta1) * d
-    v = beta2 * v + (1 - beta2) * d * d
+    d, m, v = _adam_moments(x, m, v, grad, beta1, beta2)
     return x - h * (beta1 * m + (1 - beta1) * d) / _denominator(v, eps, True, xp), m, v
 
 
