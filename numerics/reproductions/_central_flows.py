@@ -26,6 +26,7 @@ import numpy as np
 from .._precision import uses_float64
 from .._side_by_side import TRACKING, SideBySide, relative_error, side_by_side
 from .._typing import LossFunction, PyTree
+from ._registry import runtime_and_figures
 
 __all__ = ["reproduce_central_flows", "CentralFlowsReport", "RunSpec", "Check"]
 
@@ -244,15 +245,8 @@ class CentralFlowsReport:
             "",
             self.table(),
             "",
-            f"Runtime: {t['total_s']:.1f} s wall clock on "
-            f"{self.environment.get('jax_backend', '?')} "
-            f"({self.environment.get('cpu_count', '?')} cores).",
-            "",
-            "## Figures",
-            "",
+            *runtime_and_figures(t["total_s"], self.environment, self.files, images),
         ]
-        for p in self.files:
-            lines += [f"![{p.stem}]({images}/{p.name})", ""]
         return "\n".join(lines)
 
 

@@ -29,6 +29,7 @@ import numpy as np
 from .._gd_versus_flow import GDVersusFlow, gd_versus_flow
 from .._precision import uses_float64
 from .._typing import LossFunction, PyTree
+from ._registry import runtime_and_figures
 
 __all__ = ["reproduce_elkabetz_cohen", "ElkabetzCohenReport"]
 
@@ -189,15 +190,8 @@ class ElkabetzCohenReport:
             "",
             self.table(),
             "",
-            f"Runtime: {t['total_s']:.1f} s wall clock on "
-            f"{self.environment.get('jax_backend', '?')} "
-            f"({self.environment.get('cpu_count', '?')} cores).",
-            "",
-            "## Figures",
-            "",
+            *runtime_and_figures(t["total_s"], self.environment, self.files, images),
         ]
-        for p in self.files:
-            lines += [f"![{p.stem}]({images}/{p.name})", ""]
         return "\n".join(lines)
 
 

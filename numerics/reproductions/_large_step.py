@@ -59,6 +59,7 @@ from ._large_step_network import (
     WarmStartRun,
     warm_start_experiment,
 )
+from ._registry import runtime_and_figures
 
 __all__ = ["reproduce_large_step", "LargeStepReport"]
 
@@ -277,15 +278,8 @@ class LargeStepReport:
             "",
             self.table(),
             "",
-            f"Runtime: {t['total_s']:.1f} s wall clock on "
-            f"{self.environment.get('jax_backend', '?')} "
-            f"({self.environment.get('cpu_count', '?')} cores).",
-            "",
-            "## Figures",
-            "",
+            *runtime_and_figures(t["total_s"], self.environment, self.files, images),
         ]
-        for p in self.files:
-            lines += [f"![{p.stem}]({images}/{p.name})", ""]
         return "\n".join(lines)
 
 

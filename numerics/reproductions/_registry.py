@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -18,6 +18,7 @@ __all__ = [
     "ReproduceFunction",
     "Reproduction",
     "get_reproduction",
+    "runtime_and_figures",
     "write_report",
 ]
 
@@ -301,6 +302,27 @@ def get_reproduction(name: str) -> Reproduction:
             f"{', '.join(REPRODUCTIONS)}.{hint}",
             "Run 'derive reproduce --help' for the list.",
         ) from None
+
+
+def runtime_and_figures(
+    total_s: float,
+    environment: Mapping[str, Any],
+    files: Sequence[Path],
+    images: str,
+) -> list[str]:
+    """The end of a report's Markdown: the wall-clock time and where it ran, then
+    every figure (`images` is the folder the Markdown refers to them by)."""
+    lines = [
+        f"Runtime: {total_s:.1f} s wall clock on "
+        f"{environment.get('jax_backend', '?')} "
+        f"({environment.get('cpu_count', '?')} cores).",
+        "",
+        "## Figures",
+        "",
+    ]
+    for p in files:
+        lines += [f"![{p.stem}]({images}/{p.name})", ""]
+    return lines
 
 
 def write_report(report: Report, out: str | os.PathLike[str]) -> list[Path]:
