@@ -118,7 +118,22 @@ def slow_velocity(
     equation: Equation, loss: LossFunction, params: Mapping[str, float] | None = None
 ) -> Callable[[PyTree, Any], PyTree]:
     """`(x, h) -> F_h(x)`: the velocity on the slow manifold (the first-order reduction),
-    the consistent initial velocity of a second-order equation."""
+    the consistent initial velocity of a second-order equation.
+
+    !!! example
+        Heavy ball with $\\beta = 1/2$ through order 1: $F_h = 2g - 6h\\, g'g$; on
+        $f = \\sum x^4/4$, $g = -x^3$ and $g'g = 3x^5$.
+
+        ```python
+        >>> import derive, numerics
+        >>> import jax.numpy as jnp
+        >>> ode = derive.high_resolution_ode(derive.heavy_ball(), 1)
+        >>> v = numerics.slow_velocity(ode, lambda z: (z**4).sum() / 4, {"beta": 0.5})
+        >>> v(jnp.array([1.0, 2.0]), 0.1)  # (-2 - 0.6*3, -16 - 0.6*96)
+        Array([ -3.8, -73.6], dtype=float64)
+
+        ```
+    """
     field = flow_field(equation, loss, params)
     return lambda x, h: field(0.0, x, {"h": h})
 

@@ -367,6 +367,20 @@ def field_functions(
 
     **Returns:** [`FieldFunctions`][numerics.FieldFunctions] (`fields[k](x)`,
     `manifold[k](x)`, `field(x, h)`, and `terms_by_order` for integration).
+
+    !!! example
+        Gradient descent on $f = \\sum x^4/4$: $F_0 = g = -x^3$ and
+        $F_1 = -\\tfrac12 g'g = -\\tfrac32 x^5$.
+
+        ```python
+        >>> import derive, numerics
+        >>> import jax.numpy as jnp
+        >>> F = numerics.field_functions(derive.gd(), lambda z: (z**4).sum() / 4, 1)
+        >>> x = jnp.array([1.0, 2.0])
+        >>> F.fields[0](x), F.fields[1](x)
+        (Array([-1., -8.], dtype=float64), Array([ -1.5, -48. ], dtype=float64))
+
+        ```
     """
     if (
         isinstance(order, bool)

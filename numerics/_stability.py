@@ -46,7 +46,19 @@ def transition_matrix(
     params: Mapping[str, float] | None = None,
 ) -> NDArray[np.float64]:
     """$M(h, \\lambda)$: one step of `rec` on $f(x) = \\lambda x^2 / 2$, as a matrix
-    acting on the state vector (position first)."""
+    acting on the state vector (position first).
+
+    !!! example
+        Heavy ball on $(x, x^-)$: $x^+ = (1 + \\beta - h\\lambda) x - \\beta x^-$.
+
+        ```python
+        >>> import derive, numerics
+        >>> numerics.transition_matrix(derive.heavy_ball(0.5), 0.1, 2.0)
+        array([[ 1.3, -0.5],
+               [ 1. ,  0. ]])
+
+        ```
+    """
     program = rec.coefficient_values(float(h), **dict(params or {}))
     m = len(rec.states)
     values = [np.eye(m)[k] for k in range(m)]
@@ -67,7 +79,18 @@ def spectral_radius(
     curvature: float,
     params: Mapping[str, float] | None = None,
 ) -> float:
-    """The spectral radius of [`transition_matrix`][numerics.transition_matrix]."""
+    """The spectral radius of [`transition_matrix`][numerics.transition_matrix].
+
+    !!! example
+        Gradient descent multiplies by $1 - h\\lambda$:
+
+        ```python
+        >>> import derive, numerics
+        >>> numerics.spectral_radius(derive.gd(), 0.5, 3.0)  # |1 - 1.5|
+        0.5
+
+        ```
+    """
     M = transition_matrix(rec, h, curvature, params)
     return float(np.max(np.abs(np.linalg.eigvals(M))))
 
@@ -136,6 +159,16 @@ def hessian_eigenvalues(loss: LossFunction, x: PyTree) -> Array:
 
     Dense: the Hessian of the flattened parameters, for problems up to a few thousand
     parameters.
+
+    !!! example
+        ```python
+        >>> import numerics
+        >>> import jax.numpy as jnp
+        >>> numerics.hessian_eigenvalues(lambda z: z[0]**2 + 3 * z[1]**2,
+        ...                              jnp.array([1.0, 2.0]))
+        Array([2., 6.], dtype=float64)
+
+        ```
     """
     import jax
     from jax.flatten_util import ravel_pytree

@@ -81,6 +81,17 @@ def update_step(
     - `loss`: the loss, a JAX function of a pytree.
     - `params`: numbers for the hyper-parameters of a `derive` definition.
     - `init`: for a step function, `init(x)` giving the state (or the state itself).
+
+    !!! example
+        ```python
+        >>> import derive, numerics
+        >>> import jax.numpy as jnp
+        >>> step = numerics.update_step(derive.gd(), lambda z: (z**2).sum() / 2)
+        >>> x = jnp.array([1.0, 2.0])
+        >>> step.apply(x, step.state0(x), 0.1)  # x - h x, no state
+        (Array([0.9, 1.8], dtype=float64), [])
+
+        ```
     """
     grad = jax.grad(loss)
     if _is_transformation(optimizer):
