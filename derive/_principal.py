@@ -32,15 +32,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import ArrayLike, NDArray
-
 from ._errors import DeriveError
 from ._optimizers import OptimizerDefinition
 from ._recurrence import Recurrence
 
-if TYPE_CHECKING:  # SymPy is imported on first use
+if TYPE_CHECKING:  # SymPy and NumPy are imported on first use
+    import numpy as np
     import sympy
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["PrincipalFlow", "principal_flow"]
 
@@ -98,6 +97,8 @@ class PrincipalFlow:
         """The principal root $r(z)$ at real numbers `z` (array), by continuation
         from $r(0) = 1$ with Newton's method in complex arithmetic; complex where the
         root has left the real axis."""
+        import numpy as np
+
         coeffs = _numeric_coefficients(self, params)
         zr = np.atleast_1d(np.asarray(z, dtype=float))
         steps = 400
@@ -117,6 +118,7 @@ class PrincipalFlow:
     def rate(self, z: ArrayLike, **params: float) -> NDArray[np.float64]:
         """$\\psi(z) = \\log r(z)/z$ (its limit $a_1$ at $z = 0$) at real `z`; NaN
         where the principal root is complex or not positive (no real flow)."""
+        import numpy as np
         import sympy
 
         zr = np.atleast_1d(np.asarray(z, dtype=float))
@@ -197,6 +199,7 @@ def _numeric_coefficients(
     flow: PrincipalFlow, params: Mapping[str, float]
 ) -> list[np.poly1d]:
     """Coefficients of $p(r, z)$ in $r$ (highest first) as polynomials in $z$."""
+    import numpy as np
     import sympy
 
     R, Z = _symbols()
@@ -214,6 +217,8 @@ def _poly_and_derivative(
     coeffs: list[np.poly1d], r: NDArray[np.complex128], z: NDArray[Any]
 ) -> tuple[NDArray[np.complex128], NDArray[np.complex128]]:
     """$p(r, z)$ and $\\partial_r p(r, z)$ by Horner's scheme in $r$."""
+    import numpy as np
+
     val = np.zeros_like(r)
     der = np.zeros_like(r)
     for c in coeffs:
@@ -431,6 +436,7 @@ def _with_radius(flow: PrincipalFlow) -> PrincipalFlow:
 def _radius(flow: PrincipalFlow, params: Mapping[str, float]) -> float:
     """The nearest singularity of the principal branch: a $z$ where $p$ has a double
     root (the discriminant in $r$ vanishes) or a zero root."""
+    import numpy as np
     import sympy
 
     R, Z = _symbols()
@@ -463,6 +469,8 @@ def _on_principal_branch(
 ) -> bool:
     """Whether the principal root, continued from $z = 0$ along the segment to `zc`,
     meets the singularity there (collides with another root, or reaches 0)."""
+    import numpy as np
+
     coeffs = _numeric_coefficients(flow, params)
     r = np.array([1.0 + 0j])
     steps = 2000
