@@ -379,16 +379,20 @@ def _rational_logarithm(
     q = [QQ.convert(c) for c in a[:n]]
     b = [flint.fmpq(0)] * n
     E: list[flint.fmpq_poly] = []
+    edge_cuts = table.edge_cuts
+    # the largest trees are nobody's trunk: their E_t is never needed
+    last = table.size[n - 1] if n else 0
     for i in range(n):
         s = poly()
-        for trunk, branch, mult in table.edge_cuts(i):
+        for trunk, branch, mult in edge_cuts(i):
             y = b[branch]
             if y:
                 s += E[trunk] * (y * mult if mult != 1 else y)
         integral = s.integral()
         v = q[i] - integral(1)
         b[i] = v
-        E.append(integral + tau * v)
+        if table.size[i] < last:
+            E.append(integral + tau * v)
     out: list[Coefficient] = list(b)
     return out
 
