@@ -45,9 +45,10 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 import derive
-from derive.matrix_free import apply_many, derivative_chain, negative_gradient
+from derive.matrix_free import apply_many, derivative_chain
 
 from ._pytree import combine
+from ._sample_mean import negative_gradient_of
 from ._typing import GradientFunction, LossFunction, PyTree
 
 __all__ = ["FastField", "GeneratedModule", "fast_field"]
@@ -184,7 +185,7 @@ class FastField:
         """$F(t)(y)$ for the trees `needed` (by index), and $v \\mapsto g'(y) v$."""
         table = self.table
         children = table.children
-        g = negative_gradient(self.loss)
+        g = negative_gradient_of(self.loss)
         g_y, lin = jax.linearize(g, y)
         leaf = table.lookup([])
         F: dict[int, PyTree] = {leaf: g_y}
@@ -299,7 +300,7 @@ def _jet_chain(g: GradientFunction, y: PyTree, g_y: PyTree, k: int) -> list[PyTr
 
 def _jet_works(loss: LossFunction, y: PyTree) -> bool:
     try:
-        g = negative_gradient(loss)
+        g = negative_gradient_of(loss)
         shapes = jax.tree_util.tree_map(
             lambda v: jax.ShapeDtypeStruct(jnp.shape(v), jnp.result_type(v)), y
         )

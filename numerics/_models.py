@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._precision import uses_float64
+from ._sample_mean import SampleMean
 from ._typing import Array, LossFunction, PyTree
 
 _Activation = Callable[[Array], Array]
@@ -48,6 +49,9 @@ class Model:
     - `init`: `init(key) -> params`, a pytree of float64 arrays.
     - `options`: the options it was built with.
     - `description`: one line.
+    - `batch_loss`, `data`: where the loss is a mean over samples,
+      `batch_loss(params, batch)` (the mean over `batch`) and the samples, so that
+      `loss(params) == batch_loss(params, data)`; `None` otherwise.
     """
 
     name: str
@@ -55,6 +59,8 @@ class Model:
     init: Callable[[Array], PyTree]
     options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    batch_loss: Callable[[PyTree, PyTree], Array] | None = None
+    data: PyTree | None = None
 
     def __post_init__(self) -> None:
         # certificates and reports name a loss by its function's name
@@ -71,6 +77,36 @@ class Model:
 
     def __call__(self, params: PyTree) -> Array:
         return self.loss(params)
+
+    def sample_mean(self, chunk: int) -> SampleMean:
+        """The same loss as a [`SampleMean`][numerics.networks.SampleMean] evaluated
+        `chunk` samples at a time (for [`fast_field`][numerics.networks.fast_field] on
+        data whose full-batch arrays outgrow the caches).
+
+        !!! example
+            ```python
+            >>> import jax
+            >>> from numerics.networks import get_model
+            >>> model = get_model("digits-mlp", n=300)
+            >>> params = model.init(jax.random.PRNGKey(0))
+            >>> f = model.sample_mean(chunk=128)   # 2 chunks of 128, then 44 samples
+            >>> bool(abs(f(params) - model.loss(params)) < 1e-14)
+            True
+
+            ```
+        """
+        if self.batch_loss is None or self.data is None:
+            from derive import DeriveError
+
+            raise DeriveError(
+                f"the model {self.name!r} does not expose its loss as a mean over "
+                "samples.",
+                "Build a numerics.networks.SampleMean(batch_loss, data, chunk) "
+                "from the per-batch loss yourself.",
+            )
+        out = SampleMean(self.batch_loss, self.data, chunk)
+        out.__name__ = self.name
+        return out
 
 
 @uses_float64
@@ -170,8 +206,11 @@ def digits_mlp(
     act, dl = _activation(activation), _data_loss(data_loss)
     n_layers = len(sizes) - 1
 
+    def batch_loss(params: PyTree, batch: tuple[Array, Array]) -> Array:
+        return dl(_mlp_apply(params, batch[0], act, n_layers), batch[1])
+
     def loss(params: PyTree) -> Array:
-        return dl(_mlp_apply(params, X, act, n_layers), Y)
+        return batch_loss(params, (X, Y))
 
     return Model(
         "digits-mlp",
@@ -179,6 +218,8 @@ def digits_mlp(
         lambda key: _dense_init(key, sizes),
         {"hidden": widths, "activation": activation, "data_loss": data_loss, "n": n},
         f"MLP {sizes} ({activation}, {data_loss}) on {X.shape[0]} digits",
+        batch_loss,
+        (X, Y),
     )
 
 
@@ -190,11 +231,14 @@ def deep_linear(width: int = 8, depth: int = 3, n: int = 64, seed: int = 0) -> M
     X = jax.random.normal(kx, (n, width))
     Y = X @ jax.random.normal(ka, (width, width)).T / np.sqrt(width)
 
-    def loss(params: PyTree) -> Array:
-        z = X
+    def batch_loss(params: PyTree, batch: tuple[Array, Array]) -> Array:
+        z = batch[0]
         for i in range(depth):
             z = z @ params[f"W{i}"]
-        return 0.5 * jnp.mean(jnp.sum((z - Y) ** 2, axis=-1))
+        return 0.5 * jnp.mean(jnp.sum((z - batch[1]) ** 2, axis=-1))
+
+    def loss(params: PyTree) -> Array:
+        return batch_loss(params, (X, Y))
 
     def init(key: Array) -> PyTree:
         keys = jax.random.split(key, depth)
@@ -209,6 +253,8 @@ def deep_linear(width: int = 8, depth: int = 3, n: int = 64, seed: int = 0) -> M
         init,
         {"width": width, "depth": depth, "n": n, "seed": seed},
         f"deep linear network, {depth} layers of width {width}, {n} samples",
+        batch_loss,
+        (X, Y),
     )
 
 
@@ -242,8 +288,11 @@ def digits_cnn(
         z = z.reshape(z.shape[0], -1)
         return z @ params["W"] + params["b"]
 
+    def batch_loss(params: PyTree, batch: tuple[Array, Array]) -> Array:
+        return dl(apply(params, batch[0]), batch[1])
+
     def loss(params: PyTree) -> Array:
-        return dl(apply(params, X), Y)
+        return batch_loss(params, (X, Y))
 
     def init(key: Array) -> PyTree:
         keys = jax.random.split(key, len(channels) + 1)
@@ -270,6 +319,8 @@ def digits_cnn(
             "n": n,
         },
         f"CNN {channels} ({activation}, {data_loss}) on {X.shape[0]} digits",
+        batch_loss,
+        (X, Y),
     )
 
 
@@ -288,9 +339,12 @@ def teacher_student(
     teacher = _dense_init(kt, (d, teacher_width, 1), scale=2.0)
     Y = _mlp_apply(teacher, X, jnp.tanh, 2)
 
+    def batch_loss(params: PyTree, batch: tuple[Array, Array]) -> Array:
+        out = _mlp_apply(params, batch[0], jnp.tanh, 2)
+        return 0.5 * jnp.mean((out - batch[1]) ** 2)
+
     def loss(params: PyTree) -> Array:
-        out = _mlp_apply(params, X, jnp.tanh, 2)
-        return 0.5 * jnp.mean((out - Y) ** 2)
+        return batch_loss(params, (X, Y))
 
     return Model(
         "teacher-student",
@@ -304,6 +358,8 @@ def teacher_student(
             "seed": seed,
         },
         f"tanh student ({d}, {hidden}, 1) of a tanh teacher, {n} samples",
+        batch_loss,
+        (X, Y),
     )
 
 

@@ -8,7 +8,9 @@ A public sub-package-style module of `numerics` (import it as `numerics.networks
   `loss(params)` on a pytree with `init(key)`.
 - Fast fields ([`fast_field`][numerics.networks.fast_field],
   [`FastField`][numerics.networks.FastField]): the truncated modified flow at the cost
-  of a few gradients, matrix-free.
+  of a few gradients, matrix-free; on a
+  [`SampleMean`][numerics.networks.SampleMean] loss (`Model.sample_mean(chunk)`),
+  chunk by chunk over the samples.
 - Verification ([`verify_model`][numerics.networks.verify_model]): `numerics.verify`
   on a network.
 - Sweeps ([`sweep`][numerics.networks.sweep],
@@ -25,6 +27,7 @@ from ._models import MODELS as MODELS
 from ._models import Model as Model
 from ._models import digits as digits
 from ._models import get_model as get_model
+from ._sample_mean import SampleMean as SampleMean
 from ._sweep import SweepResult as SweepResult
 from ._sweep import grid_mesh as grid_mesh
 from ._sweep import sweep as sweep
@@ -34,6 +37,7 @@ __all__ = [
     "FastField",
     "MODELS",
     "Model",
+    "SampleMean",
     "SweepResult",
     "digits",
     "fast_field",
