@@ -15,7 +15,7 @@ $B(a, y) = a(\\emptyset) y + \\sum_t a(t)/\\sigma(t)\\, F(t)(y)$.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import NoReturn, TypeAlias
 
@@ -58,7 +58,9 @@ class TreeTable:
         self._last_keys: list[list[int]] = [[]]
         self._edge_cuts: dict[int, list[tuple[int, int, int]]] = {}
         self._admissible: dict[int, list[tuple[int, int, int]]] = {}
-        self._graft: dict[tuple[int, int], int] = {}
+        # grafts[u][t] = t o u (the Butcher product), dictionaries that fill themselves:
+        # one lookup per graft in the loops over edge cuts
+        self.grafts: Mapping[int, Mapping[int, int]] = _GraftTable(self)
         self._factors: list[tuple[int, int]] = []
         self._merge: dict[tuple[int, int], int] = {}
         self._bracket: dict[int, str] = {}
@@ -186,12 +188,7 @@ class TreeTable:
 
         Seen as forests (the children of a root), it adds the tree `u` to the forest `t`.
         """
-        key = (t, u)
-        g = self._graft.get(key)
-        if g is None:
-            g = self.lookup((*self.children[t], u))
-            self._graft[key] = g
-        return g
+        return self.grafts[u][t]
 
     def merge(self, f: int, p: int) -> int:
         """The forest of the children of `f` and of `p` together, as the tree that has
@@ -227,10 +224,12 @@ class TreeTable:
             out: list[tuple[int, int, int]] = []
         else:
             t, u = self._factors[i]
-            graft = self.graft
-            out = [(graft(a, u), b, m) for a, b, m in self.edge_cuts(t)]
+            # memo lookups inline (dictionaries that fill themselves): this loop runs
+            # once per edge cut, the largest table of the engine
+            onto, grafts = self.grafts[u], self.grafts
+            out = [(onto[a], b, m) for a, b, m in self.edge_cuts(t)]
             out.append((t, u, 1))
-            out += [(graft(t, a), b, m) for a, b, m in self.edge_cuts(u)]
+            out += [(grafts[a][t], b, m) for a, b, m in self.edge_cuts(u)]
             if u in self.children[t]:
                 # with u repeated, cutting a copy of u, or the same edge inside two
                 # copies, gives the same pair (otherwise all pairs differ: grafting is
@@ -285,6 +284,31 @@ class TreeTable:
         """
         children = self.children
         return [(r, children[f], m) for r, f, m in self.admissible_forest_cuts(i)]
+
+
+class _Grafts(dict[int, int]):
+    """`t -> t o u` for one tree `u`, filled on first lookup."""
+
+    def __init__(self, table: TreeTable, u: int):
+        super().__init__()
+        self.table, self.u = table, u
+
+    def __missing__(self, t: int) -> int:
+        g = self.table.lookup((*self.table.children[t], self.u))
+        self[t] = g
+        return g
+
+
+class _GraftTable(dict[int, _Grafts]):
+    """`u -> _Grafts(u)`, filled on first lookup: `table.grafts[u][t]` $= t \\circ u$."""
+
+    def __init__(self, table: TreeTable):
+        super().__init__()
+        self.table = table
+
+    def __missing__(self, u: int) -> _Grafts:
+        g = self[u] = _Grafts(self.table, u)
+        return g
 
 
 @cache
