@@ -329,7 +329,9 @@ def fast_field(
       a `derive.GeneratedCode`, or a `derive.Recurrence` (its flow is derived through
       `order`, default 1).
     - `loss`: $f$, a JAX function of a pytree returning a scalar (a network's
-      full-batch loss, e.g. `numerics.networks.get_model("digits-mlp").loss`).
+      full-batch loss, e.g. `numerics.networks.get_model("digits-mlp").loss`), or a
+      [`SampleMean`][numerics.networks.SampleMean] (e.g. `model.sample_mean(599)`),
+      whose gradient and its derivatives then run chunk by chunk over the samples.
     - `order`: $p$, the highest power of $h$ kept (default: all of the flow's).
     - `method`: `"jvp"` (nested forward-over-reverse passes), `"jet"` (Taylor mode
       for the derivatives along $g$) or `"auto"` (`"jvp"`, which measured fastest
