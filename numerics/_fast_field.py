@@ -185,8 +185,11 @@ class FastField:
         """$F(t)(y)$ for the trees `needed` (by index), and $v \\mapsto g'(y) v$."""
         table = self.table
         children = table.children
+        # the nested chains run chunk by chunk on a SampleMean; its linearisation runs
+        # on the whole batch, which measured faster (the linearised scan keeps its
+        # residuals per chunk and applies them as scans again)
         g = negative_gradient_of(self.loss)
-        g_y, lin = jax.linearize(g, y)
+        g_y, lin = jax.linearize(negative_gradient_of(self.loss, chunked=False), y)
         leaf = table.lookup([])
         F: dict[int, PyTree] = {leaf: g_y}
         pending_chains = list(chains)
