@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from fractions import Fraction
+from functools import partial
 from typing import Any
 
 from .._errors import DeriveError
@@ -108,130 +109,83 @@ def _adam_moments(
     return d, beta1 * m + (1 - beta1) * d, beta2 * v + (1 - beta2) * d * d
 
 
-def rmsprop_step(
-    x: Any, v: Any, *, grad: Grad, h: Any, beta2: Any, eps: Any, xp: Any
-) -> tuple[Any, Any]:
-    """RMSProp: $v^+ = \\beta_2 v + (1-\\beta_2) \\nabla f^2$,
-    $x^+ = x - h \\nabla f / (\\sqrt{v^+} + \\varepsilon)$."""
-    d = grad(x)
-    v = beta2 * v + (1 - beta2) * d * d
-    return x - h * d / _denominator(v, eps, False, xp), v
+def _placements(
+    make: Callable[[bool], Callable[..., Any]], name: str
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The step of one optimizer with $\\varepsilon$ outside and inside the root, from
+    one body: `make(inside)` returns the step (the tracer reads hyper-parameters from
+    the step's keyword-only arguments, so the placement cannot be one of them)."""
+    outside, inside = make(False), make(True)
+    outside.__name__ = outside.__qualname__ = f"{name}_step"
+    inside.__name__ = inside.__qualname__ = f"{name}_inside_step"
+    inside.__doc__ = f"{outside.__doc__} With $\\varepsilon$ inside the root."
+    return outside, inside
 
 
-def rmsprop_inside_step(
-    x: Any, v: Any, *, grad: Grad, h: Any, beta2: Any, eps: Any, xp: Any
-) -> tuple[Any, Any]:
-    """RMSProp with $\\varepsilon$ inside the root: $x^+ = x - h \\nabla f /
-    \\sqrt{v^+ + \\varepsilon}$."""
-    d = grad(x)
-    v = beta2 * v + (1 - beta2) * d * d
-    return x - h * d / _denominator(v, eps, True, xp), v
+def _rmsprop(inside: bool) -> Callable[..., Any]:
+    def step(
+        x: Any, v: Any, *, grad: Grad, h: Any, beta2: Any, eps: Any, xp: Any
+    ) -> tuple[Any, Any]:
+        """RMSProp: $v^+ = \\beta_2 v + (1-\\beta_2) \\nabla f^2$,
+        $x^+ = x - h \\nabla f / (\\sqrt{v^+} + \\varepsilon)$."""
+        d = grad(x)
+        v = beta2 * v + (1 - beta2) * d * d
+        return x - h * d / _denominator(v, eps, inside, xp), v
+
+    return step
 
 
-def adam_step(
-    x: Any,
-    m: Any,
-    v: Any,
-    *,
-    grad: Grad,
-    h: Any,
-    beta1: Any,
-    beta2: Any,
-    eps: Any,
-    xp: Any,
-) -> tuple[Any, Any, Any]:
-    """Adam (no bias correction): $x^+ = x - h m^+/(\\sqrt{v^+} + \\varepsilon)$."""
-    d, m, v = _adam_moments(x, m, v, grad, beta1, beta2)
-    return x - h * m / _denominator(v, eps, False, xp), m, v
+def _adam(inside: bool, nesterov: bool = False) -> Callable[..., Any]:
+    def step(
+        x: Any,
+        m: Any,
+        v: Any,
+        *,
+        grad: Grad,
+        h: Any,
+        beta1: Any,
+        beta2: Any,
+        eps: Any,
+        xp: Any,
+    ) -> tuple[Any, Any, Any]:
+        d, m, v = _adam_moments(x, m, v, grad, beta1, beta2)
+        direction = beta1 * m + (1 - beta1) * d if nesterov else m
+        return x - h * direction / _denominator(v, eps, inside, xp), m, v
+
+    step.__doc__ = (
+        "NAdam: $x^+ = x - h (\\beta_1 m^+ + (1-\\beta_1)\\nabla f)/(\\sqrt{v^+} + "
+        "\\varepsilon)$."
+        if nesterov
+        else "Adam (no bias correction): $x^+ = x - h m^+/(\\sqrt{v^+} + \\varepsilon)$."
+    )
+    return step
 
 
-def adam_inside_step(
-    x: Any,
-    m: Any,
-    v: Any,
-    *,
-    grad: Grad,
-    h: Any,
-    beta1: Any,
-    beta2: Any,
-    eps: Any,
-    xp: Any,
-) -> tuple[Any, Any, Any]:
-    """Adam with $\\varepsilon$ inside the root: $x^+ = x - h m^+/\\sqrt{v^+ +
-    \\varepsilon}$."""
-    d, m, v = _adam_moments(x, m, v, grad, beta1, beta2)
-    return x - h * m / _denominator(v, eps, True, xp), m, v
+def _adamw(inside: bool) -> Callable[..., Any]:
+    def step(
+        x: Any,
+        m: Any,
+        v: Any,
+        *,
+        grad: Grad,
+        h: Any,
+        beta1: Any,
+        beta2: Any,
+        eps: Any,
+        weight_decay: Any,
+        xp: Any,
+    ) -> tuple[Any, Any, Any]:
+        """AdamW: $x^+ = x - h (m^+/(\\sqrt{v^+} + \\varepsilon) + \\lambda x)$."""
+        d, m, v = _adam_moments(x, m, v, grad, beta1, beta2)
+        return x - h * (m / _denominator(v, eps, inside, xp) + weight_decay * x), m, v
+
+    return step
 
 
-def adamw_step(
-    x: Any,
-    m: Any,
-    v: Any,
-    *,
-    grad: Grad,
-    h: Any,
-    beta1: Any,
-    beta2: Any,
-    eps: Any,
-    weight_decay: Any,
-    xp: Any,
-) -> tuple[Any, Any, Any]:
-    """AdamW: $x^+ = x - h (m^+/(\\sqrt{v^+} + \\varepsilon) + \\lambda x)$."""
-    d, m, v = _adam_moments(x, m, v, grad, beta1, beta2)
-    return x - h * (m / _denominator(v, eps, False, xp) + weight_decay * x), m, v
-
-
-def adamw_inside_step(
-    x: Any,
-    m: Any,
-    v: Any,
-    *,
-    grad: Grad,
-    h: Any,
-    beta1: Any,
-    beta2: Any,
-    eps: Any,
-    weight_decay: Any,
-    xp: Any,
-) -> tuple[Any, Any, Any]:
-    """AdamW with $\\varepsilon$ inside the root."""
-    d, m, v = _adam_moments(x, m, v, grad, beta1, beta2)
-    return x - h * (m / _denominator(v, eps, True, xp) + weight_decay * x), m, v
-
-
-def nadam_step(
-    x: Any,
-    m: Any,
-    v: Any,
-    *,
-    grad: Grad,
-    h: Any,
-    beta1: Any,
-    beta2: Any,
-    eps: Any,
-    xp: Any,
-) -> tuple[Any, Any, Any]:
-    """NAdam: $x^+ = x - h (\\beta_1 m^+ + (1-\\beta_1)\\nabla f)/(\\sqrt{v^+} +
-    \\varepsilon)$."""
-    d, m, v = _adam_moments(x, m, v, grad, beta1, beta2)
-    return x - h * (beta1 * m + (1 - beta1) * d) / _denominator(v, eps, False, xp), m, v
-
-
-def nadam_inside_step(
-    x: Any,
-    m: Any,
-    v: Any,
-    *,
-    grad: Grad,
-    h: Any,
-    beta1: Any,
-    beta2: Any,
-    eps: Any,
-    xp: Any,
-) -> tuple[Any, Any, Any]:
-    """NAdam with $\\varepsilon$ inside the root."""
-    d, m, v = _adam_moments(x, m, v, grad, beta1, beta2)
-    return x - h * (beta1 * m + (1 - beta1) * d) / _denominator(v, eps, True, xp), m, v
+rmsprop_step, rmsprop_inside_step = _placements(_rmsprop, "rmsprop")
+adam_step, adam_inside_step = _placements(_adam, "adam")
+adamw_step, adamw_inside_step = _placements(_adamw, "adamw")
+nadam_step, nadam_inside_step = _placements(partial(_adam, nesterov=True), "nadam")
 
 
 def _switch(value: object) -> bool:
