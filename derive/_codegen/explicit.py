@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .._render import differential_text
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from .._concrete import LossExpression, Variables
     from .._flow import ModifiedFlow
 
-__all__ = ["explicit_body", "explicit_module"]
+__all__ = ["explicit_body", "explicit_module", "explicit_parts"]
 
 
 _RESERVED = {
@@ -72,26 +73,42 @@ def explicit_body(
             F = concrete.differential(flow.table, t.index)
             comps = [a + t.sympy * f for a, f in zip(comps, F, strict=True)]
         orders.append(comps)
-    constants_ = constants(
-        flow,
-        differential=lambda t: differential_text(flow.table, t.index),
-        before_terms=[
-            f"LOSS = {quote(sympy.sstr(explicit.loss))}",
-            f"VARIABLES = {literal(tuple(names))}",
-        ],
-    )
-    body = explicit_module(
+    return explicit_parts(
         orders,
         names,
         list(flow.recurrence.parameters),
-        constants_,
-        loss=explicit.loss,
+        explicit.loss,
+        lambda loss_lines: constants(
+            flow,
+            differential=lambda t: differential_text(flow.table, t.index),
+            before_terms=loss_lines,
+        ),
     )
+
+
+def explicit_parts(
+    orders: list[list[sympy.Expr]],
+    names: list[str],
+    params: list[str],
+    loss: sympy.Expr,
+    make_constants: Callable[[list[str]], list[str]],
+) -> tuple[str, list[str], tuple[str, list[str]]]:
+    """(module body, header lines, (loss text, variable names)) of an explicit module
+    from its field by power of $h$; `make_constants(loss_lines)` gives the module's
+    constants with the `LOSS` and `VARIABLES` lines placed among them (shared by the
+    B-series and the componentwise writers)."""
+    import sympy
+
+    loss_text = sympy.sstr(loss)
+    constants_ = make_constants(
+        [f"LOSS = {quote(loss_text)}", f"VARIABLES = {literal(tuple(names))}"]
+    )
+    body = explicit_module(orders, names, params, constants_, loss=loss)
     extra = [
-        f"Loss: {sympy.sstr(explicit.loss)}",
+        f"Loss: {loss_text}",
         f"Variables: {', '.join(names)} (the state is a 1-D array in this order)",
     ]
-    return body, extra, (sympy.sstr(explicit.loss), names)
+    return body, extra, (loss_text, names)
 
 
 def explicit_module(

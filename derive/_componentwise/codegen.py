@@ -482,29 +482,16 @@ def explicit_componentwise_body(
     flow: ComponentwiseFlow, loss: LossExpression, variables: Variables
 ) -> tuple[str, list[str], tuple[str, list[str]]]:
     """(module body, header lines, (loss text, variable names)) in explicit mode."""
-    from .._codegen.explicit import explicit_module
+    from .._codegen.explicit import explicit_parts
 
     explicit = flow.on(loss, variables)
-    names = [v.name for v in explicit.variables]
-    constants = _constants(
-        flow,
-        [
-            f"LOSS = {quote(sympy.sstr(explicit.loss))}",
-            f"VARIABLES = {literal(tuple(names))}",
-        ],
-    )
-    body = explicit_module(
+    return explicit_parts(
         explicit.by_power,
-        names,
+        [v.name for v in explicit.variables],
         list(flow.recurrence.parameters),
-        constants,
-        loss=explicit.loss,
+        explicit.loss,
+        lambda loss_lines: _constants(flow, loss_lines),
     )
-    extra = [
-        f"Loss: {sympy.sstr(explicit.loss)}",
-        f"Variables: {', '.join(names)} (the state is a 1-D array in this order)",
-    ]
-    return body, extra, (sympy.sstr(explicit.loss), names)
 
 
 def regenerate_words(
