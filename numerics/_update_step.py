@@ -149,8 +149,43 @@ def _split(tree: PyTree) -> tuple[list[Any], list[bool], Any]:
 
 
 def _from_transformation(tx: Any, grad: Callable[[PyTree], PyTree]) -> UpdateStep:
+    def update(x: PyTree, state: PyTree, h: Any) -> tuple[PyTree, PyTree]:
+        updates, new = tx.update(grad(x), state, x)
+        return jax.tree_util.tree_map(lambda p, u: p + h * u, x, updates), new
+
+    return _floating_state(
+        tx.init,
+        update,
+        lambda v: jnp.full_like(v, FROZEN_COUNT),
+        type(tx).__name__,
+    )
+
+
+def _from_function(
+    step: StepFunction,
+    init: Callable[[PyTree], PyTree] | PyTree,
+    grad: Callable[[PyTree], PyTree],
+) -> UpdateStep:
+    return _floating_state(
+        init if callable(init) else (lambda x: init),
+        lambda x, state, h: step(x, state, h, grad),
+        lambda v: v,
+        getattr(step, "__name__", "step"),
+    )
+
+
+def _floating_state(
+    init: Callable[[PyTree], PyTree],
+    update: Callable[[PyTree, PyTree, Any], tuple[PyTree, PyTree]],
+    frozen: Callable[[Any], Any],
+    name: str,
+) -> UpdateStep:
+    """An `UpdateStep` whose state is the floating-point leaves of a pytree state
+    (`init(x)`, advanced by `update(x, state, h) -> (x+, state+)`); the other leaves
+    (step counts) are rebuilt from the template by `frozen(leaf)` at every step."""
+
     def template(x: PyTree) -> tuple[list[Any], list[bool], Any]:
-        return _split(tx.init(x))
+        return _split(init(x))
 
     def state0(x: PyTree) -> list[Any]:
         leaves, floating, _ = template(x)
@@ -160,40 +195,13 @@ def _from_transformation(tx: Any, grad: Callable[[PyTree], PyTree]) -> UpdateSte
         leaves, floating, treedef = template(x)
         it = iter(S)
         full = [
-            next(it) if f else jnp.full_like(v, FROZEN_COUNT)
-            for v, f in zip(leaves, floating, strict=True)
+            next(it) if f else frozen(v) for v, f in zip(leaves, floating, strict=True)
         ]
-        state = jax.tree_util.tree_unflatten(treedef, full)
-        updates, new = tx.update(grad(x), state, x)
-        new_leaves = jax.tree_util.tree_leaves(new)
-        x_new = jax.tree_util.tree_map(lambda p, u: p + h * u, x, updates)
-        return x_new, [v for v, f in zip(new_leaves, floating, strict=True) if f]
-
-    return UpdateStep(apply, state0, type(tx).__name__)
-
-
-def _from_function(
-    step: StepFunction,
-    init: Callable[[PyTree], PyTree] | PyTree,
-    grad: Callable[[PyTree], PyTree],
-) -> UpdateStep:
-    def template(x: PyTree) -> tuple[list[Any], list[bool], Any]:
-        state = init(x) if callable(init) else init
-        return _split(state)
-
-    def state0(x: PyTree) -> list[Any]:
-        leaves, floating, _ = template(x)
-        return [v for v, f in zip(leaves, floating, strict=True) if f]
-
-    def apply(x: PyTree, S: list[Any], h: Any) -> tuple[PyTree, list[Any]]:
-        leaves, floating, treedef = template(x)
-        it = iter(S)
-        full = [next(it) if f else v for v, f in zip(leaves, floating, strict=True)]
-        x_new, new = step(x, jax.tree_util.tree_unflatten(treedef, full), h, grad)
+        x_new, new = update(x, jax.tree_util.tree_unflatten(treedef, full), h)
         new_leaves = jax.tree_util.tree_leaves(new)
         return x_new, [v for v, f in zip(new_leaves, floating, strict=True) if f]
 
-    return UpdateStep(apply, state0, getattr(step, "__name__", "step"))
+    return UpdateStep(apply, state0, name)
 
 
 def program_step(
