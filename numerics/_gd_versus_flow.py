@@ -265,6 +265,24 @@ def _index(all_t: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 @uses_float64
+def check_step_grid(hs: Sequence[float], T: float, horizon: str = "T") -> None:
+    """Named errors for step sizes that are not positive, a horizon that is not
+    positive, or a horizon that is not a whole number of steps of each step size
+    (`horizon`: what the fix calls the horizon, e.g. a command-line option)."""
+    from derive import DeriveError
+
+    if not hs or min(hs) <= 0 or not T > 0:
+        raise DeriveError(
+            f"step sizes {list(hs)} and horizon T = {T}.", "Give positive h and T > 0."
+        )
+    for v in hs:
+        if abs(round(T / v) * v - T) > 1e-9 * T:
+            raise DeriveError(
+                f"T = {T:g} is not a whole number of steps of h = {v:g}.",
+                f"Choose {horizon} a multiple of every step size.",
+            )
+
+
 def gd_versus_flow(
     loss: LossFunction,
     x0: PyTree,
@@ -329,16 +347,7 @@ def gd_versus_flow(
 
     say = progress or (lambda message: None)
     hs = [float(v) for v in h]
-    if not hs or min(hs) <= 0 or not T > 0:
-        raise DeriveError(
-            f"step sizes {hs} and horizon T = {T}.", "Give positive h and T > 0."
-        )
-    for v in hs:
-        if abs(round(T / v) * v - T) > 1e-9 * T:
-            raise DeriveError(
-                f"T = {T} is not a whole number of steps of h = {v}.",
-                "Choose T a multiple of every step size.",
-            )
+    check_step_grid(hs, T)
     flat0, unravel = ravel_pytree(x0)
     w0 = jnp.asarray(flat0, jnp.float64)
 

@@ -26,7 +26,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from .._gd_versus_flow import GDVersusFlow, gd_versus_flow
+from .._gd_versus_flow import GDVersusFlow, check_step_grid, gd_versus_flow
 from .._precision import uses_float64
 from .._typing import LossFunction, PyTree
 from ._registry import runtime_and_figures
@@ -195,22 +195,6 @@ class ElkabetzCohenReport:
         return "\n".join(lines)
 
 
-def _check_grid(hs: Sequence[float], T: float) -> None:
-    """Bad step sizes or horizon, named before any network is built."""
-    from derive import DeriveError
-
-    if not hs or min(hs) <= 0 or not T > 0:
-        raise DeriveError(
-            f"step sizes {list(hs)} and horizon T = {T}.", "Give positive h and T > 0."
-        )
-    for v in hs:
-        if abs(round(T / v) * v - T) > 1e-9 * T:
-            raise DeriveError(
-                f"T = {T:g} is not a whole number of steps of h = {v:g}.",
-                "Choose --horizon a multiple of every step size.",
-            )
-
-
 def _labelled(say: Callable[[str], None], label: str) -> Callable[[str], None]:
     def labelled(message: str) -> None:
         say(f"{label}: {message}")
@@ -365,7 +349,7 @@ def reproduce_elkabetz_cohen(
     hs = tuple(step_sizes or (QUICK_STEP_SIZES if quick else STEP_SIZES))
     T = float(horizon or (QUICK_HORIZON if quick else HORIZON))
     eig_points = QUICK_EIG_POINTS if quick else EIG_POINTS
-    _check_grid(hs, T)
+    check_step_grid(hs, T, "--horizon")  # named before any network is built
     results: dict[str, GDVersusFlow] = {}
     info: dict[str, dict[str, Any]] = {}
     timing: dict[str, Any] = {}
