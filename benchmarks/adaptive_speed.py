@@ -76,6 +76,8 @@ def network(rounds: int) -> None:
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    from _timing import interleaved
+
     import derive
     import numerics.networks
 
@@ -89,15 +91,7 @@ def network(rounds: int) -> None:
         fns[f"Adam field, order {p}"] = lambda y, module=module, p=p: (
             module.terms_by_order(loss, y, args, p)
         )
-    compiled = {k: jax.jit(f) for k, f in fns.items()}
-    for f in compiled.values():
-        jax.block_until_ready(f(params))
-    best = {k: float("inf") for k in fns}
-    for _ in range(rounds):
-        for k, f in compiled.items():
-            t = time.perf_counter()
-            jax.block_until_ready(f(params))
-            best[k] = min(best[k], time.perf_counter() - t)
+    best = interleaved(fns, params, rounds)
     n = sum(v.size for v in jax.tree_util.tree_leaves(params))
     print()
     print(f"digits MLP, {n} parameters, float64, jitted, min over {rounds} rounds")

@@ -31,13 +31,14 @@ import argparse
 import os
 import platform
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
+
+from _timing import interleaved  # noqa: E402
 
 import derive  # noqa: E402
 import numerics.networks  # noqa: E402
@@ -94,19 +95,9 @@ def naive_field(
     return field
 
 
-def interleaved(
-    fns: dict[str, Callable[[Any], Any]], x: Any, rounds: int
-) -> dict[str, float]:
-    compiled = {k: jax.jit(f) for k, f in fns.items()}
-    for f in compiled.values():
-        jax.block_until_ready(f(x))
-    best = {k: float("inf") for k in fns}
-    for _ in range(rounds):
-        for k, f in compiled.items():
-            t = time.perf_counter()
-            jax.block_until_ready(f(x))
-            best[k] = min(best[k], time.perf_counter() - t)
-    return best
+def at_zero(field: Callable[..., Any], args: dict[str, Any]) -> Callable[[Any], Any]:
+    """`y -> field(0, y, args)`."""
+    return lambda y: field(0.0, y, args)
 
 
 def profile(fn: Callable[[Any], Any], x: Any) -> tuple[float, int, int]:
@@ -134,16 +125,13 @@ def fields_for(
 ) -> dict[str, Callable[[Any], Any]]:
     fns: dict[str, Callable[[Any], Any]] = {"grad": jax.grad(loss)}
 
-    def at(field: Callable[..., Any]) -> Callable[[Any], Any]:
-        return lambda y: field(0.0, y, args)
-
     for p in orders:
-        fns[f"naive {p}"] = at(naive_field(flow, loss, p))
+        fns[f"naive {p}"] = at_zero(naive_field(flow, loss, p), args)
         for method in methods:
             ff = numerics.networks.fast_field(modules[p], loss, p, method=method)
-            fns[f"fast-{method} {p}"] = at(ff)
+            fns[f"fast-{method} {p}"] = at_zero(ff, args)
         if generated:
-            fns[f"generated {p}"] = at(modules[p].make_vector_field(loss, p))
+            fns[f"generated {p}"] = at_zero(modules[p].make_vector_field(loss, p), args)
     return fns
 
 
@@ -154,7 +142,7 @@ def main() -> None:
     rounds = 10 if opts.quick else 40
     print(machine())
     args = {"h": 0.01, "beta": 0.9}
-    flow = derive.modified_flow(derive.heavy_ball(), 3)
+    flow = derive.bseries_flow(derive.heavy_ball(), 3)
     modules = {p: derive.codegen(derive.heavy_ball(), p).load() for p in (1, 2, 3)}
 
     model = numerics.networks.get_model("digits-mlp")
@@ -207,7 +195,7 @@ def main() -> None:
             chunked = numerics.networks.fast_field(
                 modules[3], m.sample_mean(chunk), 3, method="jvp"
             )
-            fns["chunked 3"] = lambda z, f=chunked: f(0.0, z, args)
+            fns["chunked 3"] = at_zero(chunked, args)
         tt = interleaved(fns, y, r)
         ratios = [tt[f"fast-jvp {p}"] / tt["grad"] for p in (1, 2, 3)]
         chunk3 = tt.get("chunked 3", float("nan")) / tt["grad"]
