@@ -34,6 +34,10 @@ class TreeTable:
 
     Use [`tree_table`][derive.tree_table] to get a shared, lazily extended instance.
 
+    `grafts[u][t]` is the Butcher product $t \\circ u$ (tree `u` grafted onto the root
+    of tree `t`), as nested dictionaries that fill themselves on first lookup: the
+    same as `graft(t, u)`, for loops that graft many times.
+
     !!! example
         ```python
         >>> from derive import tree_table
@@ -42,6 +46,9 @@ class TreeTable:
         ['[[[]]]', '[[],[]]']
         >>> table.sigma[table.index_of("[[],[]]")]
         2
+        >>> leaf, chain = table.index_of("[]"), table.index_of("[[]]")
+        >>> table.bracket(table.grafts[leaf][chain])      # [[]] o [] = [[],[]]
+        '[[],[]]'
 
         ```
     """
